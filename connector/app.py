@@ -1,0 +1,101 @@
+"""`create_app(settings)`: the ASGI application.
+
+Every long-lived resource is made in the one lifespan below and reached
+through `app.state`; nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from connector import stream
+from connector.batcher import IngestWriter
+from connector.bus import create_bus
+from connector.db import create_engine, utcnow
+from connector.delivery import DeliveryWorker
+from connector.integrations import IntegrationCache
+from connector.logs import AccessLogMiddleware
+from connector.models import DedupeKey
+from connector.routes import health, hooks
+from connector.settings import Settings
+from connector.store import Store
+
+log = logging.getLogger("connector")
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        bus = create_bus(settings.bus_url)
+        await bus.connect()
+        client = httpx.AsyncClient(
+            timeout=settings.delivery_timeout_seconds, follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.delivery_concurrency * 2))
+        store = Store(engine, bus)
+        worker = DeliveryWorker(store, client, settings)
+        store.on_delivery = worker.wake
+        writer = IngestWriter(store, dedupe_window=settings.dedupe_window_seconds,
+                              batch_max=settings.ingest_batch_max)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.bus = bus
+        app.state.store = store
+        app.state.http = client
+        app.state.delivery = worker
+        app.state.ingest = writer
+        app.state.integrations = IntegrationCache(engine)
+        writer.start()
+        tasks = [asyncio.create_task(worker.run(), name="delivery-worker"),
+                 asyncio.create_task(_housekeeping(store, settings), name="housekeeping")]
+        log.info("connector ready on %s (database: %s, bus: %s)", settings.public_url,
+                 engine.dialect.name, settings.bus_url.split("://", 1)[0])
+        try:
+            yield
+        finally:
+            await writer.stop()
+            await worker.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await bus.disconnect()
+            await client.aclose()
+            await engine.dispose()
+
+    async def unhandled(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal", "message": "internal server error"}, 500)
+
+    return Starlette(
+        routes=[*health.routes, *hooks.routes],
+        middleware=[Middleware(AccessLogMiddleware)],
+        exception_handlers={Exception: unhandled},
+        lifespan=lifespan,
+    )
+
+
+async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -> None:
+    """Drop expired dedupe keys and stream events past their retention."""
+    dedupe = DedupeKey.__table__
+    while True:
+        await asyncio.sleep(every)
+        try:
+            now = utcnow()
+            async with store.engine.begin() as conn:
+                await conn.execute(sa.delete(dedupe).where(
+                    dedupe.c.seen_at < now - dt.timedelta(seconds=settings.dedupe_window_seconds)))
+                await stream.prune(conn, now - dt.timedelta(
+                    seconds=settings.stream_retention_seconds))
+        except Exception:
+            log.exception("housekeeping failed")

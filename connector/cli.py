@@ -1,0 +1,190 @@
+"""The `connector` command: serve, migrate, and bot-admin / user management."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from connector import integrations, users
+from connector.db import create_engine
+from connector.settings import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
+
+
+def _run_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    _migrate(settings)
+
+    async def runner() -> T:
+        engine = create_engine(settings)
+        try:
+            async with engine.begin() as conn:
+                return await work(conn)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(runner())
+
+
+def _migrate(settings: Settings) -> None:
+    from connector.migrate import upgrade
+
+    upgrade(settings)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from connector.app import create_app
+    from connector.logs import setup_logging
+
+    setup_logging(settings)
+    generated = _run_db(settings, lambda c: users.ensure_admin(
+        c, settings.admin_username, settings.admin_password))
+    if generated is not None:
+        # Printed once, to the terminal only: it is not stored anywhere in clear.
+        print(f"\n  First start: created admin user {settings.admin_username!r} with the "
+              f"one-time password:\n\n      {generated}\n\n  Sign in and change it.\n",
+              file=sys.stderr, flush=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                access_log=False, server_header=False, ws_max_size=64 * 1024 + 1024,
+                timeout_graceful_shutdown=10)
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    _migrate(settings)
+    print("database schema is up to date")
+    return 0
+
+
+def _integration_out(settings: Settings, row: Any, key: str | None) -> dict[str, Any]:
+    out = {"id": row.id, "name": row.name, "channel_url": row.channel_url,
+           "chatlayer_webhook_url": integrations.chatlayer_url(settings.public_url, row.id),
+           "verify_token": row.verify_token, "created_at": row.created_at.isoformat()}
+    if key is not None:
+        out["smartly_webhook_url"] = integrations.smartly_url(settings.public_url, row.id, key)
+    if row.previous_key_expires_at is not None:
+        out["previous_key_valid_until"] = row.previous_key_expires_at.isoformat()
+    return out
+
+
+def _print_integration(out: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(out))
+        return
+    print(f"integration {out['id']} ({out['name']})")
+    if "smartly_webhook_url" in out:
+        print("  Smartly webhook URL (paste it into the bot; shown only once):")
+        print(f"    {out['smartly_webhook_url']}")
+    print(f"  Chatlayer webhook URL: {out['chatlayer_webhook_url']}")
+    print(f"  Channel URL:           {out['channel_url']}")
+    print(f"  Verify token:          {out['verify_token']}")
+    if "previous_key_valid_until" in out:
+        print(f"  Previous key valid until {out['previous_key_valid_until']}")
+
+
+def cmd_integration_add(settings: Settings, args: argparse.Namespace) -> int:
+    created = _run_db(settings, lambda c: integrations.create(
+        c, name=args.name, channel_url=args.channel_url, verify_token=args.verify_token))
+    _print_integration(_integration_out(settings, created.integration, created.key), args.json)
+    return 0
+
+
+def cmd_integration_list(settings: Settings, args: argparse.Namespace) -> int:
+    rows = _run_db(settings, integrations.list_all)
+    outs = [_integration_out(settings, r, None) for r in rows]
+    if args.json:
+        print(json.dumps(outs))
+    else:
+        for out in outs:
+            _print_integration(out, False)
+        if not outs:
+            print("no integrations yet: connector integration add --name ... --channel-url ...")
+    return 0
+
+
+def cmd_integration_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    grace = dt.timedelta(seconds=args.grace if args.grace is not None
+                         else settings.key_grace_seconds)
+    created = _run_db(settings, lambda c: integrations.rotate_key(c, args.id, grace))
+    if created is None:
+        print(f"error: no integration {args.id!r}", file=sys.stderr)
+        return 1
+    _print_integration(_integration_out(settings, created.integration, created.key), args.json)
+    return 0
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("error: passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = _run_db(settings, lambda c: users.create(c, args.username, password, args.role))
+    except users.UserError as exc:
+        print(f"error: {exc.field}: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {user.username} ({user.role}) created")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="connector", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="migrate the database and start the service").set_defaults(
+        func=cmd_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    integ = sub.add_parser("integration", help="bot endpoints").add_subparsers(
+        dest="action", required=True)
+    add = integ.add_parser("add", help="register a bot and its Chatlayer channel")
+    add.add_argument("--name", required=True)
+    add.add_argument("--channel-url", required=True)
+    add.add_argument("--verify-token", default=None, help="generated when not given")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_integration_add)
+    lst = integ.add_parser("list", help="list integrations")
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=cmd_integration_list)
+    rot = integ.add_parser("rotate-key", help="new Smartly key; the old one works for a while")
+    rot.add_argument("id")
+    rot.add_argument("--grace", type=float, default=None,
+                     help="seconds the old key keeps working (default: 24 h)")
+    rot.add_argument("--json", action="store_true")
+    rot.set_defaults(func=cmd_integration_rotate)
+
+    user = sub.add_parser("user", help="staff accounts").add_subparsers(
+        dest="action", required=True)
+    uadd = user.add_parser("add", help="create a user; password read from stdin")
+    uadd.add_argument("username")
+    uadd.add_argument("--role", required=True, choices=users.ROLES)
+    uadd.set_defaults(func=cmd_user_add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.func(settings, args)
+    except integrations.IntegrationError as exc:
+        print(f"error: --{exc.field.replace('_', '-')}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

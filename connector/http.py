@@ -1,0 +1,63 @@
+"""Small HTTP helpers shared by the routes: JSON errors and bounded bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, code: str, message: str,
+                 fields: list[dict[str, str]] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.fields, self.extra = fields, extra
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.code, self.message, self.fields, **self.extra)
+
+
+def error_response(status: int, code: str, message: str,
+                   fields: list[dict[str, str]] | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "message": message, **extra}
+    if fields:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; refuse larger bodies without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPError(400, "bad_request", "invalid Content-Length header")
+        if int(declared) > limit:
+            raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        raise HTTPError(400, "malformed_json", "malformed JSON: empty body")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise HTTPError(400, "malformed_json", "malformed JSON: body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise HTTPError(400, "malformed_json", f"malformed JSON: {exc.msg} at line "
+                        f"{exc.lineno} column {exc.colno}") from None
+
+
+async def json_body(request: Request, limit: int) -> tuple[Any, bytes]:
+    raw = await read_body(request, limit)
+    return parse_json(raw), raw

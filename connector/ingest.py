@@ -1,0 +1,288 @@
+"""Webhook events in: Smartly.ai bot events and Chatlayer channel bot messages.
+
+`parse_smartly` / `parse_chatlayer` validate a decoded body into an `Inbound`
+(or raise `BadInput` naming every bad field); `apply` writes one `Inbound`
+inside a transaction. Both are free of HTTP.
+
+Dedupe: the platforms send no event id and may resend, so a body identical to
+one received for the same integration within the dedupe window is a
+duplicate: acknowledged, not stored again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connector import tickets, transcript
+from connector.db import insert_ignore, utcnow
+from connector.models import DedupeKey
+from connector.store import Tx
+from connector.stream import Event
+from connector.transcript import NewMessage
+
+_dedupe = DedupeKey.__table__
+
+KNOWN_SMARTLY = ("message_received", "escalation_requested")
+
+Id = str | int
+
+
+class BadInput(ValueError):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Envelope(_Loose):
+    event: str = Field(min_length=1, max_length=200)
+    payload: dict[str, Any]
+
+
+class TurnPayload(_Loose):
+    input: str | None = None
+    answer: str | None = None
+    user_id: Id | None = None
+    client_id: Id | None = None
+    need_help: bool | None = None
+    muted: bool | None = None
+    lang: str | None = Field(None, max_length=50)
+    platform: str | None = Field(None, max_length=100)
+    skill_id: Id | None = None
+    handover_category_name: str | None = Field(None, max_length=200)
+    intent: str | None = None
+    state_name: str | None = None
+    confidence: float | None = None
+    client_session_id: str | None = None
+
+
+class EscalationPayload(_Loose):
+    user_id: Id | None = None
+    client_id: Id | None = None
+    skill_id: Id | None = None
+    lang: str | None = Field(None, max_length=50)
+    plateform: str | None = Field(None, max_length=100)
+    platform: str | None = Field(None, max_length=100)
+    handover_category_name: str | None = Field(None, max_length=200)
+
+
+class ChatlayerRef(_Loose):
+    id: Id
+
+
+class ChatlayerBody(_Loose):
+    verifyToken: str
+    message: dict[str, Any]
+    recipient: ChatlayerRef | None = None
+    sender: ChatlayerRef | None = None
+    senderId: Id | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _non_empty(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("must be a non-empty message object")
+        return value
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One validated webhook event, ready to be written."""
+
+    source: Literal["smartly", "chatlayer"]
+    integration_id: str
+    event: str
+    fingerprint: str
+    body: dict[str, Any]
+    end_user_id: str | None = None
+    payload: BaseModel | None = None
+
+
+@dataclass(slots=True)
+class Result:
+    status: Literal["processed", "duplicate", "ignored"]
+    event_id: int | None = None
+    ticket_id: int | None = None
+    opened: bool = False
+    messages: list[int] = field(default_factory=list)
+
+
+def fingerprint(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _errors(exc: ValidationError, prefix: str = "") -> BadInput:
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        # Union members (str | int) add their type name to the location: drop it.
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("str", "int", "float", "bool"))
+        name = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body"
+        out.setdefault(name, err["msg"])
+    return BadInput([{"field": k, "message": v} for k, v in out.items()])
+
+
+def _user(payload: TurnPayload | EscalationPayload, prefix: str = "payload.") -> str:
+    who = payload.user_id if payload.user_id not in (None, "") else payload.client_id
+    if who in (None, ""):
+        raise BadInput([{"field": f"{prefix}user_id",
+                         "message": "user_id or client_id is required"}])
+    end_user = str(who)
+    if len(end_user) > 500:
+        raise BadInput([{"field": f"{prefix}user_id", "message": "longer than 500 characters"}])
+    return end_user
+
+
+def parse_smartly(integration_id: str, body: Any, raw: bytes) -> Inbound:
+    if not isinstance(body, dict):
+        raise BadInput([{"field": "body", "message": "must be a JSON object"}])
+    try:
+        env = Envelope.model_validate(body)
+    except ValidationError as exc:
+        raise _errors(exc) from None
+    inbound = Inbound("smartly", integration_id, env.event, fingerprint(raw), body)
+    model: type[TurnPayload] | type[EscalationPayload] | None = {
+        "message_received": TurnPayload, "escalation_requested": EscalationPayload,
+    }.get(env.event)
+    if model is None:
+        return inbound
+    try:
+        inbound.payload = model.model_validate(env.payload)
+    except ValidationError as exc:
+        raise _errors(exc, "payload.") from None
+    inbound.end_user_id = _user(inbound.payload)  # type: ignore[arg-type]
+    return inbound
+
+
+def parse_chatlayer(integration_id: str, body: Any, raw: bytes) -> Inbound:
+    if not isinstance(body, dict):
+        raise BadInput([{"field": "body", "message": "must be a JSON object"}])
+    try:
+        parsed = ChatlayerBody.model_validate(body)
+    except ValidationError as exc:
+        raise _errors(exc) from None
+    ref = parsed.recipient or parsed.sender
+    who = ref.id if ref is not None else parsed.senderId
+    if who in (None, ""):
+        raise BadInput([{"field": "recipient.id",
+                         "message": "recipient.id, senderId or sender.id is required"}])
+    return Inbound("chatlayer", integration_id, "bot_message", fingerprint(raw), body,
+                   end_user_id=str(who), payload=parsed)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """A readable one-line text for any Chatlayer message object (whole object kept)."""
+    if isinstance(message.get("text"), str):
+        return message["text"]
+    attachment = message.get("attachment")
+    if isinstance(attachment, dict):
+        payload = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
+        kind = attachment.get("type")
+        if kind == "template":
+            if isinstance(payload.get("text"), str):
+                return payload["text"]
+            titles = [e.get("title") for e in payload.get("elements") or []
+                      if isinstance(e, dict) and isinstance(e.get("title"), str)]
+            return " | ".join(titles) or f"[{payload.get('template_type', 'template')}]"
+        if kind in {"image", "video", "audio", "file"}:
+            return f"[{kind}]"
+    return "[message]"
+
+
+async def apply(tx: Tx, inbound: Inbound, dedupe_window: dt.timedelta) -> Result:
+    if not await _first_sighting(tx, inbound, dedupe_window):
+        return Result("duplicate")
+    known = inbound.source == "chatlayer" or inbound.event in KNOWN_SMARTLY
+    event_id = await transcript.record_inbound(
+        tx, inbound.integration_id, inbound.source, inbound.event,
+        "processed" if known else "ignored", inbound.body)
+    if not known:
+        return Result("ignored", event_id)
+    if isinstance(inbound.payload, TurnPayload):
+        return await _turn(tx, inbound, inbound.payload, event_id)
+    if isinstance(inbound.payload, EscalationPayload):
+        return await _escalation(tx, inbound, inbound.payload, event_id)
+    assert isinstance(inbound.payload, ChatlayerBody)
+    return await _bot_message(tx, inbound, inbound.payload, event_id)
+
+
+async def _first_sighting(tx: Tx, inbound: Inbound, window: dt.timedelta) -> bool:
+    """Record the body's fingerprint; False when it was seen within the window."""
+    now = utcnow()
+    stmt = insert_ignore(_dedupe, tx.dialect).values(
+        integration_id=inbound.integration_id, fingerprint=inbound.fingerprint, seen_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["integration_id", "fingerprint"],
+        set_={"seen_at": now},
+        where=_dedupe.c.seen_at < now - window,
+    ).returning(_dedupe.c.fingerprint)
+    return (await tx.conn.execute(stmt)).first() is not None
+
+
+async def _turn(tx: Tx, inbound: Inbound, p: TurnPayload, event_id: int) -> Result:
+    assert inbound.end_user_id is not None
+    conv = await transcript.conversation_for(tx, inbound.integration_id, inbound.end_user_id,
+                                             lang=p.lang, platform=p.platform)
+    context = transcript.context_of(inbound.body["payload"])
+    new = []
+    if p.input:
+        new.append(NewMessage("user", p.input, context=context, event_id=event_id))
+    if p.answer:
+        new.append(NewMessage("bot", p.answer, body={"text": p.answer}, context=context,
+                              event_id=event_id))
+    result = Result("processed", event_id, conv.open_ticket_id)
+    await _append_live(tx, conv.open_ticket_id, conv.id, new, result)
+    if p.need_help:
+        opened = await tickets.open_ticket(
+            tx, conv, reason="need_help", lang=p.lang, platform=p.platform,
+            skill_id=_str(p.skill_id), category=p.handover_category_name)
+        if opened is not None:
+            result.ticket_id, result.opened = opened, True
+    return result
+
+
+async def _escalation(tx: Tx, inbound: Inbound, p: EscalationPayload, event_id: int) -> Result:
+    assert inbound.end_user_id is not None
+    platform = p.platform or p.plateform
+    conv = await transcript.conversation_for(tx, inbound.integration_id, inbound.end_user_id,
+                                             lang=p.lang, platform=platform)
+    opened = await tickets.open_ticket(
+        tx, conv, reason="escalation_requested", lang=p.lang, platform=platform,
+        skill_id=_str(p.skill_id), category=p.handover_category_name)
+    return Result("processed", event_id, conv.open_ticket_id, opened=opened is not None)
+
+
+async def _bot_message(tx: Tx, inbound: Inbound, p: ChatlayerBody, event_id: int) -> Result:
+    assert inbound.end_user_id is not None
+    conv = await transcript.conversation_for(tx, inbound.integration_id, inbound.end_user_id)
+    new = [NewMessage("bot", message_text(p.message), body=p.message,
+                      context={"source": "chatlayer"}, event_id=event_id)]
+    result = Result("processed", event_id, conv.open_ticket_id)
+    await _append_live(tx, conv.open_ticket_id, conv.id, new, result)
+    return result
+
+
+async def _append_live(tx: Tx, ticket_id: int | None, conversation_id: int,
+                       new: list[NewMessage], result: Result) -> None:
+    """Append to the transcript; messages of an open ticket also go to its console."""
+    stored = await transcript.append(tx, conversation_id, ticket_id, new)
+    result.messages = [m["id"] for m in stored]
+    if ticket_id is None or not stored:
+        return
+    ticket = await tickets.load(tx.conn, ticket_id)
+    assert ticket is not None
+    for row in stored:
+        tx.emit(Event("message.created", {"ticket": ticket_id,
+                                          "message": transcript.message_dict(row)},
+                      ticket_id, **tickets.audience(ticket)))
+
+
+def _str(value: Id | None) -> str | None:
+    return None if value is None else str(value)

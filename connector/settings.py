@@ -1,0 +1,124 @@
+"""One `Settings` object, read from `CONNECTOR_*` environment variables.
+
+Everything the service needs to know is here and is passed down explicitly;
+no module reads the environment on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message is one line naming the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONNECTOR_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./data/connector.db"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str = "http://127.0.0.1:8000"
+    #: Origins allowed to open the live stream; default: the public URL's origin.
+    allowed_origins: list[str] = []
+    bus_url: str = "memory://"
+
+    log_level: str = "info"
+    log_json: bool = False
+
+    admin_username: str = "admin"
+    admin_password: str | None = None
+
+    #: How long a rotated-out Smartly key keeps working.
+    key_grace_seconds: float = Field(24 * 3600, ge=0)
+    #: A resent identical webhook body within this window is a duplicate.
+    dedupe_window_seconds: float = Field(600, ge=0)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    #: Ingest group commit: most events per transaction.
+    ingest_batch_max: int = Field(256, ge=1)
+
+    delivery_timeout_seconds: float = Field(10.0, gt=0)
+    #: A claimed delivery is someone else's to retry after this long.
+    delivery_lease_seconds: float = Field(30.0, gt=0)
+    delivery_poll_seconds: float = Field(1.0, gt=0)
+    delivery_concurrency: int = Field(32, ge=1)
+    #: Backoff: base * 2**(attempt-1), capped, +-jitter; give up after `give_up`.
+    retry_base_seconds: float = Field(1.0, gt=0)
+    retry_max_delay_seconds: float = Field(600.0, gt=0)
+    retry_jitter: float = Field(0.2, ge=0, lt=1)
+    retry_give_up_seconds: float = Field(24 * 3600, gt=0)
+
+    session_idle_seconds: float = Field(8 * 3600, gt=0)
+    session_max_seconds: float = Field(7 * 24 * 3600, gt=0)
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_seconds: float = Field(300, ge=0)
+
+    #: Stream events older than this may be pruned; older cursors get `resync`.
+    stream_retention_seconds: float = Field(7 * 24 * 3600, gt=0)
+    ws_queue_max: int = Field(1000, ge=10)
+    ws_heartbeat_seconds: float = Field(20.0, gt=0)
+    waiting_threshold_seconds: float = Field(120.0, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL, e.g. https://connector.example.com")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        if scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (got "
+                f"{scheme!r})"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error", "critical"}:
+            raise ValueError("must be one of debug, info, warning, error, critical")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _default_origins(self) -> Settings:
+        if not self.allowed_origins:
+            parts = urlsplit(self.public_url)
+            self.allowed_origins = [f"{parts.scheme}://{parts.netloc}"]
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[1]
+        return None if path in {"", ":memory:"} else Path(path)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation error into one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"CONNECTOR_{name.upper()}: {msg}") from None

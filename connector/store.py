@@ -1,0 +1,59 @@
+"""Transactions with after-commit effects.
+
+Domain functions run inside `Store.transaction()` and record what should
+happen once the data is durable: stream events to publish, deliveries to send.
+Nothing is published or sent for a transaction that rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connector import stream
+from connector.bus import EventBus
+from connector.stream import Event
+
+
+@dataclass(slots=True)
+class Tx:
+    conn: AsyncConnection
+    events: list[Event] = field(default_factory=list)
+    deliveries: bool = False
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, bus: EventBus | None = None,
+                 on_delivery: Callable[[], None] | None = None) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.on_delivery = on_delivery
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self.engine.begin() as conn:
+            tx = Tx(conn)
+            yield tx
+            await stream.append(conn, tx.events)
+        await self.after_commit(tx)
+
+    async def after_commit(self, tx: Tx) -> None:
+        if tx.events and self.bus is not None:
+            await self.bus.publish(tx.events)
+        if tx.deliveries and self.on_delivery is not None:
+            self.on_delivery()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(readonly=True)

@@ -1,0 +1,99 @@
+"""The stored live stream: every event gets a cursor and a row before it is sent.
+
+`append` runs inside the caller's transaction. Cursors come from the `stream`
+counter row, incremented with `UPDATE ... RETURNING`: the row lock is held
+until commit, so cursors are handed out in commit order and a reader never
+sees cursor N+1 committed while N is still pending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connector.db import utcnow
+from connector.models import Counter, StreamEvent
+
+_events = StreamEvent.__table__
+_counter = Counter.__table__
+
+STAFF_ROLES = frozenset({"supervisor", "admin"})
+
+
+@dataclass(slots=True)
+class Event:
+    type: str
+    payload: dict[str, Any]
+    ticket_id: int | None = None
+    public: bool = False
+    user_ids: list[int] = field(default_factory=list)
+    cursor: int = 0
+    created_at: dt.datetime | None = None
+
+    def visible_to(self, user_id: int, role: str) -> bool:
+        return role in STAFF_ROLES or self.public or user_id in self.user_ids
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": self.type, "cursor": self.cursor, **self.payload}
+
+
+async def append(conn: AsyncConnection, events: list[Event]) -> list[Event]:
+    """Store `events` with consecutive cursors in the caller's transaction."""
+    if not events:
+        return events
+    last = (
+        await conn.execute(
+            sa.update(_counter)
+            .where(_counter.c.name == "stream")
+            .values(value=_counter.c.value + len(events))
+            .returning(_counter.c.value)
+        )
+    ).scalar_one()
+    now = utcnow()
+    first = last - len(events) + 1
+    rows = []
+    for offset, event in enumerate(events):
+        event.cursor = first + offset
+        event.created_at = now
+        rows.append({
+            "id": event.cursor, "type": event.type, "ticket_id": event.ticket_id,
+            "public": event.public, "user_ids": event.user_ids or None,
+            "payload": event.payload, "created_at": now,
+        })
+    await conn.execute(sa.insert(_events), rows)
+    return events
+
+
+async def read_after(conn: AsyncConnection, cursor: int, limit: int = 500) -> list[Event]:
+    rows = (
+        await conn.execute(
+            sa.select(_events).where(_events.c.id > cursor).order_by(_events.c.id).limit(limit)
+        )
+    ).all()
+    return [_from_row(r) for r in rows]
+
+
+async def oldest_kept(conn: AsyncConnection) -> int | None:
+    return (await conn.execute(sa.select(sa.func.min(_events.c.id)))).scalar()
+
+
+async def last_cursor(conn: AsyncConnection) -> int:
+    return (
+        await conn.execute(sa.select(_counter.c.value).where(_counter.c.name == "stream"))
+    ).scalar_one()
+
+
+async def prune(conn: AsyncConnection, older_than: dt.datetime) -> int:
+    result = await conn.execute(sa.delete(_events).where(_events.c.created_at < older_than))
+    return result.rowcount or 0
+
+
+def _from_row(row: Any) -> Event:
+    return Event(
+        type=row.type, payload=row.payload, ticket_id=row.ticket_id, public=row.public,
+        user_ids=list(row.user_ids or []), cursor=row.id, created_at=row.created_at,
+    )

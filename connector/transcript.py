@@ -1,0 +1,128 @@
+"""Conversations and their transcript.
+
+A conversation is one end user of one integration. Every message gets `seq`,
+increasing per conversation, from the conversation row's `last_seq`, updated
+under the row lock in the writing transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connector.db import insert_ignore, utcnow
+from connector.models import Conversation, InboundEvent, Message
+from connector.store import Tx
+
+_conv = Conversation.__table__
+_msg = Message.__table__
+_inbound = InboundEvent.__table__
+
+KINDS = ("user", "bot", "agent", "note", "system")
+#: Turn context kept on each message (the whole payload stays on the inbound event).
+CONTEXT_FIELDS = (
+    "intent", "intent_slug", "confidence", "state_id", "state_name", "platform", "lang",
+    "client_session_id", "handover_category_name", "skill_id", "need_help", "muted",
+    "input_type", "understood", "event_name",
+)
+
+
+@dataclass(slots=True)
+class ConversationRef:
+    id: int
+    integration_id: str
+    end_user_id: str
+    open_ticket_id: int | None
+
+
+@dataclass(slots=True)
+class NewMessage:
+    kind: str
+    text: str
+    body: Any = None
+    context: dict[str, Any] | None = None
+    author_id: int | None = None
+    event_id: int | None = None
+
+
+async def conversation_for(tx: Tx, integration_id: str, end_user_id: str, *,
+                           lang: str | None = None,
+                           platform: str | None = None) -> ConversationRef:
+    """Get or create the conversation and lock its row for this transaction."""
+    now = utcnow()
+    insert = insert_ignore(_conv, tx.dialect).values(
+        integration_id=integration_id, end_user_id=end_user_id, last_seq=0, lang=lang,
+        platform=platform, created_at=now, updated_at=now,
+    ).on_conflict_do_nothing(index_elements=["integration_id", "end_user_id"])
+    await tx.conn.execute(insert)
+    row = (await tx.conn.execute(
+        sa.select(_conv.c.id, _conv.c.open_ticket_id, _conv.c.lang, _conv.c.platform)
+        .where(_conv.c.integration_id == integration_id, _conv.c.end_user_id == end_user_id)
+        .with_for_update()
+    )).one()
+    if (lang and lang != row.lang) or (platform and platform != row.platform):
+        await tx.conn.execute(sa.update(_conv).where(_conv.c.id == row.id).values(
+            lang=lang or row.lang, platform=platform or row.platform, updated_at=now))
+    return ConversationRef(row.id, integration_id, end_user_id, row.open_ticket_id)
+
+
+async def append(tx: Tx, conversation_id: int, ticket_id: int | None,
+                 messages: list[NewMessage]) -> list[dict[str, Any]]:
+    """Append messages with consecutive `seq`; returns the stored rows as dicts."""
+    if not messages:
+        return []
+    last = (await tx.conn.execute(
+        sa.update(_conv).where(_conv.c.id == conversation_id)
+        .values(last_seq=_conv.c.last_seq + len(messages), updated_at=utcnow())
+        .returning(_conv.c.last_seq)
+    )).scalar_one()
+    now = utcnow()
+    stored = []
+    for offset, m in enumerate(messages):
+        assert m.kind in KINDS, m.kind
+        row = {
+            "conversation_id": conversation_id, "seq": last - len(messages) + 1 + offset,
+            "ticket_id": ticket_id, "kind": m.kind, "author_id": m.author_id, "text": m.text,
+            "body": m.body, "context": m.context, "event_id": m.event_id, "created_at": now,
+        }
+        row["id"] = (await tx.conn.execute(
+            sa.insert(_msg).values(**row).returning(_msg.c.id))).scalar_one()
+        stored.append(row)
+    return stored
+
+
+async def record_inbound(tx: Tx, integration_id: str, source: str, event: str, status: str,
+                         body: Any) -> int:
+    return (await tx.conn.execute(sa.insert(_inbound).values(
+        integration_id=integration_id, source=source, event=event, status=status, body=body,
+        received_at=utcnow(),
+    ).returning(_inbound.c.id))).scalar_one()
+
+
+async def messages_of(conn: AsyncConnection, conversation_id: int) -> list[dict[str, Any]]:
+    rows = (await conn.execute(
+        sa.select(_msg).where(_msg.c.conversation_id == conversation_id).order_by(_msg.c.seq)
+    )).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def context_of(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: payload[k] for k in CONTEXT_FIELDS if k in payload}
+
+
+def message_dict(row: dict[str, Any], *, author: str | None = None,
+                 delivery: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON shape of a transcript message."""
+    created = row["created_at"]
+    out = {
+        "id": row["id"], "seq": row["seq"], "conversation_id": row["conversation_id"],
+        "ticket_id": row["ticket_id"], "kind": row["kind"], "author": author,
+        "text": row["text"], "message": row["body"], "context": row["context"],
+        "created_at": created.isoformat() if created else None,
+    }
+    if delivery is not None:
+        out["delivery"] = delivery
+    return out
