@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.delivery = worker
         app.state.ingest = writer
         app.state.integrations = IntegrationCache(engine)
+        app.state.loop = asyncio.get_running_loop()
         writer.start()
         tasks = [asyncio.create_task(worker.run(), name="delivery-worker"),
                  asyncio.create_task(_housekeeping(store, settings), name="housekeeping")]

@@ -1,0 +1,156 @@
+"""Fixtures for real resources: a SQLite file, the app with its lifespan, HTTP fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from connector import integrations, users
+from connector.app import create_app
+from connector.migrate import upgrade
+from connector.settings import Settings
+from tests.fakes import FakeChannel
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'connector.db'}",
+        "public_url": "http://testserver",
+        "retry_base_seconds": 0.05,
+        "retry_max_delay_seconds": 0.5,
+        "delivery_poll_seconds": 0.05,
+        "delivery_timeout_seconds": 2.0,
+        "delivery_lease_seconds": 3.0,
+        "log_level": "info",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = make_settings(tmp_path)
+    upgrade(s)
+    return s
+
+
+@pytest.fixture
+def channel() -> Iterator[FakeChannel]:
+    fake = FakeChannel().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class Bot:
+    """A registered integration, with what the bot admin was shown."""
+
+    id: str
+    key: str
+    verify_token: str
+    smartly_path: str
+    chatlayer_path: str
+
+
+async def add_bot(app: Any, channel_url: str, name: str = "bot") -> Bot:
+    async with app.state.store.transaction() as tx:
+        created = await integrations.create(tx.conn, name=name, channel_url=channel_url)
+    i = created.integration
+    return Bot(i.id, created.key, i.verify_token, f"/hooks/smartly/{i.id}?key={created.key}",
+               f"/hooks/chatlayer/{i.id}")
+
+
+@pytest.fixture
+async def bot(app: Any, channel: FakeChannel) -> Bot:
+    return await add_bot(app, channel.url)
+
+
+async def add_user(app: Any, username: str, role: str = "agent",
+                   password: str = "correct horse battery") -> Any:
+    async with app.state.store.transaction() as tx:
+        return await users.create(tx.conn, username, password, role)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """The real app under a real uvicorn on a loopback port, in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.port = settings.port
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None,
+                                access_log=False, lifespan="on", ws_max_size=65 * 1024)
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("live server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(15)
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the server's event loop (e.g. a domain call)."""
+        loop = self.server_loop()
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(15)
+
+    def server_loop(self) -> asyncio.AbstractEventLoop:
+        return self.app.state.loop
+
+
+@pytest.fixture
+def live_settings(tmp_path: Path) -> Settings:
+    port = free_port()
+    s = make_settings(tmp_path, port=port, public_url=f"http://127.0.0.1:{port}")
+    upgrade(s)
+    return s
+
+
+@pytest.fixture
+def live(live_settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(live_settings).start()
+    yield server
+    server.stop()

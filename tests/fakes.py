@@ -1,0 +1,108 @@
+"""Fakes for what lives outside us, each a real HTTP server on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeChannel:
+    """A Chatlayer Webhook channel endpoint.
+
+    `script` is consumed one reply per request; when empty, `default` answers.
+    Every request (whatever the answer) is kept in `received`; `delivered` keeps
+    those answered 2xx.
+    """
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.default = Reply(200)
+        self.received: list[Received] = []
+        self.delivered: list[Received] = []
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        channel = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw.decode(errors="replace")
+                with channel._lock:
+                    reply = channel.script.pop(0) if channel.script else channel.default
+                if reply.delay:
+                    time.sleep(reply.delay)
+                item = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
+                                body, time.monotonic())
+                try:
+                    self.send_response(reply.status)
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    out = b'{"ok": true}' if reply.status < 300 else b'{"error": "nope"}'
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except OSError:
+                    pass
+                with channel._changed:
+                    channel.received.append(item)
+                    if 200 <= reply.status < 300:
+                        channel.delivered.append(item)
+                    channel._changed.notify_all()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/chatlayer/webhook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> FakeChannel:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_delivered(self, count: int, timeout: float = 10.0) -> list[Received]:
+        """Block until `count` requests were answered 2xx (or fail the test)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.delivered) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"channel got {len(self.delivered)} deliveries, expected {count} "
+                        f"(received {len(self.received)} requests)")
+                self._changed.wait(left)
+            return list(self.delivered)
+
+    def texts(self) -> list[str]:
+        return [r.body["message"]["text"] for r in self.delivered]
