@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
@@ -18,16 +19,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
 
 from connector import stream
 from connector.batcher import IngestWriter
 from connector.bus import create_bus
 from connector.db import create_engine, utcnow
 from connector.delivery import DeliveryWorker
+from connector.headers import SecurityHeadersMiddleware
 from connector.integrations import IntegrationCache
 from connector.logs import AccessLogMiddleware
 from connector.models import DedupeKey
-from connector.routes import health, hooks
+from connector.realtime import Hub
+from connector.routes import api_admin, api_auth, api_tickets, health, hooks, openapi, ws
 from connector.settings import Settings
 from connector.store import Store
 
@@ -57,6 +62,9 @@ def create_app(settings: Settings) -> Starlette:
         app.state.ingest = writer
         app.state.integrations = IntegrationCache(engine)
         app.state.loop = asyncio.get_running_loop()
+        hub = Hub(store, bus, settings)
+        app.state.hub = hub
+        await hub.start()
         writer.start()
         tasks = [asyncio.create_task(worker.run(), name="delivery-worker"),
                  asyncio.create_task(_housekeeping(store, settings), name="housekeeping")]
@@ -66,6 +74,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await writer.stop()
+            await hub.stop()
             await worker.stop()
             for task in tasks:
                 task.cancel()
@@ -79,11 +88,20 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"error": "internal", "message": "internal server error"}, 500)
 
     return Starlette(
-        routes=[*health.routes, *hooks.routes],
-        middleware=[Middleware(AccessLogMiddleware)],
+        routes=[*health.routes, *hooks.routes, *api_auth.routes, *api_tickets.routes,
+                *api_admin.routes, *openapi.routes, *ws.routes, *console_routes()],
+        middleware=[Middleware(AccessLogMiddleware), Middleware(SecurityHeadersMiddleware)],
         exception_handlers={Exception: unhandled},
         lifespan=lifespan,
     )
+
+
+def console_routes() -> list[BaseRoute]:
+    """The browser console (`agent_ui/`), static files served at `/`."""
+    ui = Path(__file__).resolve().parent.parent / "agent_ui"
+    if not (ui / "index.html").exists():
+        return []
+    return [Mount("/", app=StaticFiles(directory=ui, html=True), name="console")]
 
 
 async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -> None:

@@ -87,7 +87,7 @@ def metrics(ticket: dict[str, Any], now: dt.datetime | None = None) -> dict[str,
     }
 
 
-def _select() -> sa.Select[Any]:
+def select_tickets() -> sa.Select[Any]:
     return (
         sa.select(_t, _conv.c.end_user_id, _users.c.username.label("assignee"))
         .join(_conv, _conv.c.id == _t.c.conversation_id)
@@ -96,7 +96,7 @@ def _select() -> sa.Select[Any]:
 
 
 async def load(conn: AsyncConnection, ticket_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(_select().where(_t.c.id == ticket_id))).first()
+    row = (await conn.execute(select_tickets().where(_t.c.id == ticket_id))).first()
     return dict(row._mapping) if row else None
 
 

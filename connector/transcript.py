@@ -126,3 +126,8 @@ def message_dict(row: dict[str, Any], *, author: str | None = None,
     if delivery is not None:
         out["delivery"] = delivery
     return out
+
+
+async def ticket_of_message(conn: AsyncConnection, message_id: int) -> int | None:
+    return (await conn.execute(
+        sa.select(_msg.c.ticket_id).where(_msg.c.id == message_id))).scalar()

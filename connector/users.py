@@ -45,14 +45,18 @@ def check_password(password: str) -> str:
     return password
 
 
-async def create(conn: AsyncConnection, username: str, password: str, role: str) -> User:
+async def create(conn: AsyncConnection, username: str, password: str, role: str, *,
+                 password_hash: str | None = None) -> User:
+    """Create a user. Pass `password_hash` (made in a thread) from async servers:
+    argon2 takes tens of milliseconds of CPU."""
     check_username(username)
     check_role(role)
     check_password(password)
     if await by_username(conn, username) is not None:
         raise UserError("username", "already taken")
     now = utcnow()
-    user = User(username=username, password_hash=hash_password(password), role=role,
+    user = User(username=username, password_hash=password_hash or hash_password(password),
+                role=role,
                 created_at=now, password_changed_at=now)
     values = user.model_dump(exclude={"id"})
     user.id = (await conn.execute(sa.insert(_t).values(**values).returning(_t.c.id))).scalar_one()
@@ -78,6 +82,13 @@ async def set_password(conn: AsyncConnection, user_id: int, password: str) -> No
     check_password(password)
     await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(
         password_hash=hash_password(password), password_changed_at=utcnow()))
+    await revoke_sessions(conn, user_id)
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
+    """Store a new password hash and end every session of the user."""
+    await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(
+        password_hash=password_hash, password_changed_at=utcnow()))
     await revoke_sessions(conn, user_id)
 
 

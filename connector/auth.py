@@ -1,0 +1,173 @@
+"""Sign-in, sessions, CSRF and login throttling. Knows nothing of HTTP.
+
+Sessions are database rows keyed by the SHA-256 of the cookie value, so they
+are revocable from any instance and a leaked database holds no usable token.
+A session ends on logout, on idle timeout, at its absolute lifetime, and when
+its user's password changes or the user is disabled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.concurrency import run_in_threadpool
+
+from connector.db import insert_ignore, utcnow
+from connector.models import LoginThrottle, User, UserSession
+from connector.security import hash_secret, tokens_equal, verify_password
+from connector.settings import Settings
+from connector.store import Store
+from connector.tickets import Actor
+
+_s = UserSession.__table__
+_u = User.__table__
+_th = LoginThrottle.__table__
+
+COOKIE = "connector_session"
+#: last_seen_at is written at most this often per session (not on every request).
+TOUCH_EVERY = dt.timedelta(seconds=30)
+
+
+@dataclass(slots=True, frozen=True)
+class Principal:
+    session_id: str
+    csrf_token: str
+    user_id: int
+    username: str
+    role: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user_id, self.username, self.role)
+
+    def user_dict(self) -> dict[str, object]:
+        return {"id": self.user_id, "username": self.username, "role": self.role}
+
+
+class LoginRefused(Exception):
+    def __init__(self, retry_after: float | None = None) -> None:
+        super().__init__("too many failed sign-ins; try again later" if retry_after
+                         else "wrong username or password")
+        self.retry_after = retry_after
+
+
+async def login(store: Store, settings: Settings, username: str, password: str,
+                address: str) -> tuple[str, Principal]:
+    """Check credentials; returns (cookie value, principal) or raises LoginRefused.
+
+    The argon2 check runs in a thread and outside any write transaction, so a
+    sign-in never holds the database's write lock for the hash's duration.
+    """
+    keys = [f"user:{username.lower()[:100]}", f"addr:{address[:100]}"]
+    async with store.read() as conn:
+        locked = await _locked_for(conn, keys)
+        row = (await conn.execute(sa.select(_u).where(_u.c.username == username))).first()
+    if locked:
+        raise LoginRefused(retry_after=locked)
+    ok = await run_in_threadpool(verify_password, password, row.password_hash if row else None)
+    ok = ok and row is not None and not row.disabled
+    async with store.engine.begin() as conn:
+        if not ok:
+            await _record_failure(conn, settings, keys)
+        else:
+            assert row is not None
+            await conn.execute(sa.delete(_th).where(_th.c.key == keys[0]))
+            token = secrets.token_urlsafe(32)
+            csrf = secrets.token_urlsafe(32)
+            now = utcnow()
+            await conn.execute(sa.insert(_s).values(
+                id=hash_secret(token), user_id=row.id, csrf_token=csrf, created_at=now,
+                last_seen_at=now))
+    if not ok:
+        raise LoginRefused()
+    return token, Principal(hash_secret(token), csrf, row.id, row.username, row.role)
+
+
+async def authenticate(store: Store, settings: Settings,
+                       token: str | None) -> Principal | None:
+    """The session's principal, or None. Reads only, except a periodic touch."""
+    if not token or len(token) > 200:
+        return None
+    session_id = hash_secret(token)
+    async with store.read() as conn:
+        row = (await conn.execute(
+            sa.select(_s, _u.c.username, _u.c.role, _u.c.disabled)
+            .join(_u, _u.c.id == _s.c.user_id).where(_s.c.id == session_id)
+        )).first()
+    now = utcnow()
+    if row is None or not session_usable(row, settings, now):
+        return None
+    if now - row.last_seen_at > TOUCH_EVERY:
+        async with store.engine.begin() as conn:
+            await touch(conn, {session_id})
+    return Principal(session_id, row.csrf_token, row.user_id, row.username, row.role)
+
+
+def session_usable(row: object, settings: Settings, now: dt.datetime) -> bool:
+    r = row  # a row with the session columns and the user's `disabled`
+    return (
+        r.revoked_at is None and not r.disabled  # type: ignore[attr-defined]
+        and now - r.last_seen_at < dt.timedelta(seconds=settings.session_idle_seconds)  # type: ignore[attr-defined]
+        and now - r.created_at < dt.timedelta(seconds=settings.session_max_seconds)  # type: ignore[attr-defined]
+    )
+
+
+async def logout(conn: AsyncConnection, session_id: str) -> None:
+    await conn.execute(sa.update(_s).where(_s.c.id == session_id, _s.c.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+
+
+async def dead_sessions(conn: AsyncConnection, settings: Settings,
+                        session_ids: set[str]) -> set[str]:
+    """Of `session_ids`, those no longer usable (revoked, expired, user disabled)."""
+    if not session_ids:
+        return set()
+    rows = (await conn.execute(
+        sa.select(_s, _u.c.disabled).join(_u, _u.c.id == _s.c.user_id)
+        .where(_s.c.id.in_(session_ids)))).all()
+    now = utcnow()
+    alive = {r.id for r in rows if session_usable(r, settings, now)}
+    return session_ids - alive
+
+
+async def touch(conn: AsyncConnection, session_ids: set[str]) -> None:
+    if session_ids:
+        await conn.execute(sa.update(_s).where(_s.c.id.in_(session_ids))
+                           .values(last_seen_at=utcnow()))
+
+
+def csrf_ok(principal: Principal, presented: str | None) -> bool:
+    return presented is not None and tokens_equal(presented, principal.csrf_token)
+
+
+async def _locked_for(conn: AsyncConnection, keys: list[str]) -> float | None:
+    now = utcnow()
+    rows = (await conn.execute(sa.select(_th.c.locked_until).where(
+        _th.c.key.in_(keys), _th.c.locked_until > now))).all()
+    if not rows:
+        return None
+    return max((r.locked_until - now).total_seconds() for r in rows)
+
+
+async def _record_failure(conn: AsyncConnection, settings: Settings, keys: list[str]) -> None:
+    """Count a failure per username and per address; lock a key at its limit.
+
+    An address gets more room than a username (several people behind one NAT).
+    """
+    now = utcnow()
+    window = dt.timedelta(seconds=settings.login_lockout_seconds)
+    for key, limit in zip(keys, (settings.login_max_failures, settings.login_max_failures * 4),
+                          strict=True):
+        await conn.execute(insert_ignore(_th, conn.dialect.name).values(
+            key=key, failures=0, first_failure_at=now).on_conflict_do_nothing(
+            index_elements=["key"]))
+        row = (await conn.execute(sa.select(_th).where(_th.c.key == key))).one()
+        failures = row.failures + 1 if now - row.first_failure_at < window else 1
+        first = row.first_failure_at if failures > 1 else now
+        await conn.execute(sa.update(_th).where(_th.c.key == key).values(
+            failures=failures, first_failure_at=first,
+            locked_until=now + window if failures >= limit else None))

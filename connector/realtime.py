@@ -1,0 +1,222 @@
+"""Live stream fan-out to connected consoles.
+
+Ordering and completeness, per process:
+
+* The hub consumes the bus and forwards events strictly in cursor order with
+  no gap: if a batch arrives with a cursor beyond `delivered_upto + 1` (another
+  transaction's publish is late, or another instance's), the missing range is
+  read from the stream table, where it is already committed because cursors
+  are handed out in commit order. Events at or below `delivered_upto` are
+  dropped as duplicates.
+* A client resuming after cursor N is registered with the hub *before* it
+  reads the stored events after N, then drains its live queue skipping every
+  cursor it already sent. So everything committed before registration comes
+  from the database, everything after from the queue, and the overlap is
+  removed by cursor: no gap, no duplicate.
+* Each client has a bounded queue; a client that stops reading is
+  disconnected (close code 4008) instead of slowing the others, and resumes
+  from its cursor when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector import auth, stream
+from connector.bus import EventBus
+from connector.settings import Settings
+from connector.store import Store
+from connector.stream import Event
+
+log = logging.getLogger("connector.realtime")
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_SLOW = 4008
+CLOSE_BAD_FRAME = 4400
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+class Overflow(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class Client:
+    principal: auth.Principal
+    queue_max: int
+    queue: asyncio.Queue[Event | None] = field(init=False)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int = 1000
+    close_reason: str = ""
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.queue_max)
+
+    def offer(self, event: Event) -> None:
+        if self.closed.is_set() or not event.visible_to(self.principal.user_id,
+                                                        self.principal.role):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.close(CLOSE_TOO_SLOW, "client too slow; reconnect with your cursor")
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_code, self.close_reason = code, reason
+            self.closed.set()
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)
+
+
+class Hub:
+    def __init__(self, store: Store, bus: EventBus, settings: Settings) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+        self.clients: set[Client] = set()
+        self.delivered_upto = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        async with self.store.read() as conn:
+            self.delivered_upto = await stream.last_cursor(conn)
+        self._tasks = [asyncio.create_task(self._consume(), name="hub-consume"),
+                       asyncio.create_task(self._watch_sessions(), name="hub-sessions")]
+        await asyncio.wait_for(self._ready.wait(), 5)
+
+    async def stop(self) -> None:
+        for client in list(self.clients):
+            client.close(1001, "server shutting down")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def online_user_ids(self) -> set[int]:
+        return {c.principal.user_id for c in self.clients}
+
+    @contextlib.asynccontextmanager
+    async def attach(self, client: Client) -> AsyncIterator[None]:
+        first = client.principal.user_id not in self.online_user_ids()
+        self.clients.add(client)
+        if first:
+            await self._presence(client.principal, True)
+        try:
+            yield
+        finally:
+            self.clients.discard(client)
+            if client.principal.user_id not in self.online_user_ids():
+                with contextlib.suppress(Exception):
+                    await self._presence(client.principal, False)
+
+    def close_session(self, session_id: str) -> None:
+        for client in list(self.clients):
+            if client.principal.session_id == session_id:
+                client.close(CLOSE_UNAUTHORIZED, "signed out")
+
+    async def _presence(self, principal: auth.Principal, online: bool) -> None:
+        async with self.store.transaction() as tx:
+            tx.emit(Event("presence", {"user": principal.username, "user_id": principal.user_id,
+                                       "role": principal.role, "online": online}, public=True))
+
+    async def _consume(self) -> None:
+        subscription = self.bus.subscribe()
+        self._ready.set()
+        async for batch in subscription:
+            try:
+                await self._forward(batch)
+            except Exception:
+                log.exception("realtime: forwarding events failed")
+
+    async def _forward(self, batch: list[Event]) -> None:
+        batch = sorted(batch, key=lambda e: e.cursor)
+        if batch and batch[0].cursor > self.delivered_upto + 1:
+            async with self.store.read() as conn:
+                missing = await stream.read_after(conn, self.delivered_upto,
+                                                  limit=batch[0].cursor - self.delivered_upto - 1)
+            batch = missing + batch
+        for event in batch:
+            if event.cursor <= self.delivered_upto:
+                continue
+            self.delivered_upto = event.cursor
+            for client in list(self.clients):
+                client.offer(event)
+
+    async def _watch_sessions(self, every: float = 2.0) -> None:
+        """Close sockets whose session ended (logout elsewhere, expiry, user disabled)."""
+        beat = 0.0
+        while True:
+            await asyncio.sleep(every)
+            beat += every
+            sessions = {c.principal.session_id for c in self.clients}
+            try:
+                async with self.store.read() as conn:
+                    dead = await auth.dead_sessions(conn, self.settings, sessions)
+                if beat >= 30 and sessions - dead:
+                    beat = 0.0
+                    async with self.store.engine.begin() as conn:
+                        await auth.touch(conn, sessions - dead)
+            except Exception:
+                log.exception("realtime: session check failed")
+                continue
+            for client in list(self.clients):
+                if client.principal.session_id in dead:
+                    client.close(CLOSE_UNAUTHORIZED, "session ended")
+
+
+async def replay_then_live(hub: Hub, client: Client, after: int,
+                           send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    """Send every visible event after `after`, then live events, until the client closes.
+
+    The client must already be attached to the hub (see module docstring).
+    """
+    last_sent = after
+    while True:
+        async with hub.store.read() as conn:
+            page = await stream.read_after(conn, last_sent, limit=500)
+        for event in page:
+            if event.visible_to(client.principal.user_id, client.principal.role):
+                await send(event.frame())
+            last_sent = event.cursor
+        if len(page) < 500:
+            break
+    heartbeat = hub.settings.ws_heartbeat_seconds
+    while not client.closed.is_set():
+        try:
+            event = await asyncio.wait_for(client.queue.get(), heartbeat)
+        except TimeoutError:
+            await send({"type": "heartbeat", "cursor": last_sent})
+            continue
+        if event is None:
+            break
+        if event.cursor <= last_sent:
+            continue
+        await send(event.frame())
+        last_sent = event.cursor
+
+
+async def resume_point(hub: Hub, after: int | None) -> tuple[int, bool]:
+    """Where a client starts: (cursor, resync needed).
+
+    No `after`: from now. An `after` older than the kept stream (pruned), or
+    ahead of it (from another database), cannot be resumed: the client is told
+    to resync and starts from now.
+    """
+    async with hub.store.read() as conn:
+        last = await stream.last_cursor(conn)
+        oldest = await stream.oldest_kept(conn)
+    if after is None:
+        return last, False
+    if after > last:
+        return last, True
+    first_kept = oldest if oldest is not None else last + 1
+    if after < first_kept - 1:
+        return last, True
+    return after, False

@@ -1,0 +1,96 @@
+"""What every API route needs: the signed-in principal, CSRF, a validated body."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from connector import auth
+from connector.http import HTTPError, json_body
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[..., Awaitable[Response]]
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+API_BODY_LIMIT = 64 * 1024
+
+
+def api(*roles: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Route decorator: authenticate, authorise by role, check CSRF, map errors.
+
+    The wrapped handler is called as `handler(request, principal)`.
+    """
+
+    def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            try:
+                principal = await current(request)
+                if principal is None:
+                    raise HTTPError(401, "unauthorized", "sign in first")
+                if request.method in UNSAFE and not auth.csrf_ok(
+                        principal, request.headers.get("x-csrf-token")):
+                    raise HTTPError(403, "csrf", "missing or wrong X-CSRF-Token header")
+                if roles and principal.role not in roles:
+                    raise HTTPError(403, "forbidden", "your role may not do this")
+                return await handler(request, principal)
+            except HTTPError as exc:
+                return exc.response()
+
+        return endpoint
+
+    return decorate
+
+
+async def current(request: Request) -> auth.Principal | None:
+    return await auth.authenticate(request.app.state.store, request.app.state.settings,
+                                   request.cookies.get(auth.COOKIE))
+
+
+async def body(request: Request, model: type[M]) -> M:
+    data, _ = await json_body(request, API_BODY_LIMIT)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def validation_error(exc: ValidationError) -> HTTPError:
+    fields = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "body"
+        message = err["msg"].removeprefix("Value error, ")
+        fields.append({"field": name, "message": message})
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return HTTPError(422, "invalid", summary, fields)
+
+
+def int_param(request: Request, name: str) -> int:
+    raw = request.path_params.get(name)
+    if isinstance(raw, int):
+        return raw
+    raise HTTPError(404, "not_found", "no such resource")
+
+
+def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise HTTPError(422, "invalid", f"{name}: must be a whole number from {lo} to {hi}",
+                        [{"field": name, "message": f"must be from {lo} to {hi}"}])
+    return int(raw)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def origin_allowed(request: Any) -> bool:
+    origin = request.headers.get("origin")
+    return origin is None or origin in request.app.state.settings.allowed_origins

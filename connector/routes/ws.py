@@ -1,0 +1,125 @@
+"""`GET /ws`: the live stream for consoles (see `connector.realtime`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from connector import auth, tickets
+from connector.realtime import (
+    CLOSE_BAD_FRAME,
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHORIZED,
+    Client,
+    replay_then_live,
+    resume_point,
+)
+from connector.stream import Event
+
+MAX_FRAME = 64 * 1024
+#: Client frames: a burst of `RATE_BURST`, refilled at `RATE_PER_SECOND`. Frames
+#: beyond it are dropped; a client that keeps flooding is disconnected.
+RATE_PER_SECOND = 5.0
+RATE_BURST = 20
+FLOOD_LIMIT = 100
+
+
+async def stream_endpoint(websocket: WebSocket) -> None:
+    app = websocket.app
+    origin = websocket.headers.get("origin")
+    if origin is not None and origin not in app.state.settings.allowed_origins:
+        await websocket.close(code=CLOSE_POLICY)  # before accept: HTTP 403, no upgrade
+        return
+    principal = await auth.authenticate(app.state.store, app.state.settings,
+                                        websocket.cookies.get(auth.COOKIE))
+    after_raw = websocket.query_params.get("after")
+    await websocket.accept()
+    if principal is None:
+        await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in first")
+        return
+    if after_raw is not None and not after_raw.isdigit():
+        await websocket.close(code=CLOSE_BAD_FRAME, reason="after must be a cursor number")
+        return
+    hub = app.state.hub
+    client = Client(principal, app.state.settings.ws_queue_max)
+    send_lock = asyncio.Lock()
+
+    async def send(frame: dict[str, Any]) -> None:
+        async with send_lock:
+            await websocket.send_text(json.dumps(frame, separators=(",", ":")))
+
+    async with hub.attach(client):
+        start, resync = await resume_point(hub, int(after_raw) if after_raw else None)
+        if resync:
+            await send({"type": "resync", "cursor": start})
+        await send({"type": "hello", "cursor": start, "user": principal.user_dict()})
+        reader = asyncio.create_task(_read_frames(websocket, client, app))
+        writer = asyncio.create_task(replay_then_live(hub, client, start, send))
+        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (reader, writer):
+            task.cancel()
+        for task in (reader, writer):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    if client.closed.is_set():
+        with contextlib.suppress(Exception):
+            await websocket.close(code=client.close_code, reason=client.close_reason)
+
+
+async def _read_frames(websocket: WebSocket, client: Client, app: Any) -> None:
+    tokens = float(RATE_BURST)
+    last = time.monotonic()
+    dropped = 0
+    try:
+        while True:
+            text = await websocket.receive_text()
+            if len(text) > MAX_FRAME:
+                client.close(CLOSE_TOO_BIG, "frame larger than 64 KiB")
+                return
+            now = time.monotonic()
+            tokens = min(RATE_BURST, tokens + (now - last) * RATE_PER_SECOND)
+            last = now
+            if tokens < 1:
+                dropped += 1
+                if dropped >= FLOOD_LIMIT:
+                    client.close(CLOSE_POLICY, "too many frames")
+                    return
+                continue
+            tokens -= 1
+            try:
+                frame = json.loads(text)
+            except ValueError:
+                client.close(CLOSE_BAD_FRAME, "frame is not valid JSON")
+                return
+            if not isinstance(frame, dict) or frame.get("type") not in ("typing",):
+                client.close(CLOSE_BAD_FRAME, "unknown frame type")
+                return
+            await _typing(app, client, frame)
+    except (WebSocketDisconnect, RuntimeError, KeyError):
+        client.close(1000, "")
+
+
+async def _typing(app: Any, client: Client, frame: dict[str, Any]) -> None:
+    ticket_id = frame.get("ticket")
+    if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+        client.close(CLOSE_BAD_FRAME, "typing needs a ticket id")
+        return
+    async with app.state.store.read() as conn:
+        ticket = await tickets.load(conn, ticket_id)
+    if ticket is None or not tickets.can_see(client.principal.actor, ticket):
+        return  # silently ignored: nothing about other tickets leaks
+    aud = tickets.audience(ticket)
+    async with app.state.store.transaction() as tx:
+        tx.emit(Event("typing", {"ticket": ticket_id, "user": client.principal.username,
+                                 "user_id": client.principal.user_id}, ticket_id,
+                      public=False, user_ids=aud["user_ids"]))
+
+
+routes = [WebSocketRoute("/ws", stream_endpoint)]
