@@ -141,11 +141,11 @@ async def open_ticket(tx: Tx, conv: ConversationRef, *, reason: str, lang: str |
     await _transition(tx, ticket_id, "opened", None, "queued", None, None)
     label = {"need_help": "The bot asked for a human", "escalation_requested":
              "Escalation requested"}.get(reason, reason)
-    await _messages(tx, ticket_id, [NewMessage("system", f"{label}: handover started",
-                                               context={"event": "handover", "reason": reason})])
     ticket = await load(tx.conn, ticket_id)
     assert ticket is not None
     tx.emit(Event("ticket.created", {"ticket": summary(ticket)}, ticket_id, public=True))
+    await _messages(tx, ticket_id, [NewMessage("system", f"{label}: handover started",
+                                               context={"event": "handover", "reason": reason})])
     return ticket_id
 
 

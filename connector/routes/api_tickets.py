@@ -201,7 +201,58 @@ async def queue(request: Request, principal: Principal) -> Response:
     })
 
 
+@api()
+async def agents(request: Request, principal: Principal) -> Response:
+    """Colleagues to transfer to: active users with their load and whether online."""
+    now = utcnow()
+    async with request.app.state.store.read() as conn:
+        rows = (await conn.execute(
+            sa.select(_u.c.id, _u.c.username, _u.c.role, sa.func.count(_t.c.id).label("load"))
+            .outerjoin(_t, sa.and_(_t.c.assignee_id == _u.c.id, _t.c.state == "assigned"))
+            .where(_u.c.disabled.is_(False)).group_by(_u.c.id, _u.c.username, _u.c.role)
+            .order_by(_u.c.username))).all()
+        online = set((await conn.execute(
+            sa.select(_sess.c.user_id).distinct().where(
+                _sess.c.revoked_at.is_(None), _sess.c.last_seen_at > now - ONLINE_WINDOW)
+        )).scalars())
+    online |= request.app.state.hub.online_user_ids()
+    return JSONResponse({"agents": [
+        {"username": r.username, "role": r.role, "open_tickets": r.load,
+         "online": r.id in online} for r in rows]})
+
+
+@api("supervisor", "admin")
+async def queue_history(request: Request, principal: Principal) -> Response:
+    """Queue length and waiting times per time bucket over the last hours."""
+    hours = query_int(request, "hours", 4, 1, 48)
+    bucket = query_int(request, "bucket_seconds", 300, 60, 3600)
+    now = utcnow()
+    since = now - dt.timedelta(hours=hours)
+    async with request.app.state.store.read() as conn:
+        rows = (await conn.execute(sa.select(_t.c.opened_at, _t.c.claimed_at, _t.c.resolved_at)
+                                   .where(sa.or_(_t.c.resolved_at.is_(None),
+                                                 _t.c.resolved_at >= since)))).all()
+    points = []
+    steps = int((now - since).total_seconds() // bucket) + 1
+    for i in range(steps):
+        at = since + dt.timedelta(seconds=i * bucket)
+        waiting = [r for r in rows if r.opened_at <= at
+                   and (r.claimed_at is None or r.claimed_at > at)
+                   and (r.resolved_at is None or r.resolved_at > at)]
+        claimed = [(r.claimed_at - r.opened_at).total_seconds() for r in rows
+                   if r.claimed_at is not None and at - dt.timedelta(seconds=bucket)
+                   < r.claimed_at <= at]
+        points.append({
+            "at": at.isoformat(), "waiting": len(waiting),
+            "oldest_wait_seconds": max(((at - r.opened_at).total_seconds() for r in waiting),
+                                       default=0.0),
+            "mean_wait_seconds": sum(claimed) / len(claimed) if claimed else None})
+    return JSONResponse({"bucket_seconds": bucket, "points": points})
+
+
 routes = [
+    Route("/api/agents", agents, methods=["GET"]),
+    Route("/api/queue/history", queue_history, methods=["GET"]),
     Route("/api/tickets", list_tickets, methods=["GET"]),
     Route("/api/tickets/{id:int}", get_ticket, methods=["GET"]),
     Route("/api/tickets/{id:int}/claim", claim, methods=["POST"]),
