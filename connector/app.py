@@ -98,8 +98,12 @@ def create_app(settings: Settings) -> Starlette:
 
 def console_routes() -> list[BaseRoute]:
     """The browser console (`agent_ui/`), static files served at `/`."""
-    ui = Path(__file__).resolve().parent.parent / "agent_ui"
-    if not (ui / "index.html").exists():
+    here = Path(__file__).resolve().parent
+    # A source checkout (agent_ui/ beside the package) or an installed wheel.
+    for ui in (here.parent / "agent_ui", here / "agent_ui"):
+        if (ui / "index.html").exists():
+            break
+    else:
         return []
     return [Mount("/", app=StaticFiles(directory=ui, html=True), name="console")]
 
