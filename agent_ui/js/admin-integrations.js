@@ -1,0 +1,241 @@
+// Bot admins: register integrations, show the URLs to paste (Smartly URL with
+// its key shown once), rotate the key with a grace period, send a test
+// message, and watch recent deliveries (re-send failed ones).
+
+import { errorText, get, post } from "./api.js";
+import { copyField } from "./copy.js";
+import { badge, h, mount } from "./dom.js";
+import { fullTime, roughDuration } from "./format.js";
+import { store } from "./store.js";
+import { toast } from "./toast.js";
+
+let host = null;
+let listHost = null;
+let integrations = [];
+const secrets = new Map(); // integration id -> {url, note} shown once
+const openDeliveries = new Set();
+const deliveryHosts = new Map();
+let deliveryTimer = null;
+
+const GRACE_CHOICES = [
+  ["", "Server default (24 h unless configured)"],
+  ["3600", "1 hour"], ["86400", "24 hours"], ["604800", "7 days"], ["0", "None — old key stops now"],
+];
+
+function field(label, input, hint) {
+  return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hint ? h("p", { class: "hint" }, hint) : null);
+}
+
+function formError(form, err) {
+  const el = form.querySelector(".form-error");
+  el.textContent = err ? errorText(err) : "";
+  el.hidden = !err;
+  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  for (const f of err?.fields || []) form.querySelector(`[name="${CSS.escape(f.field)}"]`)?.setAttribute("aria-invalid", "true");
+}
+
+function createForm() {
+  const name = h("input", { id: "int-name", name: "name", required: true, maxlength: "200", autocomplete: "off" });
+  const url = h("input", { id: "int-channel", name: "channel_url", type: "url", required: true, maxlength: "2000", placeholder: "https://…/chatlayer/webhook", autocomplete: "off" });
+  const token = h("input", { id: "int-token", name: "verify_token", maxlength: "500", autocomplete: "off", placeholder: "leave empty to generate one" });
+  const form = h("form", { class: "card form-grid", id: "integration-form", novalidate: true },
+    h("h2", {}, "New integration"),
+    field("Name", name),
+    field("Chatlayer channel URL", url, "Where agent replies are POSTed: the bot's Chatlayer Webhook channel."),
+    field("Verify token", token, "The channel's verify token, sent with every reply."),
+    h("p", { class: "form-error", role: "alert", hidden: true }),
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary", id: "int-create" }, "Create integration")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    const body = { name: name.value.trim(), channel_url: url.value.trim() };
+    if (token.value.trim()) body.verify_token = token.value.trim();
+    form.querySelector("#int-create").disabled = true;
+    try {
+      const created = await post("/api/integrations", body);
+      secrets.set(created.id, { url: created.smartly_webhook_url, note: "created" });
+      form.reset();
+      toast(`Integration “${created.name}” created. Copy its Smartly URL now.`);
+      await load();
+      document.getElementById(`smartly-url-${created.id}`)?.focus();
+    } catch (err) {
+      formError(form, err);
+    } finally {
+      form.querySelector("#int-create").disabled = false;
+    }
+  });
+  return form;
+}
+
+function secretPanel(i) {
+  const secret = secrets.get(i.id);
+  if (!secret) {
+    return h("div", { class: "kv" }, h("span", { class: "k" }, "Smartly URL"),
+      h("span", { class: "v muted" }, "Shown once, when the integration is created or its key rotated. Rotate the key to get a new one."));
+  }
+  return h("div", { class: "secret-panel", role: "status" },
+    h("p", { class: "secret-note" }, secret.note === "rotated"
+      ? "New Smartly URL — paste it into the bot's webhook integration. It is shown only now."
+      : "Smartly URL — paste it into the bot's webhook integration. Its key is shown only now."),
+    copyField("Smartly webhook URL", secret.url, { id: `smartly-url-${i.id}` }),
+    h("button", { type: "button", class: "link-button", onclick: () => { secrets.delete(i.id); render(); } }, "I have copied it — hide"));
+}
+
+function rotateForm(i) {
+  const select = h("select", { id: `grace-${i.id}`, name: "grace_seconds" }, GRACE_CHOICES.map(([v, l]) => h("option", { value: v }, l)));
+  const form = h("form", { class: "inline-form" },
+    h("label", { for: select.id }, "Old key keeps working for"), select,
+    h("button", { type: "submit", class: "small-button", id: `rotate-${i.id}` }, "Rotate key"),
+    h("p", { class: "form-error", role: "alert", hidden: true }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    const body = select.value === "" ? {} : { grace_seconds: Number(select.value) };
+    try {
+      const rotated = await post(`/api/integrations/${encodeURIComponent(i.id)}/rotate-key`, body);
+      secrets.set(i.id, { url: rotated.smartly_webhook_url, note: "rotated" });
+      toast(rotated.previous_key_valid_until
+        ? `Key rotated. The old URL works until ${fullTime(rotated.previous_key_valid_until)}.` : "Key rotated.");
+      await load();
+    } catch (err) {
+      formError(form, err);
+    }
+  });
+  return form;
+}
+
+function testForm(i) {
+  const recipient = h("input", { id: `test-recipient-${i.id}`, name: "recipient", placeholder: "end-user id", required: true, autocomplete: "off" });
+  const text = h("input", { id: `test-text-${i.id}`, name: "text", value: "Test message from the handover console", required: true, autocomplete: "off" });
+  const result = h("span", { class: "test-result", role: "status", id: `test-result-${i.id}` });
+  const form = h("form", { class: "inline-form" },
+    h("label", { for: recipient.id }, "Recipient"), recipient,
+    h("label", { for: text.id }, "Text"), text,
+    h("button", { type: "submit", class: "small-button", id: `test-${i.id}` }, "Send test"), result,
+    h("p", { class: "form-error", role: "alert", hidden: true }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    result.textContent = "Sending…";
+    result.className = "test-result";
+    try {
+      const r = await post(`/api/integrations/${encodeURIComponent(i.id)}/test`, { recipient: recipient.value.trim(), text: text.value });
+      result.textContent = r.ok ? `Channel answered ${r.status} in ${Math.round(r.duration_ms)} ms`
+        : `Failed: ${r.status ? `HTTP ${r.status}` : r.error || "no answer"} (${Math.round(r.duration_ms)} ms)`;
+      result.classList.add(r.ok ? "ok" : "bad");
+    } catch (err) {
+      result.textContent = "";
+      formError(form, err);
+    }
+  });
+  return form;
+}
+
+function deliveryRow(d, integrationId) {
+  const reason = d.last_error || (d.last_status ? `HTTP ${d.last_status}` : "");
+  return h("tr", { dataset: { deliveryId: String(d.id), state: d.state } },
+    h("td", { class: "num" }, String(d.id)),
+    h("td", { class: "num" }, String(d.message_id)),
+    h("td", {}, badge(d.state, `delivery-${d.state}`)),
+    h("td", { class: "num" }, String(d.attempts)),
+    h("td", { class: "num" }, d.last_status ? String(d.last_status) : "—"),
+    h("td", { class: "error-cell", dir: "auto" }, reason || "—"),
+    h("td", {}, fullTime(d.created_at)),
+    h("td", {}, d.state === "delivered" ? fullTime(d.delivered_at) : d.next_attempt_at ? `next ${fullTime(d.next_attempt_at)}` : "—"),
+    h("td", {}, d.state === "failed" ? h("button", {
+      type: "button", class: "small-button", onclick: async (ev) => {
+        ev.currentTarget.disabled = true;
+        try {
+          await post(`/api/messages/${d.message_id}/resend`);
+          toast(`Delivery ${d.id} queued again.`);
+        } catch (err) {
+          toast(`Could not re-send: ${errorText(err)}`, "error");
+        }
+        loadDeliveries(integrationId);
+      },
+    }, "Resend") : null));
+}
+
+async function loadDeliveries(id) {
+  const target = deliveryHosts.get(id);
+  if (!target) return;
+  try {
+    const data = await get(`/api/integrations/${encodeURIComponent(id)}/deliveries`);
+    const rows = data.deliveries.slice(0, 50);
+    mount(target, rows.length
+      ? h("table", { class: "table deliveries", id: `deliveries-${id}` },
+        h("thead", {}, h("tr", {}, ["#", "Message", "State", "Attempts", "Status", "Last error", "Created", "Delivered / next", ""].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", {}, rows.map((d) => deliveryRow(d, id))))
+      : h("p", { class: "empty" }, "No deliveries yet."));
+  } catch (err) {
+    mount(target, h("p", { class: "form-error" }, errorText(err)));
+  }
+}
+
+function deliveriesSection(i) {
+  const target = h("div", { class: "deliveries-host" });
+  deliveryHosts.set(i.id, target);
+  const box = h("details", { class: "deliveries-box", open: openDeliveries.has(i.id) ? true : null },
+    h("summary", {}, "Recent deliveries"),
+    h("div", { class: "deliveries-tools" }, h("button", { type: "button", class: "small-button", onclick: () => loadDeliveries(i.id) }, "Refresh")),
+    target);
+  box.addEventListener("toggle", () => {
+    if (box.open) {
+      openDeliveries.add(i.id);
+      loadDeliveries(i.id);
+    } else openDeliveries.delete(i.id);
+  });
+  if (openDeliveries.has(i.id)) loadDeliveries(i.id);
+  return box;
+}
+
+function integrationCard(i) {
+  const grace = i.previous_key_valid_until && Date.parse(i.previous_key_valid_until) > Date.now();
+  return h("article", { class: "card integration", dataset: { integrationId: i.id }, "aria-labelledby": `int-title-${i.id}` },
+    h("header", { class: "card-head" },
+      h("h3", { id: `int-title-${i.id}`, dir: "auto" }, i.name),
+      h("span", { class: "muted" }, `id ${i.id} · created ${fullTime(i.created_at)}`)),
+    secretPanel(i),
+    h("div", { class: "kv" }, h("span", { class: "k" }, "Chatlayer URL"), copyField("Chatlayer webhook URL", i.chatlayer_webhook_url, { id: `chatlayer-url-${i.id}` })),
+    h("div", { class: "kv" }, h("span", { class: "k" }, "Verify token"), copyField("verify token", i.verify_token, { id: `token-${i.id}`, secret: true })),
+    h("div", { class: "kv" }, h("span", { class: "k" }, "Channel URL"), h("span", { class: "v mono", dir: "ltr" }, i.channel_url)),
+    h("div", { class: "kv" }, h("span", { class: "k" }, "Key"),
+      h("span", { class: "v", id: `key-info-${i.id}` },
+        i.key_rotated_at ? `rotated ${fullTime(i.key_rotated_at)}` : "original key",
+        grace ? h("span", { class: "grace" }, ` · previous key still accepted until ${fullTime(i.previous_key_valid_until)} (${roughDuration((Date.parse(i.previous_key_valid_until) - Date.now()) / 1000)} left)`) : null)),
+    h("div", { class: "card-actions" }, rotateForm(i), testForm(i)),
+    deliveriesSection(i));
+}
+
+function render() {
+  if (!listHost) return;
+  deliveryHosts.clear();
+  mount(listHost, integrations.length
+    ? integrations.map(integrationCard)
+    : h("p", { class: "empty" }, "No integration yet. Create one to get the URLs to paste into the bot platform."));
+}
+
+async function load() {
+  try {
+    const data = await get("/api/integrations");
+    integrations = data.integrations;
+    render();
+  } catch (err) {
+    mount(listHost, h("p", { class: "form-error" }, errorText(err)));
+  }
+}
+
+export function showIntegrations(el) {
+  host = el;
+  listHost = h("div", { class: "integrations", id: "integrations" });
+  mount(host, h("div", { class: "admin-grid" }, createForm(), h("section", { "aria-label": "Integrations" }, h("h2", {}, "Integrations"), listHost)));
+  load();
+}
+
+export function initIntegrations() {
+  store.on("frame", (frame) => {
+    if (frame.type !== "delivery.updated" || !openDeliveries.size) return;
+    clearTimeout(deliveryTimer);
+    deliveryTimer = setTimeout(() => { for (const id of openDeliveries) loadDeliveries(id); }, 500);
+  });
+}

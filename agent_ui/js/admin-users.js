@@ -1,0 +1,127 @@
+// Bot admins: staff accounts — create with a role, change role, disable /
+// enable, reset a password.
+
+import { errorText, get, patch, post } from "./api.js";
+import { badge, h, mount } from "./dom.js";
+import { fullTime } from "./format.js";
+import { store } from "./store.js";
+import { toast } from "./toast.js";
+
+const ROLES = ["agent", "supervisor", "admin"];
+
+let listHost = null;
+let users = [];
+let resetting = null; // user id with the password form open
+
+function formError(form, err) {
+  const el = form.querySelector(".form-error");
+  el.textContent = err ? errorText(err) : "";
+  el.hidden = !err;
+}
+
+function roleSelect(id, value) {
+  const select = h("select", { id, name: "role" }, ROLES.map((r) => h("option", { value: r }, r)));
+  select.value = value;
+  return select;
+}
+
+function createForm() {
+  const username = h("input", { id: "user-name", name: "username", required: true, maxlength: "100", autocomplete: "off", spellcheck: "false" });
+  const role = roleSelect("user-role", "agent");
+  const password = h("input", { id: "user-password", name: "password", type: "password", minlength: "8", required: true, autocomplete: "new-password" });
+  const form = h("form", { class: "card form-grid", id: "user-form", novalidate: true },
+    h("h2", {}, "New user"),
+    h("div", { class: "field" }, h("label", { for: "user-name" }, "Username"), username, h("p", { class: "hint" }, "Letters, digits and . _ @ -")),
+    h("div", { class: "field" }, h("label", { for: "user-role" }, "Role"), role,
+      h("p", { class: "hint" }, "Agents answer; supervisors also watch and assign; admins also manage integrations and users.")),
+    h("div", { class: "field" }, h("label", { for: "user-password" }, "Initial password"), password, h("p", { class: "hint" }, "At least 8 characters. Share it privately.")),
+    h("p", { class: "form-error", role: "alert", hidden: true }),
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary", id: "user-create" }, "Create user")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    try {
+      const user = await post("/api/users", { username: username.value.trim(), role: role.value, password: password.value });
+      form.reset();
+      toast(`User ${user.username} created.`);
+      load();
+    } catch (err) {
+      formError(form, err);
+    }
+  });
+  return form;
+}
+
+async function change(user, body, done) {
+  try {
+    await patch(`/api/users/${user.id}`, body);
+    toast(done);
+    load();
+    store.loadAgents();
+  } catch (err) {
+    toast(errorText(err), "error");
+  }
+}
+
+function passwordForm(user) {
+  const input = h("input", { type: "password", id: `reset-${user.id}`, minlength: "8", autocomplete: "new-password", "aria-label": `New password for ${user.username}` });
+  const form = h("form", { class: "inline-form" }, input,
+    h("button", { type: "submit", class: "small-button" }, "Set password"),
+    h("button", { type: "button", class: "link-button", onclick: () => { resetting = null; render(); } }, "Cancel"),
+    h("p", { class: "form-error", role: "alert", hidden: true }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    try {
+      await patch(`/api/users/${user.id}`, { password: input.value });
+      resetting = null;
+      toast(`Password of ${user.username} changed; their sessions were signed out.`);
+      load();
+    } catch (err) {
+      formError(form, err);
+    }
+  });
+  queueMicrotask(() => input.focus());
+  return form;
+}
+
+function userRow(user) {
+  const self = user.id === store.me?.id;
+  const role = roleSelect(`role-${user.id}`, user.role);
+  role.disabled = self;
+  role.setAttribute("aria-label", `Role of ${user.username}`);
+  const saveRole = h("button", { type: "button", class: "small-button", hidden: true, onclick: () => change(user, { role: role.value }, `${user.username} is now ${role.value}.`) }, "Save role");
+  role.addEventListener("change", () => { saveRole.hidden = role.value === user.role; });
+  return h("tr", { dataset: { username: user.username }, class: user.disabled ? "disabled" : null },
+    h("td", {}, h("span", { class: "mono" }, user.username), self ? h("span", { class: "muted" }, " (you)") : null),
+    h("td", {}, h("div", { class: "role-cell" }, role, saveRole)),
+    h("td", {}, user.disabled ? badge("disabled", "disabled") : badge("active", "active")),
+    h("td", {}, fullTime(user.created_at)),
+    h("td", { class: "row-actions" },
+      resetting === user.id ? passwordForm(user) : [
+        h("button", { type: "button", class: "small-button", disabled: self, onclick: () => change(user, { disabled: !user.disabled }, `${user.username} ${user.disabled ? "enabled" : "disabled"}.`) },
+          user.disabled ? "Enable" : "Disable"),
+        h("button", { type: "button", class: "small-button", onclick: () => { resetting = user.id; render(); } }, "Reset password"),
+      ]));
+}
+
+function render() {
+  mount(listHost, h("table", { class: "table", id: "users-table" },
+    h("thead", {}, h("tr", {}, ["User", "Role", "Status", "Created", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, users.map(userRow))));
+}
+
+async function load() {
+  try {
+    users = (await get("/api/users")).users;
+    render();
+  } catch (err) {
+    mount(listHost, h("p", { class: "form-error" }, errorText(err)));
+  }
+}
+
+export function showUsers(el) {
+  listHost = h("div", { class: "users" });
+  mount(el, h("div", { class: "admin-grid" }, createForm(), h("section", { "aria-label": "Users" }, h("h2", {}, "Users"), listHost)));
+  load();
+}

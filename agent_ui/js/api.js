@@ -1,0 +1,83 @@
+// The agent API over fetch: JSON in and out, the CSRF header on every change,
+// errors as `ApiError` carrying the server's {error, message, fields}.
+
+import { Emitter } from "./emitter.js";
+
+export const apiEvents = new Emitter(); // "unauthorized"
+
+let csrfToken = null;
+let clockSkewMs = 0;
+
+export function setCsrf(token) {
+  csrfToken = token;
+}
+
+/** Milliseconds to add to `Date.now()` to get the server's clock (from its Date header). */
+export function serverNow() {
+  return Date.now() + clockSkewMs;
+}
+
+export class ApiError extends Error {
+  constructor(status, body, retryAfter = null) {
+    const message = (body && body.message) || (status === 0 ? "network unreachable" : `HTTP ${status}`);
+    super(message);
+    this.status = status;
+    this.code = body && body.error;
+    this.body = body || {};
+    this.fields = (body && body.fields) || [];
+    this.retryAfter = retryAfter;
+  }
+}
+
+function noteServerClock(response) {
+  const date = response.headers.get("date");
+  if (!date) return;
+  const server = Date.parse(date);
+  if (Number.isNaN(server)) return;
+  const skew = server - Date.now();
+  // The Date header has a one-second resolution: ignore differences below that.
+  clockSkewMs = Math.abs(skew) > 1500 ? skew : 0;
+}
+
+export async function request(method, path, body = undefined, { quiet401 = false } = {}) {
+  const headers = { Accept: "application/json" };
+  const init = { method, headers, credentials: "same-origin", cache: "no-store" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, null);
+  }
+  noteServerClock(response);
+  let data = null;
+  const text = await response.text();
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { message: text.slice(0, 200) };
+    }
+  }
+  if (!response.ok) {
+    if (response.status === 401 && !quiet401) apiEvents.emit("unauthorized", data);
+    throw new ApiError(response.status, data, response.headers.get("retry-after"));
+  }
+  return data;
+}
+
+export const get = (path, opts) => request("GET", path, undefined, opts);
+export const post = (path, body = {}, opts) => request("POST", path, body, opts);
+export const patch = (path, body = {}, opts) => request("PATCH", path, body, opts);
+
+/** A short human sentence for an error, for toasts and form messages. */
+export function errorText(err) {
+  if (!(err instanceof ApiError)) return String(err && err.message ? err.message : err);
+  if (err.status === 0) return "Cannot reach the server. Check the connection and try again.";
+  if (err.fields.length) return err.fields.map((f) => `${f.field}: ${f.message}`).join("; ");
+  return err.message;
+}

@@ -1,0 +1,73 @@
+// The sidebar of the agent view: the queue (oldest first, live wait counters,
+// badges) and "my conversations"; staff also see their colleagues' ones.
+
+import { counter, refreshCounters } from "./clock.js";
+import { badge, h, mount } from "./dom.js";
+import { langLabel, reasonLabel } from "./format.js";
+import { store } from "./store.js";
+
+let host = null;
+let selectedId = null;
+
+function item(t, { showAssignee = false } = {}) {
+  const queued = t.state === "queued";
+  const unread = store.unread.has(t.id);
+  return h("a", {
+    class: ["ticket-item", unread && "unread"],
+    href: `#/ticket/${t.id}`,
+    dataset: { ticketId: String(t.id), state: t.state, overHost: "" },
+    "aria-current": t.id === selectedId ? "true" : null,
+  },
+  h("span", { class: "ticket-line" },
+    h("span", { class: "ticket-user", dir: "auto", title: t.end_user || "" }, t.end_user || `Ticket #${t.id}`),
+    unread ? h("span", { class: "unread-dot", title: "New message" }, h("span", { class: "visually-hidden" }, "new message")) : null,
+    queued
+      ? counter(t.opened_at, store.threshold, "span", "counter wait")
+      : counter(t.claimed_at || t.opened_at, null, "span", "counter open")),
+  h("span", { class: "ticket-line badges" },
+    t.lang ? badge(langLabel(t.lang), "lang") : null,
+    t.platform ? badge(t.platform, "platform") : null,
+    t.category ? badge(t.category, "category") : null,
+    showAssignee && t.assignee ? badge(t.assignee, "assignee") : null,
+    !t.category && queued ? h("span", { class: "reason" }, reasonLabel(t.reason)) : null));
+}
+
+function section(id, title, tickets, empty, opts) {
+  return h("section", { class: "list-section", "aria-labelledby": id },
+    h("h2", { id, class: "list-title" }, title, h("span", { class: "count", "aria-label": `${tickets.length} conversations` }, String(tickets.length))),
+    tickets.length
+      ? h("nav", { class: "ticket-items", "aria-label": title }, tickets.map((t) => item(t, opts)))
+      : h("p", { class: "empty" }, empty));
+}
+
+export function renderLists() {
+  if (!host) return;
+  const focusedId = document.activeElement?.closest?.(".ticket-item")?.dataset.ticketId;
+  const parts = [
+    section("list-queue", "Waiting", store.queued(), "No one is waiting. A chime will announce new conversations."),
+    section("list-mine", "My conversations", store.mine(), "Claim a waiting conversation to start."),
+  ];
+  if (store.isStaff) {
+    parts.push(section("list-others", "With colleagues", store.others(), "No colleague has an open conversation.", { showAssignee: true }));
+  }
+  mount(host, ...parts);
+  refreshCounters(host);
+  if (focusedId) host.querySelector(`.ticket-item[data-ticket-id="${CSS.escape(focusedId)}"]`)?.focus();
+}
+
+export function selectTicket(id) {
+  selectedId = id;
+  renderLists();
+}
+
+/** Ticket ids in the order shown (for j/k navigation). */
+export function ticketOrder() {
+  return [...store.queued(), ...store.mine(), ...(store.isStaff ? store.others() : [])].map((t) => t.id);
+}
+
+export function initQueue(el) {
+  host = el;
+  store.on("tickets", renderLists);
+  store.on("unread", renderLists);
+  renderLists();
+}

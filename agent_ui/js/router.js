@@ -1,0 +1,21 @@
+// Hash routes: #/queue, #/ticket/12, #/supervisor, #/admin/integrations, #/admin/users.
+
+import { Emitter } from "./emitter.js";
+
+export const router = new Emitter(); // "route" ({view, ticketId, tab})
+
+export function parse(hash = location.hash) {
+  const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  if (parts[0] === "ticket" && /^\d+$/.test(parts[1] || "")) return { view: "queue", ticketId: Number(parts[1]) };
+  if (parts[0] === "supervisor") return { view: "supervisor" };
+  if (parts[0] === "admin") return { view: "admin", tab: parts[1] === "users" ? "users" : "integrations" };
+  if (parts[0] === "queue") return { view: "queue", ticketId: null };
+  return { view: null };
+}
+
+export function go(hash) {
+  if (location.hash === hash) router.emit("route", parse(hash));
+  else location.hash = hash;
+}
+
+window.addEventListener("hashchange", () => router.emit("route", parse()));

@@ -1,0 +1,276 @@
+// Client state: the open tickets this user can see, the ticket on screen with
+// its transcript, colleagues and their presence, typing. Stream frames are
+// applied here; views subscribe to the change events.
+//
+// Events: "tickets", "ticket" (the current one changed), "transcript" (reloaded),
+// "message" ({ticketId, message}), "delivery" ({ticketId, messageId}), "typing",
+// "agents", "escalation" (a ticket entered the queue), "assigned" (given to me),
+// "unread".
+
+import { get } from "./api.js";
+import { Emitter } from "./emitter.js";
+
+const OPEN = new Set(["queued", "assigned"]);
+const TYPING_SHOWN_MS = 6_000;
+const PAGE = 200;
+
+class Store extends Emitter {
+  constructor() {
+    super();
+    this.reset();
+  }
+
+  reset() {
+    this.me = null;
+    this.threshold = 120;
+    this.tickets = new Map();
+    this.current = null;
+    this.agents = new Map();
+    this.typing = new Map(); // ticketId -> Map(username -> expiresAt)
+    this.unread = new Set();
+    this.ready = false;
+    this.reloading = null;
+    this.buffered = [];
+    this.claiming = new Set();
+  }
+
+  get isStaff() {
+    return this.me !== null && (this.me.role === "supervisor" || this.me.role === "admin");
+  }
+
+  // --- lists -------------------------------------------------------------
+
+  async fetchState(state) {
+    const out = [];
+    let cursor = null;
+    for (let page = 1; page <= 20; page += 1) {
+      const data = await get(`/api/tickets?state=${state}&per_page=${PAGE}&page=${page}`);
+      cursor = cursor === null ? data.cursor : Math.min(cursor, data.cursor);
+      out.push(...data.tickets);
+      if (out.length >= data.total || data.tickets.length < PAGE) break;
+    }
+    return { tickets: out, cursor };
+  }
+
+  /** Load the open tickets; returns the stream cursor the lists are current to. */
+  async loadTickets() {
+    const [queued, assigned] = await Promise.all([this.fetchState("queued"), this.fetchState("assigned")]);
+    this.tickets = new Map();
+    for (const t of [...queued.tickets, ...assigned.tickets]) {
+      if (this.visibleInList(t)) this.tickets.set(t.id, t);
+    }
+    this.emit("tickets");
+    return Math.min(queued.cursor, assigned.cursor);
+  }
+
+  async loadAgents() {
+    try {
+      const data = await get("/api/agents");
+      const online = new Map([...this.agents].map(([name, a]) => [name, a.online]));
+      this.agents = new Map(data.agents.map((a) => [a.username, { ...a, online: online.get(a.username) ?? a.online }]));
+      this.emit("agents");
+    } catch {
+      /* shown as an empty list; retried on the next reload */
+    }
+  }
+
+  /**
+   * Reload everything (first load, or the server asked for a resync). Frames
+   * arriving meanwhile are held and applied afterwards when newer than the lists.
+   */
+  async reload() {
+    if (this.reloading) return this.reloading;
+    this.buffered = [];
+    this.reloading = (async () => {
+      try {
+        const cursor = await this.loadTickets();
+        await this.loadAgents();
+        if (this.current) await this.openTicket(this.current.id);
+        const held = this.buffered;
+        this.buffered = [];
+        this.reloading = null;
+        for (const frame of held) if (frame.cursor > cursor) this.applyFrame(frame);
+        this.ready = true;
+        return cursor;
+      } finally {
+        this.reloading = null;
+      }
+    })();
+    return this.reloading;
+  }
+
+  visibleInList(t) {
+    if (!OPEN.has(t.state)) return false;
+    if (this.isStaff || t.state === "queued") return true;
+    return this.me !== null && t.assignee_id === this.me.id;
+  }
+
+  sorted(filter) {
+    return [...this.tickets.values()].filter(filter).sort((a, b) =>
+      (a.opened_at || "").localeCompare(b.opened_at || "") || a.id - b.id);
+  }
+
+  queued() {
+    return this.sorted((t) => t.state === "queued");
+  }
+
+  mine() {
+    return this.sorted((t) => t.state === "assigned" && t.assignee_id === this.me?.id);
+  }
+
+  others() {
+    return this.sorted((t) => t.state === "assigned" && t.assignee_id !== this.me?.id);
+  }
+
+  loadOf(username) {
+    let n = 0;
+    for (const t of this.tickets.values()) if (t.state === "assigned" && t.assignee === username) n += 1;
+    return n;
+  }
+
+  upsertTicket(summary) {
+    const before = this.tickets.get(summary.id);
+    const wasQueued = before?.state === "queued";
+    const wasMine = before?.state === "assigned" && before.assignee_id === this.me?.id;
+    if (this.visibleInList(summary)) this.tickets.set(summary.id, summary);
+    else this.tickets.delete(summary.id);
+    if (this.current && this.current.id === summary.id) {
+      this.current.summary = { ...this.current.summary, ...summary };
+      this.emit("ticket", this.current);
+    }
+    this.emit("tickets");
+    if (!this.ready) return;
+    if (summary.state === "queued" && !wasQueued) this.emit("escalation", summary);
+    const mineNow = summary.state === "assigned" && summary.assignee_id === this.me?.id;
+    if (mineNow && !wasMine && !this.claiming.has(summary.id)) this.emit("assigned", summary);
+    if (!mineNow) this.unread.delete(summary.id);
+  }
+
+  // --- the ticket on screen ----------------------------------------------
+
+  async openTicket(id) {
+    if (!this.current || this.current.id !== id) {
+      const known = this.tickets.get(id);
+      this.current = { id, summary: known || null, messages: new Map(), transitions: [], loaded: false, error: null };
+      this.unread.delete(id);
+      this.emit("unread");
+      this.emit("transcript", this.current);
+    }
+    const current = this.current;
+    try {
+      const data = await get(`/api/tickets/${id}`);
+      if (this.current !== current) return;
+      const { messages, transitions, ...summary } = data;
+      current.summary = summary;
+      current.transitions = transitions || [];
+      const fresh = new Map();
+      for (const m of messages) fresh.set(m.id, current.messages.get(m.id) || m);
+      for (const [mid, m] of current.messages) if (!fresh.has(mid)) fresh.set(mid, m);
+      current.messages = fresh;
+      current.loaded = true;
+      current.error = null;
+    } catch (err) {
+      if (this.current !== current) return;
+      current.error = err;
+    }
+    this.emit("transcript", current);
+  }
+
+  closeTicket() {
+    this.current = null;
+    this.emit("transcript", null);
+  }
+
+  upsertMessage(ticketId, message) {
+    if (!this.current || this.current.id !== ticketId) return;
+    const before = this.current.messages.get(message.id);
+    if (before && before.delivery && !message.delivery) message = { ...message, delivery: before.delivery };
+    this.current.messages.set(message.id, message);
+    this.emit("message", { ticketId, message });
+  }
+
+  setDelivery(ticketId, messageId, delivery) {
+    if (!this.current || this.current.id !== ticketId) return;
+    const message = this.current.messages.get(messageId);
+    if (!message) return;
+    message.delivery = delivery;
+    this.emit("delivery", { ticketId, messageId });
+  }
+
+  // --- stream frames -----------------------------------------------------
+
+  applyFrame(frame) {
+    if (this.reloading) {
+      this.buffered.push(frame);
+      return;
+    }
+    switch (frame.type) {
+      case "ticket.created":
+      case "ticket.updated":
+        if (frame.ticket) this.upsertTicket(frame.ticket);
+        break;
+      case "message.created": {
+        const { ticket, message } = frame;
+        this.upsertMessage(ticket, message);
+        if (message.author) this.stopTyping(ticket, message.author);
+        const t = this.tickets.get(ticket);
+        if (message.kind === "user" && t && t.assignee_id === this.me?.id && this.current?.id !== ticket) {
+          this.unread.add(ticket);
+          this.emit("unread");
+        }
+        break;
+      }
+      case "delivery.updated":
+        this.setDelivery(frame.ticket, frame.message_id, frame.delivery);
+        break;
+      case "typing":
+        if (frame.user_id !== this.me?.id) this.startTyping(frame.ticket, frame.user);
+        break;
+      case "presence": {
+        const agent = this.agents.get(frame.user) || { username: frame.user, role: frame.role, open_tickets: 0 };
+        this.agents.set(frame.user, { ...agent, online: frame.online });
+        this.emit("agents");
+        break;
+      }
+      default:
+        break;
+    }
+    this.emit("frame", frame);
+  }
+
+  startTyping(ticketId, user) {
+    if (!this.typing.has(ticketId)) this.typing.set(ticketId, new Map());
+    this.typing.get(ticketId).set(user, Date.now() + TYPING_SHOWN_MS);
+    this.emit("typing", ticketId);
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.expireTyping(), TYPING_SHOWN_MS + 50);
+  }
+
+  stopTyping(ticketId, user) {
+    const users = this.typing.get(ticketId);
+    if (users && users.delete(user)) this.emit("typing", ticketId);
+  }
+
+  expireTyping() {
+    const now = Date.now();
+    let next = Infinity;
+    for (const [ticketId, users] of this.typing) {
+      let changed = false;
+      for (const [user, until] of users) {
+        if (until <= now) {
+          users.delete(user);
+          changed = true;
+        } else next = Math.min(next, until);
+      }
+      if (changed) this.emit("typing", ticketId);
+    }
+    if (next < Infinity) this.typingTimer = setTimeout(() => this.expireTyping(), next - now + 50);
+  }
+
+  typers(ticketId) {
+    const now = Date.now();
+    return [...(this.typing.get(ticketId) || new Map())].filter(([, until]) => until > now).map(([u]) => u);
+  }
+}
+
+export const store = new Store();
