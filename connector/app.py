@@ -51,8 +51,7 @@ def create_app(settings: Settings) -> Starlette:
         store = Store(engine, bus)
         worker = DeliveryWorker(store, client, settings)
         store.on_delivery = worker.wake
-        writer = IngestWriter(store, dedupe_window=settings.dedupe_window_seconds,
-                              batch_max=settings.ingest_batch_max)
+        writer = IngestWriter(store, settings)
         app.state.settings = settings
         app.state.engine = engine
         app.state.bus = bus

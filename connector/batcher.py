@@ -5,8 +5,11 @@ writes everything that is waiting in a single transaction and then answers
 each request. One commit (one fsync) serves many events, and each request
 still gets its 2xx only after its event is durable.
 
-If a batch fails, its events are retried one per transaction, so one bad event
-cannot take others down with it; that event's request gets the error.
+The batch is written by synchronous code (`ingest_write`) in one hop: on
+SQLite, a dedicated thread with its own connection; elsewhere, `run_sync` on
+the async engine. If a batch fails, its events are retried one per
+transaction, so one bad event cannot take others down with it; that event's
+request gets the error.
 """
 
 from __future__ import annotations
@@ -14,21 +17,32 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
-from connector import ingest
+import sqlalchemy as sa
+
+from connector import ingest_write
+from connector.db import create_sync_engine
 from connector.ingest import Inbound, Result
-from connector.store import Store, Tx
+from connector.settings import Settings
+from connector.store import Store, SyncTx
 
 log = logging.getLogger("connector.ingest")
 
 _Item = tuple[Inbound, asyncio.Future[Result]]
 
 
+class IngestFailed(Exception):
+    pass
+
+
 class IngestWriter:
-    def __init__(self, store: Store, *, dedupe_window: float, batch_max: int) -> None:
+    def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
-        self.window = dt.timedelta(seconds=dedupe_window)
-        self.batch_max = batch_max
+        self.window = dt.timedelta(seconds=settings.dedupe_window_seconds)
+        self.batch_max = settings.ingest_batch_max
+        self._sync: sa.Engine | None = create_sync_engine(settings) if settings.is_sqlite else None
+        self._thread = ThreadPoolExecutor(1, "ingest-writer") if self._sync else None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -37,14 +51,17 @@ class IngestWriter:
 
     async def stop(self) -> None:
         """Finish everything already accepted, then stop."""
-        if self._task is None:
-            return
-        await self._queue.join()
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()
 
     async def submit(self, inbound: Inbound) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -63,9 +80,9 @@ class IngestWriter:
                     self._queue.task_done()
 
     async def _write(self, batch: list[_Item]) -> None:
+        inbounds = [inbound for inbound, _ in batch]
         try:
-            async with self.store.transaction() as tx:
-                results = [await self._apply(tx, inbound) for inbound, _ in batch]
+            results, tx = await self._transact(inbounds)
         except Exception:
             if len(batch) == 1:
                 inbound, future = batch[0]
@@ -76,13 +93,19 @@ class IngestWriter:
             for item in batch:  # isolate the culprit
                 await self._write([item])
             return
+        await self.store.after_commit(tx)
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
 
-    async def _apply(self, tx: Tx, inbound: Inbound) -> Result:
-        return await ingest.apply(tx, inbound, self.window)
+    async def _transact(self, batch: list[Inbound]) -> tuple[list[Result], SyncTx]:
+        if self._sync is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._write_sync, batch)
+        async with self.store.engine.begin() as conn:
+            return await conn.run_sync(ingest_write.write, batch, self.window)
 
-
-class IngestFailed(Exception):
-    pass
+    def _write_sync(self, batch: list[Inbound]) -> tuple[list[Result], SyncTx]:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            return ingest_write.write(conn, batch, self.window)

@@ -66,8 +66,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
                                pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @sa.event.listens_for(engine.sync_engine, "connect")
+def create_sync_engine(settings: Settings) -> sa.Engine:
+    """A synchronous SQLite engine for batch writers that run in one thread hop.
+
+    Same file, same pragmas, same `BEGIN IMMEDIATE` as the async engine.
+    """
+    assert settings.is_sqlite
+    url = settings.database_url.replace("sqlite+aiosqlite:", "sqlite:", 1)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                              pool_size=1, max_overflow=0)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
+    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @sa.event.listens_for(target, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (the driver's implicit BEGIN is DEFERRED).
         dbapi_conn.isolation_level = None
@@ -78,7 +93,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    @sa.event.listens_for(engine.sync_engine, "begin")
+    @sa.event.listens_for(target, "begin")
     def _on_begin(conn: Any) -> None:
         # Readers (Store.read) need no write lock; WAL gives them a snapshot.
         readonly = conn.get_execution_options().get("readonly", False)

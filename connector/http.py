@@ -46,16 +46,23 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _not_json(name: str) -> Any:
+    # Python's parser accepts NaN and Infinity; JSON does not, nor can PostgreSQL store them.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         raise HTTPError(400, "malformed_json", "malformed JSON: empty body")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_not_json)
     except UnicodeDecodeError:
         raise HTTPError(400, "malformed_json", "malformed JSON: body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise HTTPError(400, "malformed_json", f"malformed JSON: {exc.msg} at line "
                         f"{exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:
+        raise HTTPError(400, "malformed_json", f"malformed JSON: {exc}") from None
 
 
 async def json_body(request: Request, limit: int) -> tuple[Any, bytes]:

@@ -1,8 +1,8 @@
 """Webhook events in: Smartly.ai bot events and Chatlayer channel bot messages.
 
 `parse_smartly` / `parse_chatlayer` validate a decoded body into an `Inbound`
-(or raise `BadInput` naming every bad field); `apply` writes one `Inbound`
-inside a transaction. Both are free of HTTP.
+(or raise `BadInput` naming every bad field); `ingest_write` writes batches of
+them. Both are free of HTTP.
 
 Dedupe: the platforms send no event id and may resend, so a body identical to
 one received for the same integration within the dedupe window is a
@@ -11,21 +11,11 @@ duplicate: acknowledged, not stored again.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from connector import tickets, transcript
-from connector.db import insert_ignore, utcnow
-from connector.models import DedupeKey
-from connector.store import Tx
-from connector.stream import Event
-from connector.transcript import NewMessage
-
-_dedupe = DedupeKey.__table__
 
 KNOWN_SMARTLY = ("message_received", "escalation_requested")
 
@@ -194,95 +184,3 @@ def message_text(message: dict[str, Any]) -> str:
         if kind in {"image", "video", "audio", "file"}:
             return f"[{kind}]"
     return "[message]"
-
-
-async def apply(tx: Tx, inbound: Inbound, dedupe_window: dt.timedelta) -> Result:
-    if not await _first_sighting(tx, inbound, dedupe_window):
-        return Result("duplicate")
-    known = inbound.source == "chatlayer" or inbound.event in KNOWN_SMARTLY
-    event_id = await transcript.record_inbound(
-        tx, inbound.integration_id, inbound.source, inbound.event,
-        "processed" if known else "ignored", inbound.body)
-    if not known:
-        return Result("ignored", event_id)
-    if isinstance(inbound.payload, TurnPayload):
-        return await _turn(tx, inbound, inbound.payload, event_id)
-    if isinstance(inbound.payload, EscalationPayload):
-        return await _escalation(tx, inbound, inbound.payload, event_id)
-    assert isinstance(inbound.payload, ChatlayerBody)
-    return await _bot_message(tx, inbound, inbound.payload, event_id)
-
-
-async def _first_sighting(tx: Tx, inbound: Inbound, window: dt.timedelta) -> bool:
-    """Record the body's fingerprint; False when it was seen within the window."""
-    now = utcnow()
-    stmt = insert_ignore(_dedupe, tx.dialect).values(
-        integration_id=inbound.integration_id, fingerprint=inbound.fingerprint, seen_at=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["integration_id", "fingerprint"],
-        set_={"seen_at": now},
-        where=_dedupe.c.seen_at < now - window,
-    ).returning(_dedupe.c.fingerprint)
-    return (await tx.conn.execute(stmt)).first() is not None
-
-
-async def _turn(tx: Tx, inbound: Inbound, p: TurnPayload, event_id: int) -> Result:
-    assert inbound.end_user_id is not None
-    conv = await transcript.conversation_for(tx, inbound.integration_id, inbound.end_user_id,
-                                             lang=p.lang, platform=p.platform)
-    context = transcript.context_of(inbound.body["payload"])
-    new = []
-    if p.input:
-        new.append(NewMessage("user", p.input, context=context, event_id=event_id))
-    if p.answer:
-        new.append(NewMessage("bot", p.answer, body={"text": p.answer}, context=context,
-                              event_id=event_id))
-    result = Result("processed", event_id, conv.open_ticket_id)
-    await _append_live(tx, conv.open_ticket_id, conv.id, new, result)
-    if p.need_help:
-        opened = await tickets.open_ticket(
-            tx, conv, reason="need_help", lang=p.lang, platform=p.platform,
-            skill_id=_str(p.skill_id), category=p.handover_category_name)
-        if opened is not None:
-            result.ticket_id, result.opened = opened, True
-    return result
-
-
-async def _escalation(tx: Tx, inbound: Inbound, p: EscalationPayload, event_id: int) -> Result:
-    assert inbound.end_user_id is not None
-    platform = p.platform or p.plateform
-    conv = await transcript.conversation_for(tx, inbound.integration_id, inbound.end_user_id,
-                                             lang=p.lang, platform=platform)
-    opened = await tickets.open_ticket(
-        tx, conv, reason="escalation_requested", lang=p.lang, platform=platform,
-        skill_id=_str(p.skill_id), category=p.handover_category_name)
-    return Result("processed", event_id, conv.open_ticket_id, opened=opened is not None)
-
-
-async def _bot_message(tx: Tx, inbound: Inbound, p: ChatlayerBody, event_id: int) -> Result:
-    assert inbound.end_user_id is not None
-    conv = await transcript.conversation_for(tx, inbound.integration_id, inbound.end_user_id)
-    new = [NewMessage("bot", message_text(p.message), body=p.message,
-                      context={"source": "chatlayer"}, event_id=event_id)]
-    result = Result("processed", event_id, conv.open_ticket_id)
-    await _append_live(tx, conv.open_ticket_id, conv.id, new, result)
-    return result
-
-
-async def _append_live(tx: Tx, ticket_id: int | None, conversation_id: int,
-                       new: list[NewMessage], result: Result) -> None:
-    """Append to the transcript; messages of an open ticket also go to its console."""
-    stored = await transcript.append(tx, conversation_id, ticket_id, new)
-    result.messages = [m["id"] for m in stored]
-    if ticket_id is None or not stored:
-        return
-    ticket = await tickets.load(tx.conn, ticket_id)
-    assert ticket is not None
-    for row in stored:
-        tx.emit(Event("message.created", {"ticket": ticket_id,
-                                          "message": transcript.message_dict(row)},
-                      ticket_id, **tickets.audience(ticket)))
-
-
-def _str(value: Id | None) -> str | None:
-    return None if value is None else str(value)

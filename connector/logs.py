@@ -21,7 +21,7 @@ from connector.settings import Settings
 
 _SECRETS = re.compile(
     r"(?i)((?:key|token|verifytoken|password|secret|session|csrf[_-]?token)"
-    r"[\"']?\s*[=:]\s*[\"']?)([^\s&\"',;}]+)")
+    r"[\"']?\s*[=:]\s*)(\"[^\"\n]*\"?|'[^'\n]*'?|[^\s&\"',;}]+)")
 
 access = logging.getLogger("connector.access")
 
@@ -39,6 +39,13 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Text lines; tracebacks are masked too (an exception message may carry a secret)."""
+
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -54,7 +61,7 @@ class JSONFormatter(logging.Formatter):
 def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(JSONFormatter() if settings.log_json else logging.Formatter(
+    handler.setFormatter(JSONFormatter() if settings.log_json else RedactingFormatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -94,9 +94,12 @@ class InboundEvent(SQLModel, table=True):
     """Every accepted webhook body, as received (the raw payload of each turn)."""
 
     __tablename__ = "inbound_event"
+    __table_args__ = (sa.Index("ix_inbound_event_fingerprint", "integration_id", "fingerprint"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    integration_id: str = Field(foreign_key="integration.id", max_length=32, index=True)
+    integration_id: str = Field(foreign_key="integration.id", max_length=32)
+    #: sha256 of the body as received; within the dedupe window at most one row per value.
+    fingerprint: str = Field(max_length=64)
     source: str = Field(max_length=20)
     event: str = Field(max_length=200)
     status: str = Field(max_length=20)

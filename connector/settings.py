@@ -6,11 +6,12 @@ no module reads the environment on its own.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 
 class ConfigError(Exception):
@@ -122,3 +123,9 @@ def load_settings(**overrides: object) -> Settings:
         name = str(err["loc"][0]) if err["loc"] else "settings"
         msg = err["msg"].removeprefix("Value error, ")
         raise ConfigError(f"CONNECTOR_{name.upper()}: {msg}") from None
+    except SettingsError as exc:
+        # The environment source could not even decode the value (a list that is not JSON).
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = found.group(1) if found else "settings"
+        raise ConfigError(f"CONNECTOR_{name.upper()}: cannot parse the value; write a list "
+                          'as JSON, e.g. ["https://console.example.com"]') from None

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connector import stream
@@ -21,6 +22,22 @@ from connector.stream import Event
 @dataclass(slots=True)
 class Tx:
     conn: AsyncConnection
+    events: list[Event] = field(default_factory=list)
+    deliveries: bool = False
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
+
+
+@dataclass(slots=True)
+class SyncTx:
+    """A transaction on a synchronous connection (batch writers run in one thread hop)."""
+
+    conn: sa.Connection
     events: list[Event] = field(default_factory=list)
     deliveries: bool = False
 
@@ -47,7 +64,7 @@ class Store:
             await stream.append(conn, tx.events)
         await self.after_commit(tx)
 
-    async def after_commit(self, tx: Tx) -> None:
+    async def after_commit(self, tx: Tx | SyncTx) -> None:
         if tx.events and self.bus is not None:
             await self.bus.publish(tx.events)
         if tx.deliveries and self.on_delivery is not None:

@@ -41,17 +41,15 @@ class Event:
         return {"type": self.type, "cursor": self.cursor, **self.payload}
 
 
-async def append(conn: AsyncConnection, events: list[Event]) -> list[Event]:
+def append_sync(conn: sa.Connection, events: list[Event]) -> list[Event]:
     """Store `events` with consecutive cursors in the caller's transaction."""
     if not events:
         return events
-    last = (
-        await conn.execute(
-            sa.update(_counter)
-            .where(_counter.c.name == "stream")
-            .values(value=_counter.c.value + len(events))
-            .returning(_counter.c.value)
-        )
+    last = conn.execute(
+        sa.update(_counter)
+        .where(_counter.c.name == "stream")
+        .values(value=_counter.c.value + len(events))
+        .returning(_counter.c.value)
     ).scalar_one()
     now = utcnow()
     first = last - len(events) + 1
@@ -64,8 +62,14 @@ async def append(conn: AsyncConnection, events: list[Event]) -> list[Event]:
             "public": event.public, "user_ids": event.user_ids or None,
             "payload": event.payload, "created_at": now,
         })
-    await conn.execute(sa.insert(_events), rows)
+    conn.execute(sa.insert(_events), rows)
     return events
+
+
+async def append(conn: AsyncConnection, events: list[Event]) -> list[Event]:
+    if not events:
+        return events
+    return await conn.run_sync(append_sync, events)
 
 
 async def read_after(conn: AsyncConnection, cursor: int, limit: int = 500) -> list[Event]:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connector import outbox, transcript
 from connector.db import utcnow
 from connector.models import Conversation, Ticket, TicketTransition, User
-from connector.store import Tx
+from connector.store import SyncTx, Tx
 from connector.stream import Event
 from connector.transcript import ConversationRef, NewMessage
 
@@ -123,30 +123,44 @@ def audience(ticket: dict[str, Any], *also: int | None) -> dict[str, Any]:
     return {"public": ticket["state"] == "queued", "user_ids": sorted(ids)}
 
 
-async def open_ticket(tx: Tx, conv: ConversationRef, *, reason: str, lang: str | None,
-                      platform: str | None, skill_id: str | None,
-                      category: str | None) -> int | None:
-    """Open a ticket unless the conversation has one open. Caller holds the row lock."""
+HANDOVER_LABELS = {"need_help": "The bot asked for a human",
+                   "escalation_requested": "Escalation requested"}
+
+
+def handover_marker(reason: str) -> NewMessage:
+    """The system message that marks where the handover began in the transcript."""
+    label = HANDOVER_LABELS.get(reason, reason)
+    return NewMessage("system", f"{label}: handover started",
+                      context={"event": "handover", "reason": reason})
+
+
+def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | None,
+                platform: str | None, skill_id: str | None,
+                category: str | None) -> dict[str, Any] | None:
+    """Open a ticket unless the conversation has one open. Caller holds the row lock.
+
+    Synchronous and three statements with no read-back: it runs inside the
+    ingest batch writer. The caller appends `handover_marker(reason)` to the
+    transcript with the new ticket's id.
+    """
     if conv.open_ticket_id is not None:
         return None
     now = utcnow()
-    ticket_id = (await tx.conn.execute(sa.insert(_t).values(
-        conversation_id=conv.id, integration_id=conv.integration_id, state="queued",
-        reason=reason, lang=lang, platform=platform, skill_id=skill_id,
-        category=category or None, opened_at=now, version=1,
-    ).returning(_t.c.id))).scalar_one()
-    await tx.conn.execute(
+    ticket = {
+        "conversation_id": conv.id, "integration_id": conv.integration_id, "state": "queued",
+        "assignee_id": None, "reason": reason, "lang": lang, "platform": platform,
+        "skill_id": skill_id, "category": category or None, "opened_at": now,
+        "claimed_at": None, "first_response_at": None, "resolved_at": None, "version": 1,
+    }
+    ticket_id = tx.conn.execute(sa.insert(_t).values(**ticket).returning(_t.c.id)).scalar_one()
+    tx.conn.execute(
         sa.update(_conv).where(_conv.c.id == conv.id).values(open_ticket_id=ticket_id))
     conv.open_ticket_id = ticket_id
-    await _transition(tx, ticket_id, "opened", None, "queued", None, None)
-    label = {"need_help": "The bot asked for a human", "escalation_requested":
-             "Escalation requested"}.get(reason, reason)
-    ticket = await load(tx.conn, ticket_id)
-    assert ticket is not None
+    tx.conn.execute(sa.insert(_tr).values(_transition_row(
+        ticket_id, "opened", None, "queued", None, None, now)))
+    ticket.update(id=ticket_id, end_user_id=conv.end_user_id, assignee=None)
     tx.emit(Event("ticket.created", {"ticket": summary(ticket)}, ticket_id, public=True))
-    await _messages(tx, ticket_id, [NewMessage("system", f"{label}: handover started",
-                                               context={"event": "handover", "reason": reason})])
-    return ticket_id
+    return ticket
 
 
 async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
@@ -157,11 +171,17 @@ async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
                 claimed_at=sa.func.coalesce(_t.c.claimed_at, now))
     )
     if result.rowcount != 1:
-        ticket = await _get(tx.conn, ticket_id, actor)
+        ticket = await load(tx.conn, ticket_id)
+        if ticket is None:
+            raise NotFound("no such ticket")
         if ticket["state"] == "assigned" and ticket["assignee_id"] == actor.id:
             return ticket
         if ticket["state"] == "assigned":
-            raise Conflict("ticket already taken", assignee=ticket["assignee"])
+            # The loser of a race saw it queued: tell them it was taken (by whom: if visible).
+            who = {"assignee": ticket["assignee"]} if can_see(actor, ticket) else {}
+            raise Conflict("ticket already taken", **who)
+        if not can_see(actor, ticket):
+            raise Forbidden("not allowed to see this ticket")
         raise Conflict(f"ticket is {ticket['state']}")
     await _transition(tx, ticket_id, "claimed", "queued", "assigned", actor.id, actor.id)
     ticket = await _changed(tx, ticket_id, public=True)
@@ -306,6 +326,12 @@ def _check_text(text: str) -> str:
 
 async def _transition(tx: Tx, ticket_id: int, action: str, from_state: str | None,
                       to_state: str, actor_id: int | None, assignee_id: int | None) -> None:
-    await tx.conn.execute(sa.insert(_tr).values(
-        ticket_id=ticket_id, action=action, from_state=from_state, to_state=to_state,
-        actor_id=actor_id, assignee_id=assignee_id, at=utcnow()))
+    await tx.conn.execute(sa.insert(_tr).values(_transition_row(
+        ticket_id, action, from_state, to_state, actor_id, assignee_id, utcnow())))
+
+
+def _transition_row(ticket_id: int, action: str, from_state: str | None, to_state: str,
+                    actor_id: int | None, assignee_id: int | None,
+                    at: dt.datetime) -> dict[str, Any]:
+    return {"ticket_id": ticket_id, "action": action, "from_state": from_state,
+            "to_state": to_state, "actor_id": actor_id, "assignee_id": assignee_id, "at": at}

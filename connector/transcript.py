@@ -14,12 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.db import insert_ignore, utcnow
-from connector.models import Conversation, InboundEvent, Message
+from connector.models import Conversation, Message
 from connector.store import Tx
 
 _conv = Conversation.__table__
 _msg = Message.__table__
-_inbound = InboundEvent.__table__
 
 KINDS = ("user", "bot", "agent", "note", "system")
 #: Turn context kept on each message (the whole payload stays on the inbound event).
@@ -92,14 +91,6 @@ async def append(tx: Tx, conversation_id: int, ticket_id: int | None,
             sa.insert(_msg).values(**row).returning(_msg.c.id))).scalar_one()
         stored.append(row)
     return stored
-
-
-async def record_inbound(tx: Tx, integration_id: str, source: str, event: str, status: str,
-                         body: Any) -> int:
-    return (await tx.conn.execute(sa.insert(_inbound).values(
-        integration_id=integration_id, source=source, event=event, status=status, body=body,
-        received_at=utcnow(),
-    ).returning(_inbound.c.id))).scalar_one()
 
 
 async def messages_of(conn: AsyncConnection, conversation_id: int) -> list[dict[str, Any]]:

@@ -29,6 +29,8 @@ MAX_FRAME = 64 * 1024
 RATE_PER_SECOND = 5.0
 RATE_BURST = 20
 FLOOD_LIMIT = 100
+#: How long to wait to send the close frame to a client that is not reading.
+CLOSE_TIMEOUT = 10.0
 
 
 async def stream_endpoint(websocket: WebSocket) -> None:
@@ -55,22 +57,30 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         async with send_lock:
             await websocket.send_text(json.dumps(frame, separators=(",", ":")))
 
+    # Judged before attaching: attaching emits events (presence) that would make a cursor
+    # from the future look valid. The replay still reads after attaching: no gap.
+    start, resync = await resume_point(hub, int(after_raw) if after_raw else None)
     async with hub.attach(client):
-        start, resync = await resume_point(hub, int(after_raw) if after_raw else None)
         if resync:
             await send({"type": "resync", "cursor": start})
         await send({"type": "hello", "cursor": start, "user": principal.user_dict()})
         reader = asyncio.create_task(_read_frames(websocket, client, app))
         writer = asyncio.create_task(replay_then_live(hub, client, start, send))
-        await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (reader, writer):
+        # A client closed by the hub (too slow, signed out) may have its writer stuck on a
+        # socket nobody reads: stop on the close itself, not only when a task ends.
+        closed = asyncio.create_task(client.closed.wait())
+        await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (reader, writer, closed):
             task.cancel()
-        for task in (reader, writer):
+        for task in (reader, writer, closed):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
     if client.closed.is_set():
         with contextlib.suppress(Exception):
-            await websocket.close(code=client.close_code, reason=client.close_reason)
+            # Bounded: the close frame waits behind whatever a stalled client left unread.
+            await asyncio.wait_for(
+                websocket.close(code=client.close_code, reason=client.close_reason),
+                CLOSE_TIMEOUT)
 
 
 async def _read_frames(websocket: WebSocket, client: Client, app: Any) -> None:

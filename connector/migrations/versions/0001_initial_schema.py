@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 05:33:18.731979
+Create Date: 2026-11-21 06:02:43.843573
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def upgrade() -> None:
     op.create_table('inbound_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('integration_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('event', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -104,7 +105,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('inbound_event', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_inbound_event_integration_id'), ['integration_id'], unique=False)
+        batch_op.create_index('ix_inbound_event_fingerprint', ['integration_id', 'fingerprint'], unique=False)
 
     op.create_table('user_session',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -265,7 +266,7 @@ def downgrade() -> None:
 
     op.drop_table('user_session')
     with op.batch_alter_table('inbound_event', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_inbound_event_integration_id'))
+        batch_op.drop_index('ix_inbound_event_fingerprint')
 
     op.drop_table('inbound_event')
     op.drop_table('conversation')

@@ -1,0 +1,261 @@
+"""Writing a batch of validated webhook events: one transaction, a few statements.
+
+Synchronous SQLAlchemy on purpose: the whole batch runs in one hop to the
+database thread (SQLite, see `batcher`) or through `run_sync` on an async
+connection (PostgreSQL), instead of a thread hop per statement. What the
+batch emits for the live stream is appended in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector import stream, tickets, transcript
+from connector.db import UTCDateTime, insert_ignore, utcnow
+from connector.ingest import (
+    KNOWN_SMARTLY,
+    ChatlayerBody,
+    EscalationPayload,
+    Inbound,
+    Result,
+    TurnPayload,
+    message_text,
+)
+from connector.models import Conversation, DedupeKey, InboundEvent, Message
+from connector.store import SyncTx
+from connector.stream import Event
+from connector.transcript import NewMessage
+
+_dedupe = DedupeKey.__table__
+_conv = Conversation.__table__
+_inbound = InboundEvent.__table__
+_msg = Message.__table__
+
+
+def write(conn: sa.Connection, batch: list[Inbound], window: dt.timedelta,
+          ) -> tuple[list[Result], SyncTx]:
+    """Apply a batch and append its stream events, in the caller's transaction."""
+    tx = SyncTx(conn)
+    results = apply_batch(tx, batch, window)
+    stream.append_sync(conn, tx.events)
+    return results, tx
+
+
+@dataclass(slots=True)
+class _Conv:
+    id: int
+    integration_id: str
+    end_user_id: str
+    last_seq: int
+    open_ticket_id: int | None
+    lang: str | None
+    platform: str | None
+
+
+def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[Result]:
+    """Write a batch of events with a fixed handful of statements, in arrival order.
+
+    Statements per batch, whatever its size: one dedupe upsert, one insert of
+    the inbound events, one upsert and one locking SELECT of the conversations,
+    one SELECT of their open tickets, one insert of the messages, one update
+    of the conversations. Opening a ticket (a few percent of turns) adds its
+    own statements. Message `seq` is assigned here from the locked rows.
+    """
+    results: list[Result | None] = [None] * len(batch)
+    firsts: dict[tuple[str, str], int] = {}
+    for i, inbound in enumerate(batch):
+        key = (inbound.integration_id, inbound.fingerprint)
+        if key in firsts:
+            results[i] = Result("duplicate")
+        else:
+            firsts[key] = i
+    fresh = _first_sightings(tx, list(firsts), window)
+    todo = sorted(i for key, i in firsts.items() if key in fresh)
+    for key, i in firsts.items():
+        if key not in fresh:
+            results[i] = Result("duplicate")
+    if not todo:
+        return results  # type: ignore[return-value]
+
+    now = utcnow()
+    known = [batch[i].source == "chatlayer" or batch[i].event in KNOWN_SMARTLY for i in todo]
+    # Plain executemany (one driver call), then the ids read back by key: RETURNING
+    # with executemany degrades to a statement per row on some drivers.
+    tx.conn.execute(sa.insert(_inbound), [
+        {"integration_id": batch[i].integration_id, "fingerprint": batch[i].fingerprint,
+         "source": batch[i].source, "event": batch[i].event,
+         "status": "processed" if ok else "ignored", "body": batch[i].body, "received_at": now}
+        for i, ok in zip(todo, known, strict=True)])
+    # The dedupe upsert above admits one row per key within the window: `received_at = now`
+    # and the key identify exactly the rows just written.
+    by_key = {(r.integration_id, r.fingerprint): r.id for r in tx.conn.execute(
+        sa.select(_inbound.c.id, _inbound.c.integration_id, _inbound.c.fingerprint).where(
+            sa.tuple_(_inbound.c.integration_id, _inbound.c.fingerprint).in_(
+                [(batch[i].integration_id, batch[i].fingerprint) for i in todo]),
+            _inbound.c.received_at == now))}
+    event_ids = [by_key[(batch[i].integration_id, batch[i].fingerprint)] for i in todo]
+
+    convs = _conversations(tx, {(batch[i].integration_id, batch[i].end_user_id or "")
+                                      for i, ok in zip(todo, known, strict=True) if ok}, now)
+    open_tickets = _tickets(tx, {c.open_ticket_id for c in convs.values()
+                                       if c.open_ticket_id is not None})
+    pending: list[dict[str, Any]] = []
+    touched: set[int] = set()
+    for i, ok, event_id in zip(todo, known, event_ids, strict=True):
+        inbound = batch[i]
+        if not ok:
+            results[i] = Result("ignored", event_id)
+            continue
+        conv = convs[(inbound.integration_id, inbound.end_user_id or "")]
+        touched.add(conv.id)
+        results[i] = _one(tx, inbound, conv, event_id, pending, open_tickets, now)
+
+    if pending:
+        tx.conn.execute(sa.insert(_msg), [
+            {k: v for k, v in row.items() if k != "_result"} for row in pending])
+        ids = {(r.conversation_id, r.seq): r.id for r in tx.conn.execute(
+            sa.select(_msg.c.id, _msg.c.conversation_id, _msg.c.seq).where(
+                sa.tuple_(_msg.c.conversation_id, _msg.c.seq).in_(
+                    [(row["conversation_id"], row["seq"]) for row in pending])))}
+        for row in pending:
+            row["id"] = ids[(row["conversation_id"], row["seq"])]
+            row.pop("_result").messages.append(row["id"])
+    for row in pending:
+        ticket = open_tickets.get(row["ticket_id"]) if row["ticket_id"] else None
+        if ticket is not None:
+            tx.emit(Event("message.created", {"ticket": ticket["id"],
+                                              "message": transcript.message_dict(row)},
+                          ticket["id"], **tickets.audience(ticket)))
+    if touched:
+        tx.conn.execute(
+            sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
+                last_seq=sa.bindparam("seq"), lang=sa.bindparam("lang"),
+                platform=sa.bindparam("platform"), updated_at=now),
+            [{"cid": c.id, "seq": c.last_seq, "lang": c.lang, "platform": c.platform}
+             for c in convs.values() if c.id in touched])
+    return results  # type: ignore[return-value]
+
+
+def _one(tx: SyncTx, inbound: Inbound, conv: _Conv, event_id: int,
+               pending: list[dict[str, Any]], open_tickets: dict[int, dict[str, Any]],
+               now: dt.datetime) -> Result:
+    """One event's effect on the transcript (queued in `pending`) and its ticket."""
+    p = inbound.payload
+    new: list[NewMessage] = []
+    routing: dict[str, Any] | None = None
+    if isinstance(p, TurnPayload):
+        context = transcript.context_of(inbound.body["payload"])
+        if p.input:
+            new.append(NewMessage("user", p.input, context=context, event_id=event_id))
+        if p.answer:
+            new.append(NewMessage("bot", p.answer, body={"text": p.answer}, context=context,
+                                  event_id=event_id))
+        _route(conv, p.lang, p.platform)
+        if p.need_help:
+            routing = {"reason": "need_help", "lang": p.lang, "platform": p.platform,
+                       "skill_id": _str(p.skill_id), "category": p.handover_category_name}
+    elif isinstance(p, EscalationPayload):
+        platform = p.platform or p.plateform
+        _route(conv, p.lang, platform)
+        routing = {"reason": "escalation_requested", "lang": p.lang, "platform": platform,
+                   "skill_id": _str(p.skill_id), "category": p.handover_category_name}
+    else:
+        assert isinstance(p, ChatlayerBody)
+        new.append(NewMessage("bot", message_text(p.message), body=p.message,
+                              context={"source": "chatlayer"}, event_id=event_id))
+    result = Result("processed", event_id, conv.open_ticket_id)
+    _queue(pending, conv, new, result, now)
+    if routing is not None and conv.open_ticket_id is None:
+        _open(tx, conv, routing, open_tickets, result, pending, now)
+    return result
+
+
+def _open(tx: SyncTx, conv: _Conv, routing: dict[str, Any],
+                open_tickets: dict[int, dict[str, Any]], result: Result,
+                pending: list[dict[str, Any]], now: dt.datetime) -> None:
+    ref = transcript.ConversationRef(conv.id, conv.integration_id, conv.end_user_id, None)
+    ticket = tickets.open_ticket(tx, ref, **routing)
+    assert ticket is not None
+    conv.open_ticket_id = ticket["id"]
+    open_tickets[ticket["id"]] = ticket
+    result.ticket_id, result.opened = ticket["id"], True
+    _queue(pending, conv, [tickets.handover_marker(routing["reason"])], result, now)
+
+
+def _queue(pending: list[dict[str, Any]], conv: _Conv, new: list[NewMessage], result: Result,
+           now: dt.datetime) -> None:
+    """Queue messages for the batch's insert, with the conversation's next `seq`."""
+    for m in new:
+        conv.last_seq += 1
+        pending.append({
+            "conversation_id": conv.id, "seq": conv.last_seq, "ticket_id": conv.open_ticket_id,
+            "kind": m.kind, "author_id": None, "text": m.text, "body": m.body,
+            "context": m.context, "event_id": m.event_id, "created_at": now, "_result": result,
+        })
+
+
+def _route(conv: _Conv, lang: str | None, platform: str | None) -> None:
+    conv.lang = lang or conv.lang
+    conv.platform = platform or conv.platform
+
+
+def _first_sightings(tx: SyncTx, keys: list[tuple[str, str]],
+                           window: dt.timedelta) -> set[tuple[str, str]]:
+    """Record fingerprints; returns those not seen within the window (first sightings).
+
+    One executemany upsert that only moves `seen_at` forward for keys older than
+    the window, then one read: the keys now carrying this batch's `now` are ours.
+    Under concurrent writers (PostgreSQL) the row lock lets exactly one of them
+    move a given key.
+    """
+    if not keys:
+        return set()
+    now = utcnow()
+    stmt = insert_ignore(_dedupe, tx.dialect)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["integration_id", "fingerprint"],
+        set_={"seen_at": stmt.excluded.seen_at},
+        where=_dedupe.c.seen_at < sa.bindparam("cutoff", type_=UTCDateTime),
+    )
+    cutoff = now - window
+    tx.conn.execute(stmt, [{"integration_id": i, "fingerprint": f, "seen_at": now,
+                                  "cutoff": cutoff} for i, f in keys])
+    rows = tx.conn.execute(
+        sa.select(_dedupe.c.integration_id, _dedupe.c.fingerprint).where(
+            sa.tuple_(_dedupe.c.integration_id, _dedupe.c.fingerprint).in_(keys),
+            _dedupe.c.seen_at == now))
+    return {(r[0], r[1]) for r in rows}
+
+
+def _conversations(tx: SyncTx, keys: set[tuple[str, str]],
+                         now: dt.datetime) -> dict[tuple[str, str], _Conv]:
+    """Get or create the conversations and lock their rows (in id order) for this batch."""
+    if not keys:
+        return {}
+    ordered = sorted(keys)
+    tx.conn.execute(
+        insert_ignore(_conv, tx.dialect).on_conflict_do_nothing(
+            index_elements=["integration_id", "end_user_id"]),
+        [{"integration_id": i, "end_user_id": u, "last_seq": 0, "created_at": now,
+          "updated_at": now} for i, u in ordered])
+    rows = tx.conn.execute(
+        sa.select(_conv.c.id, _conv.c.integration_id, _conv.c.end_user_id, _conv.c.last_seq,
+                  _conv.c.open_ticket_id, _conv.c.lang, _conv.c.platform)
+        .where(sa.tuple_(_conv.c.integration_id, _conv.c.end_user_id).in_(ordered))
+        .order_by(_conv.c.id).with_for_update())
+    return {(r.integration_id, r.end_user_id): _Conv(*r) for r in rows}
+
+
+def _tickets(tx: SyncTx, ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = tx.conn.execute(tickets.select_tickets().where(tickets._t.c.id.in_(ids)))
+    return {r.id: dict(r._mapping) for r in rows}
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
