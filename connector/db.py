@@ -17,6 +17,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -29,24 +30,43 @@ def utcnow() -> dt.datetime:
 
 
 class UTCDateTime(sa.TypeDecorator[dt.datetime]):
-    """Stored as naive UTC on every dialect, returned timezone-aware."""
+    """Stored as naive UTC on every dialect, returned timezone-aware.
+
+    On SQLite the value is ISO 8601 text with a fixed six-digit fraction
+    (`2026-11-21 06:13:28.000000`), so text order is time order, written and
+    read by the C implementations of `isoformat`/`fromisoformat`: SQLAlchemy's
+    generic SQLite DATETIME processing costs ~10 us a value on the ingest path.
+    """
 
     impl = sa.DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(26))
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> Any:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; use connector.db.utcnow()")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
+        naive = value.astimezone(dt.UTC).replace(tzinfo=None)
+        if dialect.name == "sqlite":
+            return naive.isoformat(" ", "microseconds")
+        return naive
 
     def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # pragma: no cover - defensive, SQLite raw rows
+        if isinstance(value, str):
             value = dt.datetime.fromisoformat(value)
         return value.replace(tzinfo=dt.UTC)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for JSON columns (orjson: several times faster than the stdlib)."""
+    return orjson.dumps(value).decode()
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -56,6 +76,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             settings.database_url,
+            json_serializer=json_dumps,
             connect_args={"timeout": 30},
             pool_size=8,
             max_overflow=8,
@@ -63,7 +84,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     return create_async_engine(settings.database_url, pool_size=10, max_overflow=10,
-                               pool_pre_ping=True)
+                               pool_pre_ping=True, json_serializer=json_dumps)
 
 
 def create_sync_engine(settings: Settings) -> sa.Engine:
@@ -74,7 +95,7 @@ def create_sync_engine(settings: Settings) -> sa.Engine:
     assert settings.is_sqlite
     url = settings.database_url.replace("sqlite+aiosqlite:", "sqlite:", 1)
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                              pool_size=1, max_overflow=0)
+                              pool_size=1, max_overflow=0, json_serializer=json_dumps)
     _configure_sqlite(engine)
     return engine
 
@@ -91,6 +112,8 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # 64 MiB page cache per connection: index pages of busy tables stay in memory.
+        cur.execute("PRAGMA cache_size=-65536")
         cur.close()
 
     @sa.event.listens_for(target, "begin")

@@ -92,6 +92,7 @@ class Inbound:
     event: str
     fingerprint: str
     body: dict[str, Any]
+    raw: str
     end_user_id: str | None = None
     payload: BaseModel | None = None
 
@@ -137,7 +138,8 @@ def parse_smartly(integration_id: str, body: Any, raw: bytes) -> Inbound:
         env = Envelope.model_validate(body)
     except ValidationError as exc:
         raise _errors(exc) from None
-    inbound = Inbound("smartly", integration_id, env.event, fingerprint(raw), body)
+    inbound = Inbound("smartly", integration_id, env.event, fingerprint(raw), body,
+                      raw.decode())
     model: type[TurnPayload] | type[EscalationPayload] | None = {
         "message_received": TurnPayload, "escalation_requested": EscalationPayload,
     }.get(env.event)
@@ -164,7 +166,7 @@ def parse_chatlayer(integration_id: str, body: Any, raw: bytes) -> Inbound:
         raise BadInput([{"field": "recipient.id",
                          "message": "recipient.id, senderId or sender.id is required"}])
     return Inbound("chatlayer", integration_id, "bot_message", fingerprint(raw), body,
-                   end_user_id=str(who), payload=parsed)
+                   raw.decode(), end_user_id=str(who), payload=parsed)
 
 
 def message_text(message: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ batch emits for the live stream is appended in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,20 +84,15 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
 
     now = utcnow()
     known = [batch[i].source == "chatlayer" or batch[i].event in KNOWN_SMARTLY for i in todo]
-    # Plain executemany (one driver call), then the ids read back by key: RETURNING
-    # with executemany degrades to a statement per row on some drivers.
-    tx.conn.execute(sa.insert(_inbound), [
-        {"integration_id": batch[i].integration_id, "fingerprint": batch[i].fingerprint,
-         "source": batch[i].source, "event": batch[i].event,
-         "status": "processed" if ok else "ignored", "body": batch[i].body, "received_at": now}
-        for i, ok in zip(todo, known, strict=True)])
-    # The dedupe upsert above admits one row per key within the window: `received_at = now`
-    # and the key identify exactly the rows just written.
+    # RETURNING the key with the id: rows come back in any order and are matched by
+    # key (asking for parameter order would make SQLAlchemy insert row by row).
+    # The dedupe step admits at most one row per key within the window.
     by_key = {(r.integration_id, r.fingerprint): r.id for r in tx.conn.execute(
-        sa.select(_inbound.c.id, _inbound.c.integration_id, _inbound.c.fingerprint).where(
-            sa.tuple_(_inbound.c.integration_id, _inbound.c.fingerprint).in_(
-                [(batch[i].integration_id, batch[i].fingerprint) for i in todo]),
-            _inbound.c.received_at == now))}
+        _statement("inbound", tx.dialect),
+        [{"integration_id": batch[i].integration_id, "fingerprint": batch[i].fingerprint,
+          "source": batch[i].source, "event": batch[i].event,
+          "status": "processed" if ok else "ignored", "raw": batch[i].raw,
+          "received_at": now} for i, ok in zip(todo, known, strict=True)])}
     event_ids = [by_key[(batch[i].integration_id, batch[i].fingerprint)] for i in todo]
 
     convs = _conversations(tx, {(batch[i].integration_id, batch[i].end_user_id or "")
@@ -115,12 +111,9 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
         results[i] = _one(tx, inbound, conv, event_id, pending, open_tickets, now)
 
     if pending:
-        tx.conn.execute(sa.insert(_msg), [
-            {k: v for k, v in row.items() if k != "_result"} for row in pending])
         ids = {(r.conversation_id, r.seq): r.id for r in tx.conn.execute(
-            sa.select(_msg.c.id, _msg.c.conversation_id, _msg.c.seq).where(
-                sa.tuple_(_msg.c.conversation_id, _msg.c.seq).in_(
-                    [(row["conversation_id"], row["seq"]) for row in pending])))}
+            _statement("messages", tx.dialect),
+            [{k: v for k, v in row.items() if k != "_result"} for row in pending])}
         for row in pending:
             row["id"] = ids[(row["conversation_id"], row["seq"])]
             row.pop("_result").messages.append(row["id"])
@@ -132,11 +125,9 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
                           ticket["id"], **tickets.audience(ticket)))
     if touched:
         tx.conn.execute(
-            sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
-                last_seq=sa.bindparam("seq"), lang=sa.bindparam("lang"),
-                platform=sa.bindparam("platform"), updated_at=now),
-            [{"cid": c.id, "seq": c.last_seq, "lang": c.lang, "platform": c.platform}
-             for c in convs.values() if c.id in touched])
+            _statement("conversation_seq", tx.dialect),
+            [{"cid": c.id, "seq": c.last_seq, "lang": c.lang, "platform": c.platform,
+              "now": now} for c in convs.values() if c.id in touched])
     return results  # type: ignore[return-value]
 
 
@@ -204,50 +195,68 @@ def _route(conv: _Conv, lang: str | None, platform: str | None) -> None:
 
 
 def _first_sightings(tx: SyncTx, keys: list[tuple[str, str]],
-                           window: dt.timedelta) -> set[tuple[str, str]]:
+                     window: dt.timedelta) -> set[tuple[str, str]]:
     """Record fingerprints; returns those not seen within the window (first sightings).
 
-    One executemany upsert that only moves `seen_at` forward for keys older than
-    the window, then one read: the keys now carrying this batch's `now` are ours.
+    An upsert that only moves `seen_at` forward for keys older than the window:
+    the rows it inserts or moves are returned, the others (duplicates) are not.
     Under concurrent writers (PostgreSQL) the row lock lets exactly one of them
-    move a given key.
+    move a given key. `keys` must hold no duplicates.
     """
     if not keys:
         return set()
     now = utcnow()
-    stmt = insert_ignore(_dedupe, tx.dialect)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["integration_id", "fingerprint"],
-        set_={"seen_at": stmt.excluded.seen_at},
-        where=_dedupe.c.seen_at < sa.bindparam("cutoff", type_=UTCDateTime),
-    )
+    stmt = _statement("dedupe", tx.dialect)
     cutoff = now - window
-    tx.conn.execute(stmt, [{"integration_id": i, "fingerprint": f, "seen_at": now,
-                                  "cutoff": cutoff} for i, f in keys])
-    rows = tx.conn.execute(
-        sa.select(_dedupe.c.integration_id, _dedupe.c.fingerprint).where(
-            sa.tuple_(_dedupe.c.integration_id, _dedupe.c.fingerprint).in_(keys),
-            _dedupe.c.seen_at == now))
+    rows = tx.conn.execute(stmt, [{"integration_id": i, "fingerprint": f, "seen_at": now,
+                                   "cutoff": cutoff} for i, f in keys])
     return {(r[0], r[1]) for r in rows}
 
 
 def _conversations(tx: SyncTx, keys: set[tuple[str, str]],
-                         now: dt.datetime) -> dict[tuple[str, str], _Conv]:
-    """Get or create the conversations and lock their rows (in id order) for this batch."""
+                   now: dt.datetime) -> dict[tuple[str, str], _Conv]:
+    """Get or create the batch's conversations, locking their rows, in one statement.
+
+    An upsert that always updates returns every row, new or existing, and on
+    PostgreSQL takes each row's lock; keys go in sorted order so concurrent
+    batches lock in the same order.
+    """
     if not keys:
         return {}
-    ordered = sorted(keys)
-    tx.conn.execute(
-        insert_ignore(_conv, tx.dialect).on_conflict_do_nothing(
-            index_elements=["integration_id", "end_user_id"]),
-        [{"integration_id": i, "end_user_id": u, "last_seq": 0, "created_at": now,
-          "updated_at": now} for i, u in ordered])
-    rows = tx.conn.execute(
-        sa.select(_conv.c.id, _conv.c.integration_id, _conv.c.end_user_id, _conv.c.last_seq,
-                  _conv.c.open_ticket_id, _conv.c.lang, _conv.c.platform)
-        .where(sa.tuple_(_conv.c.integration_id, _conv.c.end_user_id).in_(ordered))
-        .order_by(_conv.c.id).with_for_update())
+    stmt = _statement("conversations", tx.dialect)
+    rows = tx.conn.execute(stmt, [
+        {"integration_id": i, "end_user_id": u, "last_seq": 0, "created_at": now,
+         "updated_at": now} for i, u in sorted(keys)])
     return {(r.integration_id, r.end_user_id): _Conv(*r) for r in rows}
+
+
+@functools.cache
+def _statement(name: str, dialect: str) -> Any:
+    """The batch's statements, built once per dialect (building them is not cheap)."""
+    if name == "inbound":
+        return sa.insert(_inbound).returning(_inbound.c.id, _inbound.c.integration_id,
+                                             _inbound.c.fingerprint)
+    if name == "messages":
+        return sa.insert(_msg).returning(_msg.c.id, _msg.c.conversation_id, _msg.c.seq)
+    if name == "conversation_seq":
+        return sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
+            last_seq=sa.bindparam("seq"), lang=sa.bindparam("lang"),
+            platform=sa.bindparam("platform"),
+            updated_at=sa.bindparam("now", type_=UTCDateTime))
+    if name == "dedupe":
+        stmt = insert_ignore(_dedupe, dialect)
+        return stmt.on_conflict_do_update(
+            index_elements=["integration_id", "fingerprint"],
+            set_={"seen_at": stmt.excluded.seen_at},
+            where=_dedupe.c.seen_at < sa.bindparam("cutoff", type_=UTCDateTime),
+        ).returning(_dedupe.c.integration_id, _dedupe.c.fingerprint)
+    assert name == "conversations"
+    stmt = insert_ignore(_conv, dialect)
+    return stmt.on_conflict_do_update(
+        index_elements=["integration_id", "end_user_id"],
+        set_={"updated_at": stmt.excluded.updated_at},
+    ).returning(_conv.c.id, _conv.c.integration_id, _conv.c.end_user_id, _conv.c.last_seq,
+                _conv.c.open_ticket_id, _conv.c.lang, _conv.c.platform)
 
 
 def _tickets(tx: SyncTx, ids: set[int]) -> dict[int, dict[str, Any]]:

@@ -94,16 +94,16 @@ class InboundEvent(SQLModel, table=True):
     """Every accepted webhook body, as received (the raw payload of each turn)."""
 
     __tablename__ = "inbound_event"
-    __table_args__ = (sa.Index("ix_inbound_event_fingerprint", "integration_id", "fingerprint"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    integration_id: str = Field(foreign_key="integration.id", max_length=32)
+    integration_id: str = Field(foreign_key="integration.id", max_length=32, index=True)
     #: sha256 of the body as received; within the dedupe window at most one row per value.
     fingerprint: str = Field(max_length=64)
     source: str = Field(max_length=20)
     event: str = Field(max_length=200)
     status: str = Field(max_length=20)
-    body: Any = _json(nullable=False)
+    #: The body exactly as received (UTF-8 JSON text), byte for byte.
+    raw: str = Field(sa_type=sa.Text)
     received_at: dt.datetime = _time()
 
 
@@ -155,7 +155,7 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
     seq: int
-    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
     kind: str = Field(max_length=10)  # user | bot | agent | note | system
     author_id: int | None = Field(default=None, foreign_key="app_user.id")
     text: str = ""

@@ -23,6 +23,10 @@ _counter = Counter.__table__
 
 STAFF_ROLES = frozenset({"supervisor", "admin"})
 
+_ADVANCE = (sa.update(_counter).where(_counter.c.name == "stream")
+            .values(value=_counter.c.value + sa.bindparam("n")).returning(_counter.c.value))
+_INSERT = sa.insert(_events)
+
 
 @dataclass(slots=True)
 class Event:
@@ -45,12 +49,7 @@ def append_sync(conn: sa.Connection, events: list[Event]) -> list[Event]:
     """Store `events` with consecutive cursors in the caller's transaction."""
     if not events:
         return events
-    last = conn.execute(
-        sa.update(_counter)
-        .where(_counter.c.name == "stream")
-        .values(value=_counter.c.value + len(events))
-        .returning(_counter.c.value)
-    ).scalar_one()
+    last = conn.execute(_ADVANCE, {"n": len(events)}).scalar_one()
     now = utcnow()
     first = last - len(events) + 1
     rows = []
@@ -62,7 +61,7 @@ def append_sync(conn: sa.Connection, events: list[Event]) -> list[Event]:
             "public": event.public, "user_ids": event.user_ids or None,
             "payload": event.payload, "created_at": now,
         })
-    conn.execute(sa.insert(_events), rows)
+    conn.execute(_INSERT, rows)
     return events
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,9 +104,9 @@ async def get_ticket(request: Request, principal: Principal) -> Response:
 async def _raw_payloads(conn: Any, ids: set[int]) -> dict[int, Any]:
     if not ids:
         return {}
-    rows = (await conn.execute(sa.select(_inbound.c.id, _inbound.c.body).where(
+    rows = (await conn.execute(sa.select(_inbound.c.id, _inbound.c.raw).where(
         _inbound.c.id.in_(ids)))).all()
-    return {r.id: r.body for r in rows}
+    return {r.id: json.loads(r.raw) for r in rows}
 
 
 @api()

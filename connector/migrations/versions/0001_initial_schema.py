@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 06:02:43.843573
+Create Date: 2026-11-21 06:15:45.550176
 """
 
 from __future__ import annotations
@@ -99,13 +99,13 @@ def upgrade() -> None:
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('event', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('body', sa.JSON(), nullable=False),
+    sa.Column('raw', sa.Text(), nullable=False),
     sa.Column('received_at', connector.db.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['integration_id'], ['integration.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('inbound_event', schema=None) as batch_op:
-        batch_op.create_index('ix_inbound_event_fingerprint', ['integration_id', 'fingerprint'], unique=False)
+        batch_op.create_index(batch_op.f('ix_inbound_event_integration_id'), ['integration_id'], unique=False)
 
     op.create_table('user_session',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -165,9 +165,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('conversation_id', 'seq')
     )
-    with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_message_ticket_id'), ['ticket_id'], unique=False)
-
     op.create_table('ticket_transition',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -251,9 +248,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ticket_transition_ticket_id'))
 
     op.drop_table('ticket_transition')
-    with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_message_ticket_id'))
-
     op.drop_table('message')
     with op.batch_alter_table('ticket', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ticket_state'))
@@ -266,7 +260,7 @@ def downgrade() -> None:
 
     op.drop_table('user_session')
     with op.batch_alter_table('inbound_event', schema=None) as batch_op:
-        batch_op.drop_index('ix_inbound_event_fingerprint')
+        batch_op.drop_index(batch_op.f('ix_inbound_event_integration_id'))
 
     op.drop_table('inbound_event')
     op.drop_table('conversation')
