@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Only our own scripts and styles; no inline script, no framing, no plugins.
@@ -19,6 +18,10 @@ HEADERS = {
 }
 
 
+_RAW = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -27,14 +30,13 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        extra = [*_RAW, _NO_STORE] if scope["path"].startswith("/api/") else _RAW
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers.setdefault(name, value)
-                if scope["path"].startswith("/api/"):
-                    headers.setdefault("Cache-Control", "no-store")
+                present = {name.lower() for name, _ in message.get("headers", ())}
+                message["headers"] = [*message.get("headers", ()),
+                                      *(h for h in extra if h[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

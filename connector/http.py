@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -54,6 +55,12 @@ def _not_json(name: str) -> Any:
 def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         raise HTTPError(400, "malformed_json", "malformed JSON: empty body")
+    try:
+        return orjson.loads(raw)  # strict JSON, several times faster than the stdlib
+    except orjson.JSONDecodeError:
+        pass
+    # Not JSON (or beyond orjson, e.g. integers over 64 bits): the stdlib parser says
+    # precisely what is wrong, and where.
     try:
         return json.loads(raw, parse_constant=_not_json)
     except UnicodeDecodeError:

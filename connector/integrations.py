@@ -6,7 +6,9 @@ previous key valid for a grace period, then it stops.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -129,23 +131,41 @@ class IntegrationCache:
         self.engine = engine
         self.ttl = ttl
         self._rows: dict[str, tuple[float, Integration]] = {}
+        self._loading: dict[str, asyncio.Future[Integration | None]] = {}
 
     async def get(self, integration_id: str, *, fresh: bool = False) -> Integration | None:
-        import time
-
-        now = time.monotonic()
         hit = self._rows.get(integration_id)
-        if hit is not None and not fresh and now - hit[0] < self.ttl:
+        if hit is not None and not fresh and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         if len(integration_id) > 32:
             return None
+        # Single flight: when the entry expires under load, one read serves everyone.
+        loading = self._loading.get(integration_id)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[Integration | None] = asyncio.get_running_loop().create_future()
+        self._loading[integration_id] = future
+        try:
+            row = await self._load(integration_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise
+        else:
+            future.set_result(row)
+        finally:
+            del self._loading[integration_id]
+        return row
+
+    async def _load(self, integration_id: str) -> Integration | None:
+        started = time.monotonic()
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(readonly=True)
             row = await get(conn, integration_id)
         if row is None:
             self._rows.pop(integration_id, None)
         else:
-            self._rows[integration_id] = (now, row)
+            self._rows[integration_id] = (started, row)
         return row
 
     def forget(self, integration_id: str) -> None:

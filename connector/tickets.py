@@ -177,9 +177,8 @@ async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
         if ticket["state"] == "assigned" and ticket["assignee_id"] == actor.id:
             return ticket
         if ticket["state"] == "assigned":
-            # The loser of a race saw it queued: tell them it was taken (by whom: if visible).
-            who = {"assignee": ticket["assignee"]} if can_see(actor, ticket) else {}
-            raise Conflict("ticket already taken", **who)
+            # Who holds it is no secret: the claim went out to every console as ticket.updated.
+            raise Conflict("ticket already taken", assignee=ticket["assignee"])
         if not can_see(actor, ticket):
             raise Forbidden("not allowed to see this ticket")
         raise Conflict(f"ticket is {ticket['state']}")
