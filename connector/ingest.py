@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 KNOWN_SMARTLY = ("message_received", "escalation_requested")
 
 Id = str | int
+#: Routing ids are stored in 200-character columns.
+ShortId = Annotated[str, Field(max_length=200)] | int
 
 
 class BadInput(ValueError):
@@ -46,7 +48,7 @@ class TurnPayload(_Loose):
     muted: bool | None = None
     lang: str | None = Field(None, max_length=50)
     platform: str | None = Field(None, max_length=100)
-    skill_id: Id | None = None
+    skill_id: ShortId | None = None
     handover_category_name: str | None = Field(None, max_length=200)
     intent: str | None = None
     state_name: str | None = None
@@ -57,7 +59,7 @@ class TurnPayload(_Loose):
 class EscalationPayload(_Loose):
     user_id: Id | None = None
     client_id: Id | None = None
-    skill_id: Id | None = None
+    skill_id: ShortId | None = None
     lang: str | None = Field(None, max_length=50)
     plateform: str | None = Field(None, max_length=100)
     platform: str | None = Field(None, max_length=100)
@@ -114,10 +116,16 @@ def _errors(exc: ValidationError, prefix: str = "") -> BadInput:
     out: dict[str, str] = {}
     for err in exc.errors():
         # Union members (str | int) add their type name to the location: drop it.
-        loc = ".".join(str(p) for p in err["loc"] if p not in ("str", "int", "float", "bool"))
+        loc = ".".join(str(p) for p in err["loc"] if not _union_tag(p))
         name = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body"
         out.setdefault(name, err["msg"])
     return BadInput([{"field": k, "message": v} for k, v in out.items()])
+
+
+def _union_tag(part: object) -> bool:
+    """Pydantic names the member of a union that failed (`str`, `constrained-str`)."""
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool")
+                                      or part.startswith("constrained-"))
 
 
 def _user(payload: TurnPayload | EscalationPayload, prefix: str = "payload.") -> str:

@@ -184,7 +184,7 @@ def _queue(pending: list[dict[str, Any]], conv: _Conv, new: list[NewMessage], re
         conv.last_seq += 1
         pending.append({
             "conversation_id": conv.id, "seq": conv.last_seq, "ticket_id": conv.open_ticket_id,
-            "kind": m.kind, "author_id": None, "text": m.text, "body": m.body,
+            "kind": m.kind, "author_id": None, "text": _text(m.text), "body": m.body,
             "context": m.context, "event_id": m.event_id, "created_at": now, "_result": result,
         })
 
@@ -267,4 +267,9 @@ def _tickets(tx: SyncTx, ids: set[int]) -> dict[int, dict[str, Any]]:
 
 
 def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else _text(str(value))
+
+
+def _text(value: str) -> str:
+    """Text columns cannot hold NUL on PostgreSQL: show it as U+FFFD (the raw body keeps it)."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value

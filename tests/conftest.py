@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import threading
 import time
@@ -42,11 +43,23 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    s = make_settings(tmp_path)
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated to head; each test gets a copy (much faster than migrating)."""
+    s = make_settings(tmp_path_factory.mktemp("migrated"))
     upgrade(s)
-    return s
+    assert s.sqlite_path is not None
+    return s.sqlite_path
+
+
+def fresh_database(migrated_db: Path, tmp_path: Path) -> None:
+    shutil.copyfile(migrated_db, tmp_path / "connector.db")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_db: Path) -> Settings:
+    fresh_database(migrated_db, tmp_path)
+    return make_settings(tmp_path)
 
 
 @pytest.fixture
@@ -142,11 +155,10 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_settings(tmp_path: Path) -> Settings:
+def live_settings(tmp_path: Path, migrated_db: Path) -> Settings:
     port = free_port()
-    s = make_settings(tmp_path, port=port, public_url=f"http://127.0.0.1:{port}")
-    upgrade(s)
-    return s
+    fresh_database(migrated_db, tmp_path)
+    return make_settings(tmp_path, port=port, public_url=f"http://127.0.0.1:{port}")
 
 
 @pytest.fixture

@@ -58,6 +58,12 @@ class FakeChannel:
                     time.sleep(reply.delay)
                 item = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                 body, time.monotonic())
+                # Recorded before answering: whoever reads the answer finds it recorded.
+                with channel._changed:
+                    channel.received.append(item)
+                    if 200 <= reply.status < 300:
+                        channel.delivered.append(item)
+                    channel._changed.notify_all()
                 try:
                     self.send_response(reply.status)
                     for k, v in reply.headers.items():
@@ -69,11 +75,6 @@ class FakeChannel:
                     self.wfile.write(out)
                 except OSError:
                     pass
-                with channel._changed:
-                    channel.received.append(item)
-                    if 200 <= reply.status < 300:
-                        channel.delivered.append(item)
-                    channel._changed.notify_all()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -81,7 +82,9 @@ class FakeChannel:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/chatlayer/webhook"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: `stop()` waits for the loop to notice the shutdown.
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
+                                        daemon=True)
 
     def start(self) -> FakeChannel:
         self._thread.start()

@@ -80,6 +80,7 @@ export async function openTransfer(ticket) {
   mount(options, h("legend", { class: "visually-hidden" }, "Transfer to"),
     h("label", { class: "choice", for: queueId },
       h("input", { type: "radio", name: "transfer-to", id: queueId, value: "", disabled: ticket.state === "queued" }),
+      h("span", { class: "presence none", "aria-hidden": "true" }),
       h("span", { class: "choice-name" }, "Back to the queue"),
       h("span", { class: "choice-meta" }, "any colleague can pick it up")),
     h("p", { class: "choice-loading" }, "Loading colleagues…"));

@@ -2,7 +2,7 @@
 // its key shown once), rotate the key with a grace period, send a test
 // message, and watch recent deliveries (re-send failed ones).
 
-import { errorText, get, post } from "./api.js";
+import { errorText, get, patch, post } from "./api.js";
 import { copyField } from "./copy.js";
 import { badge, h, mount } from "./dom.js";
 import { fullTime, roughDuration } from "./format.js";
@@ -131,6 +131,35 @@ function testForm(i) {
   return form;
 }
 
+function editForm(i) {
+  const name = h("input", { id: `edit-name-${i.id}`, name: "name", value: i.name, maxlength: "200", autocomplete: "off" });
+  const url = h("input", { id: `edit-channel-${i.id}`, name: "channel_url", type: "url", value: i.channel_url, maxlength: "2000", autocomplete: "off" });
+  const token = h("input", { id: `edit-token-${i.id}`, name: "verify_token", value: i.verify_token, maxlength: "500", autocomplete: "off" });
+  const form = h("form", { class: "inline-form edit-form" },
+    h("label", { for: name.id }, "Name"), name,
+    h("label", { for: url.id }, "Channel URL"), url,
+    h("label", { for: token.id }, "Verify token"), token,
+    h("button", { type: "submit", class: "small-button", id: `save-${i.id}` }, "Save"),
+    h("p", { class: "form-error", role: "alert", hidden: true }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    const body = {};
+    if (name.value.trim() !== i.name) body.name = name.value.trim();
+    if (url.value.trim() !== i.channel_url) body.channel_url = url.value.trim();
+    if (token.value.trim() !== i.verify_token) body.verify_token = token.value.trim();
+    if (!Object.keys(body).length) return;
+    try {
+      await patch(`/api/integrations/${encodeURIComponent(i.id)}`, body);
+      toast("Integration saved.");
+      await load();
+    } catch (err) {
+      formError(form, err);
+    }
+  });
+  return h("details", { class: "edit-box" }, h("summary", {}, "Edit name, channel URL or verify token"), form);
+}
+
 function deliveryRow(d, integrationId) {
   const reason = d.last_error || (d.last_status ? `HTTP ${d.last_status}` : "");
   return h("tr", { dataset: { deliveryId: String(d.id), state: d.state } },
@@ -203,7 +232,7 @@ function integrationCard(i) {
       h("span", { class: "v", id: `key-info-${i.id}` },
         i.key_rotated_at ? `rotated ${fullTime(i.key_rotated_at)}` : "original key",
         grace ? h("span", { class: "grace" }, ` · previous key still accepted until ${fullTime(i.previous_key_valid_until)} (${roughDuration((Date.parse(i.previous_key_valid_until) - Date.now()) / 1000)} left)`) : null)),
-    h("div", { class: "card-actions" }, rotateForm(i), testForm(i)),
+    h("div", { class: "card-actions" }, rotateForm(i), testForm(i), editForm(i)),
     deliveriesSection(i));
 }
 

@@ -29,14 +29,23 @@ export class ApiError extends Error {
   }
 }
 
+const skewSamples = [];
+
+/**
+ * Estimate how far the server's clock is from ours, from Date headers. A Date
+ * header is truncated to the second and may lag under load, so it can only be
+ * behind the true server time: the largest recent sample is the best estimate.
+ * Differences under 3 s are ignored (counters stay steady).
+ */
 function noteServerClock(response) {
   const date = response.headers.get("date");
   if (!date) return;
   const server = Date.parse(date);
   if (Number.isNaN(server)) return;
-  const skew = server - Date.now();
-  // The Date header has a one-second resolution: ignore differences below that.
-  clockSkewMs = Math.abs(skew) > 1500 ? skew : 0;
+  skewSamples.push(server + 500 - Date.now());
+  if (skewSamples.length > 10) skewSamples.shift();
+  const skew = Math.max(...skewSamples);
+  clockSkewMs = Math.abs(skew) > 3000 ? skew : 0;
 }
 
 export async function request(method, path, body = undefined, { quiet401 = false } = {}) {

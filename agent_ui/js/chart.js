@@ -98,19 +98,24 @@ export function queueChart(points, thresholdSeconds, width = 760) {
 
   const thresholdY = yR(thresholdSeconds / 60);
   svg.append(s("line", { x1: M.l, x2: W - M.r, y1: thresholdY, y2: thresholdY, class: "threshold" }));
-  svg.append(s("text", { x: W - M.r - 4, y: thresholdY - 4, "text-anchor": "end", class: "threshold-label", text: "wait threshold" }));
+  svg.append(s("text", { x: M.l + 4, y: thresholdY - 4, "text-anchor": "start", class: "threshold-label", text: "wait threshold" }));
   svg.append(s("path", { d: linePath(data, x, yR, "oldest_wait_seconds"), class: "series-oldest" }));
-  svg.append(s("path", { d: linePath(data, x, yR, "mean_wait_seconds"), class: "series-mean" }));
+  // the mean wait is measured per bucket where someone was taken: dots, not a line
+  const means = s("g", { class: "series-mean" });
+  for (const p of data) {
+    if (p.mean_wait_seconds != null) means.append(s("circle", { cx: x(p.t), cy: yR(p.mean_wait_seconds / 60), r: 3.5 }));
+  }
+  svg.append(means);
   const dot = s("circle", { cx: x(last.t), cy: yL(last.waiting), r: 3.5, class: "now-dot" });
   svg.append(dot);
 
   // hover targets with native tooltips, one per bucket
   const hover = s("g", { class: "chart-hover" });
-  const width = (W - M.l - M.r) / data.length;
+  const slot = (W - M.l - M.r) / data.length;
   for (const p of data) {
     const tip = `${clock(p.at)} — ${p.waiting} waiting; longest wait ${roughDuration(p.oldest_wait_seconds)}`
       + (p.mean_wait_seconds != null ? `; mean wait of those taken ${roughDuration(p.mean_wait_seconds)}` : "");
-    hover.append(s("rect", { x: x(p.t) - width / 2, y: M.t, width, height: H - M.t - M.b }, s("title", { text: tip })));
+    hover.append(s("rect", { x: x(p.t) - slot / 2, y: M.t, width: slot, height: H - M.t - M.b }, s("title", { text: tip })));
   }
   svg.append(hover);
   return svg;

@@ -182,6 +182,7 @@ async function signInAndStart(note) {
 
 function stopEverything() {
   stream.stop();
+  showSupervisor(false);
   store.reset();
   store.emit("tickets");
   store.closeTicket();

@@ -3,11 +3,12 @@
 // and a reminder repeated while a ticket waits longer than the threshold.
 
 import { elapsedSeconds } from "./clock.js";
+import { roughDuration } from "./format.js";
 import { store } from "./store.js";
 
 const SOUND_KEY = "console.sound";
 const BASE_TITLE = "Handover console";
-const MIN_REMINDER_MS = 15_000;
+const MIN_REMINDER_MS = 5_000;
 
 let audio = null;
 let lastReminder = 0;
@@ -52,6 +53,8 @@ export function chime(urgent = false) {
     osc.start(t);
     osc.stop(t + 0.17);
   });
+  const root = document.documentElement;
+  root.dataset.chimes = String(Number(root.dataset.chimes || 0) + 1);
 }
 
 export function notificationsSupported() {
@@ -130,7 +133,7 @@ export function remindIfOverdue() {
   record("reminder");
   chime(true);
   const oldest = overdue[0];
-  desktop(`${overdue.length} waiting over ${Math.round(threshold / 60) || 1} min`,
+  desktop(`${overdue.length} waiting longer than ${roughDuration(threshold)}`,
     `${who(oldest)} has been waiting since ${new Date(oldest.opened_at).toLocaleTimeString()}`, oldest.id);
 }
 

@@ -9,6 +9,11 @@ import { store } from "./store.js";
 let host = null;
 let selectedId = null;
 
+function titled(el, label) {
+  el.title = label;
+  return el;
+}
+
 function item(t, { showAssignee = false } = {}) {
   const queued = t.state === "queued";
   const unread = store.unread.has(t.id);
@@ -22,8 +27,8 @@ function item(t, { showAssignee = false } = {}) {
     h("span", { class: "ticket-user", dir: "auto", title: t.end_user || "" }, t.end_user || `Ticket #${t.id}`),
     unread ? h("span", { class: "unread-dot", title: "New message" }, h("span", { class: "visually-hidden" }, "new message")) : null,
     queued
-      ? counter(t.opened_at, store.threshold, "span", "counter wait")
-      : counter(t.claimed_at || t.opened_at, null, "span", "counter open")),
+      ? titled(counter(t.opened_at, store.threshold, "span", "counter wait"), "Waiting for")
+      : titled(counter(t.claimed_at || t.opened_at, null, "span", "counter open"), "With an agent for")),
   h("span", { class: "ticket-line badges" },
     t.lang ? badge(langLabel(t.lang), "lang") : null,
     t.platform ? badge(t.platform, "platform") : null,

@@ -14,6 +14,17 @@ const OPEN = new Set(["queued", "assigned"]);
 const TYPING_SHOWN_MS = 6_000;
 const PAGE = 200;
 
+/**
+ * Of two states of one delivery, the later one. An HTTP answer can arrive after
+ * the stream already reported a further attempt: fewer attempts means older.
+ * (A re-send keeps the attempt count and moves "failed" back to "queued".)
+ */
+export function latestDelivery(known, incoming) {
+  if (!incoming) return known;
+  if (!known) return incoming;
+  return (incoming.attempts ?? 0) < (known.attempts ?? 0) ? known : incoming;
+}
+
 class Store extends Emitter {
   constructor() {
     super();
@@ -66,8 +77,7 @@ class Store extends Emitter {
   async loadAgents() {
     try {
       const data = await get("/api/agents");
-      const online = new Map([...this.agents].map(([name, a]) => [name, a.online]));
-      this.agents = new Map(data.agents.map((a) => [a.username, { ...a, online: online.get(a.username) ?? a.online }]));
+      this.agents = new Map(data.agents.map((a) => [a.username, a]));
       this.emit("agents");
     } catch {
       /* shown as an empty list; retried on the next reload */
@@ -164,7 +174,10 @@ class Store extends Emitter {
       current.summary = summary;
       current.transitions = transitions || [];
       const fresh = new Map();
-      for (const m of messages) fresh.set(m.id, current.messages.get(m.id) || m);
+      for (const m of messages) {
+        const seen = current.messages.get(m.id); // from a frame during the request
+        fresh.set(m.id, seen ? { ...m, delivery: latestDelivery(seen.delivery, m.delivery) } : m);
+      }
       for (const [mid, m] of current.messages) if (!fresh.has(mid)) fresh.set(mid, m);
       current.messages = fresh;
       current.loaded = true;
@@ -184,7 +197,7 @@ class Store extends Emitter {
   upsertMessage(ticketId, message) {
     if (!this.current || this.current.id !== ticketId) return;
     const before = this.current.messages.get(message.id);
-    if (before && before.delivery && !message.delivery) message = { ...message, delivery: before.delivery };
+    if (before && before.delivery) message = { ...message, delivery: latestDelivery(before.delivery, message.delivery) };
     this.current.messages.set(message.id, message);
     this.emit("message", { ticketId, message });
   }
@@ -193,7 +206,7 @@ class Store extends Emitter {
     if (!this.current || this.current.id !== ticketId) return;
     const message = this.current.messages.get(messageId);
     if (!message) return;
-    message.delivery = delivery;
+    message.delivery = latestDelivery(message.delivery, delivery);
     this.emit("delivery", { ticketId, messageId });
   }
 

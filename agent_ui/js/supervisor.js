@@ -134,7 +134,7 @@ function liveHistory() {
   const now = {
     at: new Date().toISOString(), waiting: queued.length,
     oldest_wait_seconds: queued.length ? elapsedSeconds(queued[0].opened_at) : 0,
-    mean_wait_seconds: history.length ? history[history.length - 1].mean_wait_seconds : null,
+    mean_wait_seconds: null,
   };
   return [...history, now];
 }

@@ -9,6 +9,7 @@ import { $, badge, h, mount } from "./dom.js";
 import { duration, fullTime, langLabel, reasonLabel } from "./format.js";
 import { renderMessage } from "./render-message.js";
 import { store } from "./store.js";
+import { toast } from "./toast.js";
 
 const TYPING_EVERY_MS = 2500;
 
@@ -173,9 +174,23 @@ function renderTranscript() {
   scrollToBottom();
 }
 
+/** The stream can bring our own message before the POST answers: drop its placeholder. */
+function settlePending(message) {
+  if (message.author !== me().username) return;
+  for (const [id, p] of view.pending) {
+    if (!p.error && p.kind === message.kind && p.text === message.text) {
+      view.pending.delete(id);
+      view.elements.get(id)?.remove();
+      view.elements.delete(id);
+      return;
+    }
+  }
+}
+
 function onMessage({ ticketId, message }) {
   if (!view || ticketId !== view.id || !store.current?.loaded) return;
   view.transcript.querySelector(":scope > p.empty")?.remove();
+  settlePending(message);
   const stick = nearBottom() || (message.author === me().username && (message.kind === "agent" || message.kind === "note"));
   placeMessage(message);
   if (stick) scrollToBottom();
@@ -231,8 +246,8 @@ async function send(mode, text) {
   scrollToBottom();
   try {
     const message = await post(`/api/tickets/${t.id}/${mode === "reply" ? "messages" : "notes"}`, { text });
-    ticketView.pending.delete(id);
-    if (view === ticketView) {
+    // (the stream's copy may have replaced the placeholder already: settlePending)
+    if (ticketView.pending.delete(id) && view === ticketView) {
       view.elements.get(id)?.remove();
       view.elements.delete(id);
     }
@@ -240,6 +255,7 @@ async function send(mode, text) {
   } catch (err) {
     pending.error = errorText(err);
     if (view === ticketView) placeMessage(pending);
+    else toast(`Your message to ${t.end_user || `#${t.id}`} was not sent: ${pending.error}`, "error");
   }
 }
 

@@ -18,6 +18,7 @@ from connector.http import HTTPError
 from connector.models import InboundEvent, Ticket, TicketTransition, User, UserSession
 from connector.routes.deps import api, body, int_param, query_int
 from connector.routes.schemas import ResolveIn, TextIn, TransferIn
+from connector.stream import Event
 
 _t = Ticket.__table__
 _u = User.__table__
@@ -168,6 +169,9 @@ async def resend(request: Request, principal: Principal) -> Response:
     try:
         async with store.transaction() as tx:
             state = await outbox.resend(tx, message_id)
+            tx.emit(Event("delivery.updated", {
+                "ticket": ticket["id"], "message_id": message_id, "delivery": state},
+                ticket["id"], **tickets.audience(ticket)))
     except outbox.ResendError as exc:
         raise HTTPError(exc.status, "not_found" if exc.status == 404 else "conflict",
                         str(exc)) from None

@@ -12,6 +12,8 @@ from connector.tickets import MAX_TEXT
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
     return value
 
 

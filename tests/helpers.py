@@ -1,0 +1,141 @@
+"""Reading the real database in tests, and running extra app instances."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import sqlalchemy as sa
+
+from connector import tickets
+from connector.app import create_app
+from connector.db import utcnow
+from connector.migrate import upgrade
+from connector.models import (
+    Conversation,
+    DedupeKey,
+    Delivery,
+    DeliveryAttempt,
+    InboundEvent,
+    Message,
+    StreamEvent,
+    Ticket,
+    TicketTransition,
+    User,
+)
+from connector.security import hash_password
+from connector.settings import Settings
+from connector.store import Store
+
+#: Tables an inbound webhook may write to.
+DATA_TABLES = (InboundEvent, DedupeKey, Conversation, Message, Ticket, TicketTransition,
+               Delivery, DeliveryAttempt, StreamEvent)
+
+
+def _store(where: Any) -> Store:
+    return where if isinstance(where, Store) else where.state.store
+
+
+async def rows(where: Any, model: Any, *criteria: Any, order: Any = None,
+               ) -> list[dict[str, Any]]:
+    """Rows of `model`'s table (in id order unless `order` is given) as dicts."""
+    table = model.__table__
+    query = sa.select(table).where(*criteria)
+    if order is not None:
+        query = query.order_by(order)
+    elif "id" in table.c:
+        query = query.order_by(table.c.id)
+    async with _store(where).read() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+async def counts(where: Any) -> dict[str, int]:
+    """How many rows each table an inbound event may touch holds."""
+    out = {}
+    async with _store(where).read() as conn:
+        for model in DATA_TABLES:
+            table = model.__table__
+            out[table.name] = (await conn.execute(
+                sa.select(sa.func.count()).select_from(table))).scalar_one()
+    return out
+
+
+async def execute(where: Any, statement: Any) -> None:
+    async with _store(where).transaction() as tx:
+        await tx.conn.execute(statement)
+
+
+def actor(user: Any) -> tickets.Actor:
+    return tickets.Actor(user.id, user.username, user.role)
+
+
+PASSWORD = "correct horse battery"
+
+
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+async def add_staff(app: Any, *people: tuple[str, str]) -> dict[str, tickets.Actor]:
+    """Staff accounts (username, role), all with `PASSWORD`, hashed once per session.
+
+    `users.create` hashes with argon2id each time (slow by design); the ticket tests
+    need many accounts and do not test passwords.
+    """
+    table = User.__table__
+    now = utcnow()
+    out = {}
+    async with app.state.store.transaction() as tx:
+        for username, role in people:
+            user_id = (await tx.conn.execute(sa.insert(table).values(
+                username=username, password_hash=_password_hash(), role=role, disabled=False,
+                created_at=now, password_changed_at=now).returning(table.c.id))).scalar_one()
+            out[username] = tickets.Actor(user_id, username, role)
+    return out
+
+
+async def wait_until(check: Callable[[], Awaitable[Any]], within: float = 10.0,
+                     what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy (or fail after `within` seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what} (last: {result!r})")
+        await anyio.sleep(0.02)
+
+
+async def deliveries(where: Any, *criteria: Any) -> list[dict[str, Any]]:
+    from connector.models import Delivery
+
+    return await rows(where, Delivery, *criteria)
+
+
+async def wait_settled(where: Any, count: int | None = None, within: float = 10.0,
+                       ) -> list[dict[str, Any]]:
+    """Wait until every delivery (and at least `count`) is delivered or failed."""
+    async def settled() -> list[dict[str, Any]] | None:
+        found = await deliveries(where)
+        done = all(d["state"] in ("delivered", "failed") for d in found)
+        return found if done and len(found) >= (count or 0) else None
+
+    return await wait_until(settled, within, "deliveries to settle")
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """Another app instance on `settings` (migrated first), with an in-process client."""
+    await anyio.to_thread.run_sync(upgrade, settings)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield application, c

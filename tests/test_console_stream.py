@@ -1,0 +1,125 @@
+"""The console after a network drop: it reconnects by itself and shows what it missed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from connector import stream
+from connector.db import utcnow
+from tests import builders
+from tests.browser import (  # noqa: F401  (fixtures)
+    browser_fixture,
+    consoles_fixture,
+    people,
+    register_bot,
+    staff_fixture,
+    webhook,
+)
+
+pytestmark = pytest.mark.browser
+
+
+async def _forget_stream(app) -> None:
+    """Prune every stored stream event, as retention would after a long absence."""
+    async with app.state.store.transaction() as tx:
+        await stream.prune(tx.conn, utcnow() + dt.timedelta(seconds=1))
+
+
+async def _close_sockets(app, code: int) -> None:
+    for client in list(app.state.hub.clients):
+        client.close(code, "test")
+
+
+def test_offline_then_online_shows_missed_events_without_reload(consoles, staff, live, channel):
+    bot = register_bot(live, channel.url)
+    people(live, "alice", "bob")
+    people(live, "sam", role="supervisor")
+    mine = webhook(live, bot.smartly_path, builders.escalation("u-1"))["ticket_id"]
+    waiting = webhook(live, bot.smartly_path, builders.escalation("u-2"))["ticket_id"]
+    staff("alice").post(f"/api/tickets/{mine}/claim")
+
+    console = consoles().sign_in("alice")
+    page = console.page
+    console.open_ticket(mine)
+    expect(console.ticket_item(waiting)).to_be_visible()
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    page.evaluate("window.__marker = 'still here'")
+    connects = page.evaluate("document.documentElement.dataset.streamConnects")
+
+    console.context.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    # meanwhile: a new escalation, the end user writes, a colleague takes the waiting
+    # ticket, and the supervisor leaves a note on ours
+    new = webhook(live, bot.smartly_path, builders.escalation("u-3", lang="en-gb"))["ticket_id"]
+    webhook(live, bot.smartly_path, builders.turn("u-1", "Hello? Anyone there?", answer=None))
+    staff("bob").post(f"/api/tickets/{waiting}/claim")
+    staff("sam").post(f"/api/tickets/{mine}/notes", {"text": "Customer is VIP, be gentle"})
+    page.wait_for_timeout(300)
+    expect(console.ticket_item(new)).to_have_count(0)  # really offline: nothing arrived
+
+    console.context.set_offline(False)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    expect(console.ticket_item(new)).to_be_visible()
+    expect(console.ticket_item(new).locator(".badge-lang")).to_have_text("EN-GB")
+    expect(console.ticket_item(waiting)).to_have_count(0)
+    expect(console.message("Hello? Anyone there?")).to_have_class("msg msg-user")
+    expect(console.message("Customer is VIP, be gentle")).to_have_class("msg msg-note")
+    assert page.evaluate("window.__marker") == "still here"
+    assert navigations == []
+    reconnected = int(page.evaluate("document.documentElement.dataset.streamConnects"))
+    assert reconnected == int(connects) + 1
+    # each missed message once, no duplicate from the replay
+    expect(console.message("Hello? Anyone there?")).to_have_count(1)
+
+
+def test_server_dropping_the_socket_is_resumed_from_the_cursor(consoles, staff, live, channel):
+    bot = register_bot(live, channel.url)
+    people(live, "alice")
+    mine = webhook(live, bot.smartly_path, builders.escalation("u-1"))["ticket_id"]
+    staff("alice").post(f"/api/tickets/{mine}/claim")
+    console = consoles().sign_in("alice")
+    page = console.page
+    console.open_ticket(mine)
+    page.evaluate("window.__marker = 1")
+    connects = int(page.evaluate("document.documentElement.dataset.streamConnects"))
+
+    live.run(_close_sockets(live.app, 4008))  # "too slow": the client resumes at once
+    for n in range(3):
+        webhook(live, bot.smartly_path, builders.turn("u-1", f"message {n}", answer=None))
+    # The second drop must find a socket: wait until the client is back first.
+    page.wait_for_function(
+        f"Number(document.documentElement.dataset.streamConnects) >= {connects + 1}"
+        " && document.querySelector('#conn').dataset.state === 'live'")
+    live.run(_close_sockets(live.app, 1011))  # a server error: reconnect with backoff
+    other = webhook(live, bot.smartly_path, builders.escalation("u-5"))["ticket_id"]
+
+    for n in range(3):
+        expect(console.message(f"message {n}")).to_have_count(1)
+    expect(console.ticket_item(other)).to_be_visible()
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    assert int(page.evaluate("document.documentElement.dataset.streamConnects")) >= connects + 2
+    assert page.evaluate("window.__marker") == 1
+
+
+def test_too_old_cursor_gets_a_resync_and_the_lists_reload(consoles, staff, live, channel):
+    bot = register_bot(live, channel.url)
+    people(live, "alice", "bob")
+    gone = webhook(live, bot.smartly_path, builders.escalation("u-1"))["ticket_id"]
+    console = consoles().sign_in("alice")
+    page = console.page
+    expect(console.ticket_item(gone)).to_be_visible()
+    page.evaluate("window.__marker = 1")
+    console.context.set_offline(True)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
+    staff("bob").post(f"/api/tickets/{gone}/claim")
+    new = webhook(live, bot.smartly_path, builders.escalation("u-2"))["ticket_id"]
+    live.run(_forget_stream(live.app))  # the missed events cannot be replayed any more
+    console.context.set_offline(False)
+    expect(console.ticket_item(new)).to_be_visible()
+    expect(console.ticket_item(gone)).to_have_count(0)
+    expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+    assert page.evaluate("window.__marker") == 1

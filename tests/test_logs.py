@@ -1,0 +1,161 @@
+"""Logs: one line per request and per delivery attempt, text or JSON, never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from connector import tickets
+from connector.logs import redact, setup_logging
+from connector.settings import Settings
+from tests import builders
+from tests.conftest import add_bot, fresh_database, make_settings
+from tests.fakes import FakeChannel
+from tests.helpers import PASSWORD, add_staff, running, wait_settled
+
+pytestmark = pytest.mark.anyio
+
+_TOUCHED = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
+
+
+@contextmanager
+def configured(settings: Settings) -> Iterator[None]:
+    """`setup_logging` as `connector serve` does it, undone afterwards."""
+    root = logging.getLogger()
+    saved_root = (root.handlers[:], root.level)
+    saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate,
+                    logging.getLogger(name).disabled, logging.getLogger(name).level)
+             for name in _TOUCHED}
+    setup_logging(settings)
+    try:
+        yield
+    finally:
+        root.handlers[:], level = saved_root
+        root.setLevel(level)
+        for name, (handlers, propagate, disabled, lvl) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.disabled = propagate, disabled
+            logger.setLevel(lvl)
+
+
+@pytest.mark.parametrize(("line", "secret"), [
+    ("GET /hooks/smartly/abc?key=s3cr3tKEY&x=1", "s3cr3tKEY"),
+    ('body {"verifyToken": "tok-123", "message": {}}', "tok-123"),
+    ("verify_token=tok-456 rest", "tok-456"),
+    ("password: hunter2hunter2", "hunter2hunter2"),
+    ("PASSWORD='swordfish99'", "swordfish99"),
+    ("Cookie: connector_session=abcdef0123", "abcdef0123"),
+    ("csrf_token=zzz999 next", "zzz999"),
+    ("api_key = 0xDEADBEEF;", "0xDEADBEEF"),
+    ("secret:topsecretvalue", "topsecretvalue"),
+    ("login failed: password='correct horse battery' user=bob", "horse battery"),
+    ('{"verifyToken": "two words", "text": "hi"}', "two words"),
+])
+def test_redact_masks_keys_tokens_and_passwords(line, secret):
+    clean = redact(line)
+    assert secret not in clean
+    assert "[redacted]" in clean
+
+
+def test_redact_leaves_ordinary_lines_alone():
+    line = "127.0.0.1 POST /hooks/smartly/0a1b2c 200 3.1ms"
+    assert redact(line) == line
+    # Only the secret goes: what follows it on the line stays readable.
+    assert redact("login failed: password='a b' user=bob") == (
+        "login failed: password=[redacted] user=bob")
+
+
+async def run_a_handover(tmp_path: Any, migrated_db: Any, settings: Settings,
+                         channel: FakeChannel) -> dict[str, str]:
+    """Webhooks in, a reply out, and an error logged; returns the secrets involved."""
+    async with running(settings) as (app, client):
+        channel_secret = "chan-secret-42abc"
+        bot = await add_bot(app, f"{channel.url}?token={channel_secret}")
+        r = await client.post(bot.smartly_path, json=builders.turn("u-1", "help", need_help=True))
+        assert r.status_code == 200
+        wrong = await client.post(bot.smartly_path + "x", json=builders.turn())
+        assert wrong.status_code == 401
+        r = await client.post(bot.chatlayer_path,
+                              json=builders.chatlayer("u-1", bot.verify_token))
+        assert r.status_code == 200
+        agent = (await add_staff(app, ("alice", "agent")))["alice"]
+        ticket_id = (await client.post(bot.smartly_path, json=builders.escalation("u-1"))
+                     ).json()["ticket_id"]
+        async with app.state.store.transaction() as tx:
+            await tickets.claim(tx, ticket_id, agent)
+        async with app.state.store.transaction() as tx:
+            await tickets.reply(tx, ticket_id, agent, "hello from alice")
+        await wait_settled(app, 1)
+        try:
+            raise RuntimeError(f"login failed: password={PASSWORD!r} token={bot.verify_token}")
+        except RuntimeError:
+            logging.getLogger("connector.test").exception("something broke key=%s", bot.key)
+    return {"key": bot.key, "verify_token": bot.verify_token, "channel": channel_secret,
+            "password": PASSWORD, "wrong_key": bot.key + "x"}
+
+
+def check_secrets_absent(output: str, secrets: dict[str, str]) -> None:
+    for name, secret in secrets.items():
+        assert secret not in output, f"{name} leaked into the logs"
+    # The password has spaces: no fragment of it either.
+    assert "horse" not in output
+
+
+async def test_text_logs_have_request_and_delivery_lines_and_no_secret(
+        tmp_path, migrated_db, channel, capsys):
+    fresh_database(migrated_db, tmp_path)
+    settings = make_settings(tmp_path)
+    with configured(settings):
+        secrets = await run_a_handover(tmp_path, migrated_db, settings, channel)
+    output = capsys.readouterr().err
+    lines = output.splitlines()
+    access = [line for line in lines if " connector.access: " in line]
+    assert any("POST /hooks/smartly/" in line and " 200 " in line for line in access)
+    assert any("POST /hooks/smartly/" in line and " 401 " in line for line in access)
+    assert any("POST /hooks/chatlayer/" in line for line in access)
+    deliveries = [line for line in lines if " connector.delivery: " in line]
+    assert len(deliveries) == 1
+    assert "attempt=1 outcome=delivered status=200" in deliveries[0]
+    assert "Traceback" in output and "RuntimeError" in output  # the error was logged...
+    check_secrets_absent(output, secrets)  # ...with its secrets masked
+
+
+async def test_json_logs_one_object_per_line_and_no_secret(tmp_path, migrated_db, channel,
+                                                           capsys):
+    fresh_database(migrated_db, tmp_path)
+    settings = make_settings(tmp_path, log_json=True)
+    with configured(settings):
+        secrets = await run_a_handover(tmp_path, migrated_db, settings, channel)
+    output = capsys.readouterr().err
+    entries = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert entries
+    for entry in entries:
+        assert {"time", "level", "logger", "message"} <= set(entry)
+    access = [e for e in entries if e["logger"] == "connector.access"]
+    assert any("/hooks/smartly/" in e["message"] and e["level"] == "info" for e in access)
+    assert [e for e in entries if e["logger"] == "connector.delivery"]
+    (error,) = [e for e in entries if e["logger"] == "connector.test"]
+    assert error["level"] == "error" and "RuntimeError" in error["exception"]
+    check_secrets_absent(output, secrets)
+
+
+def test_uvicorn_access_log_is_replaced_by_ours(tmp_path):
+    # Uvicorn's own access line prints the query string (the webhook key).
+    with configured(make_settings(tmp_path)):
+        assert logging.getLogger("uvicorn.access").disabled
+        root = logging.getLogger()
+        assert len(root.handlers) == 1 and root.level == logging.INFO
+
+
+def test_log_level_setting_applies(tmp_path, capsys):
+    with configured(make_settings(tmp_path, log_level="warning")):
+        logging.getLogger("connector.x").info("quiet please")
+        logging.getLogger("connector.x").warning("loud enough")
+    err = capsys.readouterr().err
+    assert "loud enough" in err and "quiet please" not in err

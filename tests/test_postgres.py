@@ -1,0 +1,136 @@
+"""The engine on a real PostgreSQL (127.0.0.1:5432, trust auth), not only SQLite.
+
+Each test gets a fresh database. On PostgreSQL the ingest batch runs through
+`run_sync` over asyncpg, and concurrent writers really race, so the same
+guarantees are checked again here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from connector import tickets
+from connector.app import create_app
+from connector.migrate import upgrade
+from connector.models import InboundEvent, Message, Ticket
+from connector.settings import Settings
+from tests import builders
+from tests.conftest import add_bot, add_user, make_settings
+from tests.fakes import FakeChannel
+
+pytestmark = pytest.mark.anyio
+
+SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+
+async def _admin(sql: str) -> None:
+    engine = create_async_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path) -> Iterator[Settings]:
+    name = f"connector_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    settings = make_settings(tmp_path, database_url=f"{SERVER}/{name}")
+    upgrade(settings)
+    yield settings
+    asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def pg_app(pg_settings: Settings) -> AsyncIterator[Any]:
+    app = create_app(pg_settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def pg_client(pg_app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=pg_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def count(app: Any, table: Any) -> int:
+    async with app.state.store.read() as conn:
+        return (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+
+
+async def test_ingest_dedupe_and_one_ticket_under_concurrency(pg_app, pg_client, channel):
+    bot = await add_bot(pg_app, channel.url)
+    body = builders.turn("u-1", "aide", need_help=True)
+    results = await asyncio.gather(*(pg_client.post(bot.smartly_path, json=body)
+                                     for _ in range(10)))
+    assert [r.status_code for r in results] == [200] * 10
+    assert sorted(r.json()["status"] for r in results) == ["duplicate"] * 9 + ["processed"]
+    # Distinct turns of one user, concurrently: one ticket, every turn stored once.
+    turns = [builders.turn("u-2", f"turn {n}", need_help=True) for n in range(20)]
+    results = await asyncio.gather(*(pg_client.post(bot.smartly_path, json=t) for t in turns))
+    assert {r.status_code for r in results} == {200}
+    assert sum(r.json()["ticket_opened"] for r in results) == 1
+    assert await count(pg_app, Ticket.__table__) == 2
+    assert await count(pg_app, InboundEvent.__table__) == 21
+    async with pg_app.state.store.read() as conn:
+        seqs = (await conn.execute(sa.select(Message.__table__.c.seq)
+                                   .order_by(Message.__table__.c.seq)
+                                   .where(Message.__table__.c.conversation_id == 2))).scalars()
+        seqs = list(seqs)
+    assert seqs == list(range(1, len(seqs) + 1))  # gap-free per conversation
+
+
+async def test_text_postgres_cannot_store_is_handled(pg_app, pg_client, channel):
+    bot = await add_bot(pg_app, channel.url)
+    r = await pg_client.post(bot.smartly_path, json=builders.turn("u-1", "a\x00b"))
+    assert r.status_code == 200, r.text
+    async with pg_app.state.store.read() as conn:
+        texts = set((await conn.execute(sa.select(Message.__table__.c.text))).scalars())
+    assert "a\ufffdb" in texts
+    r = await pg_client.post(bot.smartly_path,
+                             json=builders.turn("u-1", "x", skill_id="s" * 201))
+    assert r.status_code == 422
+    assert r.json()["fields"][0]["field"] == "payload.skill_id"
+
+
+async def test_claim_race_and_delivery(pg_app, pg_client):
+    channel = FakeChannel().start()
+    try:
+        bot = await add_bot(pg_app, channel.url)
+        r = await pg_client.post(bot.smartly_path, json=builders.escalation("u-9"))
+        ticket_id = r.json()["ticket_id"]
+        agents = [await add_user(pg_app, name) for name in ("ann", "bob", "cy")]
+
+        async def claim(user: Any) -> str:
+            try:
+                async with pg_app.state.store.transaction() as tx:
+                    await tickets.claim(tx, ticket_id, tickets.Actor(user.id, user.username,
+                                                                     "agent"))
+            except tickets.Conflict:
+                return "lost"
+            return "won"
+
+        outcomes = await asyncio.gather(*(claim(a) for a in agents))
+        assert sorted(outcomes) == ["lost", "lost", "won"]
+        winner = agents[outcomes.index("won")]
+        actor = tickets.Actor(winner.id, winner.username, "agent")
+        for n in range(3):
+            async with pg_app.state.store.transaction() as tx:
+                await tickets.reply(tx, ticket_id, actor, f"reply {n}")
+        await anyio.to_thread.run_sync(channel.wait_delivered, 3)
+        assert channel.texts() == ["reply 0", "reply 1", "reply 2"]
+    finally:
+        channel.stop()

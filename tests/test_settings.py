@@ -1,0 +1,91 @@
+"""Configuration from CONNECTOR_* variables; bad config is one clear line naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.settings import ConfigError, Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CONNECTOR_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults_are_the_embedded_sqlite_file_and_loopback():
+    s = load_settings()
+    assert s.database_url == "sqlite+aiosqlite:///./data/connector.db"
+    assert s.is_sqlite and s.sqlite_path == Path("data/connector.db")
+    assert (s.host, s.port) == ("127.0.0.1", 8000)
+    assert s.public_url == "http://127.0.0.1:8000"
+    assert s.allowed_origins == ["http://127.0.0.1:8000"]
+    assert s.max_body_bytes == 1024 * 1024
+    assert s.key_grace_seconds == 24 * 3600
+    assert s.log_json is False and s.log_level == "info"
+
+
+def test_values_come_from_connector_prefixed_variables(clean_env):
+    clean_env.setenv("CONNECTOR_DATABASE_URL", "postgresql+asyncpg://u:p@db/connector")
+    clean_env.setenv("CONNECTOR_HOST", "0.0.0.0")
+    clean_env.setenv("CONNECTOR_PORT", "9090")
+    clean_env.setenv("CONNECTOR_PUBLIC_URL", "https://connector.example.com/")
+    clean_env.setenv("CONNECTOR_LOG_JSON", "true")
+    clean_env.setenv("CONNECTOR_LOG_LEVEL", "WARNING")
+    clean_env.setenv("CONNECTOR_RETRY_BASE_SECONDS", "0.25")
+    clean_env.setenv("PORT", "1")  # unprefixed: ignored
+    s = load_settings()
+    assert s.database_url == "postgresql+asyncpg://u:p@db/connector"
+    assert not s.is_sqlite and s.sqlite_path is None
+    assert (s.host, s.port) == ("0.0.0.0", 9090)
+    assert s.public_url == "https://connector.example.com"  # trailing slash dropped
+    assert s.allowed_origins == ["https://connector.example.com"]
+    assert s.secure_cookies is True
+    assert s.log_json is True and s.log_level == "warning"
+    assert s.retry_base_seconds == 0.25
+
+
+def test_allowed_origins_as_a_json_list(clean_env):
+    clean_env.setenv("CONNECTOR_ALLOWED_ORIGINS", '["https://a.example", "https://b.example"]')
+    assert load_settings().allowed_origins == ["https://a.example", "https://b.example"]
+
+
+def test_in_memory_sqlite_has_no_path():
+    assert Settings(database_url="sqlite+aiosqlite:///:memory:").sqlite_path is None
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PORT", "abc"),
+    ("PORT", "0"),
+    ("PORT", "70000"),
+    ("DATABASE_URL", "mysql://x"),
+    ("DATABASE_URL", "sqlite:///plain-driver.db"),
+    ("PUBLIC_URL", "connector.example.com"),
+    ("PUBLIC_URL", "ftp://connector.example.com"),
+    ("LOG_LEVEL", "loud"),
+    ("LOG_JSON", "maybe"),
+    ("MAX_BODY_BYTES", "10"),
+    ("RETRY_JITTER", "1.5"),
+    ("DELIVERY_TIMEOUT_SECONDS", "0"),
+    ("ALLOWED_ORIGINS", "https://not-a-json-list.example"),
+])
+def test_bad_value_is_one_line_naming_the_setting(clean_env, name, value):
+    clean_env.setenv(f"CONNECTOR_{name}", value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    message = str(err.value)
+    assert message.startswith(f"CONNECTOR_{name}: ")
+    assert "\n" not in message
+    assert len(message) > len(f"CONNECTOR_{name}: ") + 5  # says what is wrong
+
+
+def test_overrides_are_checked_too():
+    with pytest.raises(ConfigError, match=r"^CONNECTOR_PORT: "):
+        load_settings(port="nope")
+    assert load_settings(port=8123).port == 8123
