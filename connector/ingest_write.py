@@ -27,7 +27,7 @@ from connector.ingest import (
     message_text,
 )
 from connector.models import Conversation, DedupeKey, InboundEvent, Message
-from connector.store import SyncTx
+from connector.store import SyncTx, Transaction
 from connector.stream import Event
 from connector.transcript import NewMessage
 
@@ -40,7 +40,7 @@ _msg = Message.__table__
 def write(conn: sa.Connection, batch: list[Inbound], window: dt.timedelta,
           ) -> tuple[list[Result], SyncTx]:
     """Apply a batch and append its stream events, in the caller's transaction."""
-    tx = SyncTx(conn)
+    tx: SyncTx = Transaction(conn)
     results = apply_batch(tx, batch, window)
     stream.append_sync(conn, tx.events)
     return results, tx

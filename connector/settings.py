@@ -84,6 +84,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("bus_url")
+    @classmethod
+    def _check_bus_url(cls, value: str) -> str:
+        if not value.startswith("memory://"):
+            raise ValueError("only memory:// is available (one process)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:

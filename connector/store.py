@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -18,10 +19,14 @@ from connector import stream
 from connector.bus import EventBus
 from connector.stream import Event
 
+C = TypeVar("C", AsyncConnection, sa.Connection)
+
 
 @dataclass(slots=True)
-class Tx:
-    conn: AsyncConnection
+class Transaction(Generic[C]):
+    """A connection inside a transaction, and what to do once it has committed."""
+
+    conn: C
     events: list[Event] = field(default_factory=list)
     deliveries: bool = False
 
@@ -33,20 +38,10 @@ class Tx:
         return self.conn.dialect.name
 
 
-@dataclass(slots=True)
-class SyncTx:
-    """A transaction on a synchronous connection (batch writers run in one thread hop)."""
-
-    conn: sa.Connection
-    events: list[Event] = field(default_factory=list)
-    deliveries: bool = False
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    @property
-    def dialect(self) -> str:
-        return self.conn.dialect.name
+#: On an async connection: what routes and domain operations get.
+Tx = Transaction[AsyncConnection]
+#: On a synchronous connection: batch writers that run in one thread hop.
+SyncTx = Transaction[sa.Connection]
 
 
 class Store:
@@ -59,7 +54,7 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self.engine.begin() as conn:
-            tx = Tx(conn)
+            tx: Tx = Transaction(conn)
             yield tx
             await stream.append(conn, tx.events)
         await self.after_commit(tx)

@@ -16,30 +16,16 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from connector import stream, users
+from connector import stream
 from connector.routes.openapi import ENDPOINTS
-from connector.security import hash_password
 from tests import builders
+from tests.conftest import PASSWORD, add_user
 from tests.fakes import Reply
 
 pytestmark = pytest.mark.anyio
 
-PASSWORD = "correct horse battery"
 ROLES = {"alice": "agent", "bob": "agent", "sam": "supervisor", "root": "admin"}
 
-
-#: Real argon2 hashes, made once per password: creating users stays cheap, while every
-#: sign-in still verifies against argon2.
-_hashes: dict[str, str] = {}
-
-
-async def add_user(app: Any, username: str, role: str = "agent",
-                   password: str = PASSWORD) -> Any:
-    if password not in _hashes:
-        _hashes[password] = hash_password(password)
-    async with app.state.store.transaction() as tx:
-        return await users.create(tx.conn, username, password, role,
-                                  password_hash=_hashes[password])
 
 
 Team = Callable[..., Awaitable[Any]]

@@ -22,25 +22,10 @@ from connector import auth, users
 from connector.app import create_app
 from connector.migrate import upgrade
 from connector.routes.openapi import ENDPOINTS
-from connector.security import hash_password
-from tests.conftest import make_settings
+from tests.conftest import PASSWORD, add_user, make_settings
 
 pytestmark = pytest.mark.anyio
 
-PASSWORD = "correct horse battery"
-
-#: Real argon2 hashes, made once per password: creating users stays cheap, while every
-#: sign-in still verifies against argon2.
-_hashes: dict[str, str] = {}
-
-
-async def add_user(app: Any, username: str, role: str = "agent",
-                   password: str = PASSWORD) -> Any:
-    if password not in _hashes:
-        _hashes[password] = hash_password(password)
-    async with app.state.store.transaction() as tx:
-        return await users.create(tx.conn, username, password, role,
-                                  password_hash=_hashes[password])
 
 
 Opener = Callable[..., Awaitable[httpx.AsyncClient]]

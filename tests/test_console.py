@@ -206,7 +206,9 @@ def test_keyboard_claim_reply_note_transfer_resolve_and_sign_out(consoles, live,
     expect(page.locator(".ticket-header h1")).to_have_text("u-1")
     kb.press("c")
     expect(page.locator(".ticket-header .badge-state-assigned")).to_have_text("Yours")
+    expect(page.locator("#composer-text")).to_be_focused()  # a claim puts you in the reply box
     kb.press("Escape")
+    expect(page.locator("#composer-text")).not_to_be_focused()
     kb.press("r")
     expect(page.locator("#composer-text")).to_be_focused()
     kb.type("Hi, I am here")

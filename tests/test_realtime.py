@@ -29,35 +29,21 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-from connector import auth, stream, users
+from connector import auth, stream
 from connector.db import utcnow
 from connector.models import StreamEvent, UserSession
 from connector.routes import ws as ws_route
-from connector.security import hash_password, hash_secret
+from connector.security import hash_secret
 from tests import builders
-from tests.conftest import LiveServer, add_bot, free_port, make_settings
+from tests.conftest import PASSWORD, LiveServer, add_bot, add_user, free_port, make_settings
 from tests.fakes import FakeChannel
 
 pytestmark = pytest.mark.anyio
 
-PASSWORD = "correct horse battery"
 ROLES = {"alice": "agent", "bob": "agent", "sam": "supervisor", "root": "admin"}
 #: Frames that are not stored events.
 CONTROL = ("hello", "heartbeat", "resync")
 
-
-#: Real argon2 hashes, made once per password: creating users stays cheap, while every
-#: sign-in still verifies against argon2.
-_hashes: dict[str, str] = {}
-
-
-async def add_user(app: Any, username: str, role: str = "agent",
-                   password: str = PASSWORD) -> Any:
-    if password not in _hashes:
-        _hashes[password] = hash_password(password)
-    async with app.state.store.transaction() as tx:
-        return await users.create(tx.conn, username, password, role,
-                                  password_hash=_hashes[password])
 
 
 # --- plumbing ---------------------------------------------------------------------------------
