@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a Debian machine (run as root):
-# the project with its `test` extra, and Debian's Chromium for the browser tests.
-# Idempotent: apt is skipped when /usr/bin/chromium already exists.
+# the project with its `test` extra, Debian's Chromium for the browser tests and
+# wrk for the benchmarks' smoke runs. Idempotent: apt is skipped when both exist.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -15,14 +15,20 @@ export DEBIAN_FRONTEND=noninteractive
 echo "install-test-deps: pip install -e '.[test]'"
 python3 -m pip install --quiet --root-user-action=ignore -e '.[test]'
 
-if [ -x /usr/bin/chromium ]; then
-    echo "install-test-deps: /usr/bin/chromium present"
+# Debian packages: Chromium for the browser tests, wrk for the benchmarks' smoke runs.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-test-deps: chromium and wrk present"
 else
-    echo "install-test-deps: installing Debian's chromium (apt)"
+    echo "install-test-deps: installing Debian's ${missing[*]} (apt)"
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null
-    if [ ! -x /usr/bin/chromium ]; then
-        echo "install-test-deps: /usr/bin/chromium still missing after apt-get install" >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for tool in /usr/bin/chromium wrk; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "install-test-deps: $tool still missing after apt-get install" >&2
         exit 1
     fi
-fi
+done

@@ -1,0 +1,26 @@
+"""Smoke runs of the benchmarks, so they keep working. No figure is asserted here:
+speed is measured by hand (docs/benchmarks.md), never in the test suite."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def run(script: str, *args: str, timeout: float = 180) -> str:
+    out = subprocess.run([sys.executable, str(BENCH / script), "--smoke", *args],
+                         capture_output=True, text=True, timeout=timeout, check=False)
+    assert out.returncode == 0, f"{script} --smoke failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_ingest_benchmark_runs_and_checks_durability():
+    out = run("ingest.py")
+    assert "ratio connector/bare" in out
+    assert "durability check: ok" in out
