@@ -59,31 +59,33 @@ async def login(store: Store, settings: Settings, username: str, password: str,
                 address: str) -> tuple[str, Principal]:
     """Check credentials; returns (cookie value, principal) or raises LoginRefused.
 
-    The argon2 check runs in a thread and outside any write transaction, so a
-    sign-in never holds the database's write lock for the hash's duration.
+    Every attempt is counted, atomically, *before* the password is checked, so
+    a burst of parallel guesses cannot all slip past the limit; a success takes
+    its count back. The argon2 check runs in a thread and outside any write
+    transaction, so a sign-in never holds the database's write lock for it.
     """
     keys = [f"user:{username.lower()[:100]}", f"addr:{address[:100]}"]
-    async with store.read() as conn:
-        locked = await _locked_for(conn, keys)
-        row = (await conn.execute(sa.select(_u).where(_u.c.username == username))).first()
+    async with store.engine.begin() as conn:
+        locked = await _count_attempt(conn, settings, keys)
     if locked:
         raise LoginRefused(retry_after=locked)
+    async with store.read() as conn:
+        row = (await conn.execute(sa.select(_u).where(_u.c.username == username))).first()
     ok = await run_in_threadpool(verify_password, password, row.password_hash if row else None)
     ok = ok and row is not None and not row.disabled
-    async with store.engine.begin() as conn:
-        if not ok:
-            await _record_failure(conn, settings, keys)
-        else:
-            assert row is not None
-            await conn.execute(sa.delete(_th).where(_th.c.key == keys[0]))
-            token = secrets.token_urlsafe(32)
-            csrf = secrets.token_urlsafe(32)
-            now = utcnow()
-            await conn.execute(sa.insert(_s).values(
-                id=hash_secret(token), user_id=row.id, csrf_token=csrf, created_at=now,
-                last_seen_at=now))
     if not ok:
         raise LoginRefused()
+    assert row is not None
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    now = utcnow()
+    async with store.engine.begin() as conn:
+        await conn.execute(sa.delete(_th).where(_th.c.key == keys[0]))
+        await conn.execute(sa.update(_th).where(_th.c.key == keys[1], _th.c.failures > 0)
+                           .values(failures=_th.c.failures - 1))
+        await conn.execute(sa.insert(_s).values(
+            id=hash_secret(token), user_id=row.id, csrf_token=csrf, created_at=now,
+            last_seen_at=now))
     return token, Principal(hash_secret(token), csrf, row.id, row.username, row.role)
 
 
@@ -134,6 +136,15 @@ async def dead_sessions(conn: AsyncConnection, settings: Settings,
     return session_ids - alive
 
 
+async def session_roles(conn: AsyncConnection, session_ids: set[str]) -> dict[str, str]:
+    """The current role of each session's user (roles can change under a live socket)."""
+    if not session_ids:
+        return {}
+    rows = await conn.execute(sa.select(_s.c.id, _u.c.role).join(_u, _u.c.id == _s.c.user_id)
+                              .where(_s.c.id.in_(session_ids)))
+    return {r.id: r.role for r in rows}
+
+
 async def touch(conn: AsyncConnection, session_ids: set[str]) -> None:
     if session_ids:
         await conn.execute(sa.update(_s).where(_s.c.id.in_(session_ids))
@@ -144,30 +155,40 @@ def csrf_ok(principal: Principal, presented: str | None) -> bool:
     return presented is not None and tokens_equal(presented, principal.csrf_token)
 
 
-async def _locked_for(conn: AsyncConnection, keys: list[str]) -> float | None:
-    now = utcnow()
-    rows = (await conn.execute(sa.select(_th.c.locked_until).where(
-        _th.c.key.in_(keys), _th.c.locked_until > now))).all()
-    if not rows:
-        return None
-    return max((r.locked_until - now).total_seconds() for r in rows)
-
-
-async def _record_failure(conn: AsyncConnection, settings: Settings, keys: list[str]) -> None:
-    """Count a failure per username and per address; lock a key at its limit.
+async def _count_attempt(conn: AsyncConnection, settings: Settings,
+                         keys: list[str]) -> float | None:
+    """Count one attempt per key (username, address); seconds to wait when over a limit.
 
     An address gets more room than a username (several people behind one NAT).
+    Runs in a write transaction: the row updates serialise concurrent attempts.
     """
     now = utcnow()
     window = dt.timedelta(seconds=settings.login_lockout_seconds)
-    for key, limit in zip(keys, (settings.login_max_failures, settings.login_max_failures * 4),
-                          strict=True):
+    limits = dict(zip(keys, (settings.login_max_failures, settings.login_max_failures * 4),
+                      strict=True))
+    rows = {}
+    for key in keys:
         await conn.execute(insert_ignore(_th, conn.dialect.name).values(
             key=key, failures=0, first_failure_at=now).on_conflict_do_nothing(
             index_elements=["key"]))
-        row = (await conn.execute(sa.select(_th).where(_th.c.key == key))).one()
-        failures = row.failures + 1 if now - row.first_failure_at < window else 1
-        first = row.first_failure_at if failures > 1 else now
+        rows[key] = (await conn.execute(
+            sa.select(_th).where(_th.c.key == key).with_for_update())).one()
+    # A refused attempt is not counted: it must not lock anyone else out.
+    wait = max(((r.locked_until - now).total_seconds() for r in rows.values()
+                if r.locked_until is not None and r.locked_until > now), default=0.0)
+    if wait:
+        return wait
+    counts = {}
+    for key, row in rows.items():
+        fresh = now - row.first_failure_at >= window or row.locked_until is not None
+        counts[key] = (1 if fresh else row.failures + 1,
+                       now if fresh else row.first_failure_at)
+    over = {key for key, (n, _) in counts.items() if n > limits[key]}
+    # Over a limit: lock that key and refuse, counting nothing against the other.
+    for key in over or counts:
+        n, first = counts[key]
         await conn.execute(sa.update(_th).where(_th.c.key == key).values(
-            failures=failures, first_failure_at=first,
-            locked_until=now + window if failures >= limit else None))
+            failures=n, first_failure_at=first, locked_until=now + window if over else None))
+    if over:
+        wait = window.total_seconds()
+    return wait or None

@@ -75,7 +75,12 @@ class IngestWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._write(batch)
+            except Exception:  # the writer must outlive any one batch
+                log.exception("ingest: writing a batch failed")
             finally:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(IngestFailed("could not store the event"))
                 for _ in batch:
                     self._queue.task_done()
 
@@ -85,18 +90,21 @@ class IngestWriter:
             results, tx = await self._transact(inbounds)
         except Exception:
             if len(batch) == 1:
-                inbound, future = batch[0]
-                log.exception("ingest: writing event %s failed", inbound.event)
-                if not future.done():
-                    future.set_exception(IngestFailed("could not store the event"))
-                return
+                log.exception("ingest: writing event %s failed", inbounds[0].event)
+                return  # _run fails its future: nothing of it was stored
             for item in batch:  # isolate the culprit
                 await self._write([item])
             return
-        await self.store.after_commit(tx)
+        # Committed: answer first, so nothing after this can leave a stored event unanswered.
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+        try:
+            await self.store.after_commit(tx)
+        except Exception:
+            # Live consoles miss a push but not the event: it is stored, and the hub
+            # fills cursor gaps from the database.
+            log.exception("ingest: publishing committed events failed")
 
     async def _transact(self, batch: list[Inbound]) -> tuple[list[Result], SyncTx]:
         if self._sync is not None:

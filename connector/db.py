@@ -77,6 +77,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             settings.database_url,
             json_serializer=json_dumps,
+            hide_parameters=True,  # errors must not print values (tokens, hashes) into logs
             connect_args={"timeout": 30},
             pool_size=8,
             max_overflow=8,
@@ -84,7 +85,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     return create_async_engine(settings.database_url, pool_size=10, max_overflow=10,
-                               pool_pre_ping=True, json_serializer=json_dumps)
+                               pool_pre_ping=True, json_serializer=json_dumps,
+                               hide_parameters=True)
 
 
 def create_sync_engine(settings: Settings) -> sa.Engine:
@@ -95,7 +97,8 @@ def create_sync_engine(settings: Settings) -> sa.Engine:
     assert settings.is_sqlite
     url = settings.database_url.replace("sqlite+aiosqlite:", "sqlite:", 1)
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                              pool_size=1, max_overflow=0, json_serializer=json_dumps)
+                              pool_size=1, max_overflow=0, json_serializer=json_dumps,
+                              hide_parameters=True)
     _configure_sqlite(engine)
     return engine
 

@@ -159,8 +159,11 @@ class DeliveryWorker:
         claimed = []
         async with self.store.engine.begin() as conn:
             for row in (await conn.execute(query)).all():
+                # Re-checked: another instance may have recorded an attempt meanwhile.
                 result = await conn.execute(
-                    sa.update(_d).where(_d.c.id == row.id, _d.c.state.in_(outbox.PENDING), free)
+                    sa.update(_d).where(_d.c.id == row.id, _d.c.state.in_(outbox.PENDING), free,
+                                        _d.c.attempts == row.attempts,
+                                        _d.c.next_attempt_at <= now)
                     .values(lease_until=lease))
                 if result.rowcount == 1:
                     claimed.append(row)
@@ -184,10 +187,13 @@ class DeliveryWorker:
         error = None
         response_headers = None
         try:
-            response = await self.client.post(job.channel_url, json=body, headers=headers,
-                                              timeout=self.settings.delivery_timeout_seconds)
+            # The whole exchange, not each phase, must end well inside the lease.
+            async with asyncio.timeout(self.settings.delivery_timeout_seconds):
+                response = await self.client.post(
+                    job.channel_url, json=body, headers=headers,
+                    timeout=self.settings.delivery_timeout_seconds)
             status, response_headers = response.status_code, response.headers
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             error = "timeout"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: connection failed"
@@ -207,6 +213,8 @@ class DeliveryWorker:
         elif outcome.state == "retrying":
             delay = (outcome.retry_after if outcome.retry_after is not None
                      else backoff(self.settings, attempt))
+            # Honoured, but never past the give-up horizon (nor an overflowing date).
+            delay = min(delay, self.settings.retry_give_up_seconds)
             give_up_at = job.retry_since + dt.timedelta(seconds=self.settings.retry_give_up_seconds)
             if now + dt.timedelta(seconds=delay) > give_up_at:
                 values["state"] = "failed"

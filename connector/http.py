@@ -33,7 +33,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes; refuse larger bodies without reading them all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise HTTPError(400, "bad_request", "invalid Content-Length header")
         if int(declared) > limit:
             raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
@@ -55,6 +55,10 @@ def _not_json(name: str) -> Any:
 def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         raise HTTPError(400, "malformed_json", "malformed JSON: empty body")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "malformed_json", "malformed JSON: body is not UTF-8") from None
     try:
         return orjson.loads(raw)  # strict JSON, several times faster than the stdlib
     except orjson.JSONDecodeError:

@@ -70,6 +70,11 @@ def setup_logging(settings: Settings) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request's full URL (a channel URL may carry credentials);
+    # aiosqlite logs SQL with its parameters at debug level.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     # Uvicorn's access log prints the query string (the webhook key): ours does not.
     logging.getLogger("uvicorn.access").disabled = True
 

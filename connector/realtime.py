@@ -36,6 +36,8 @@ from connector.stream import Event
 log = logging.getLogger("connector.realtime")
 
 CLOSE_UNAUTHORIZED = 4401
+#: The user's role changed: reconnect (the new socket gets the new role's view).
+CLOSE_ROLE_CHANGED = 4003
 CLOSE_TOO_SLOW = 4008
 CLOSE_BAD_FRAME = 4400
 CLOSE_POLICY = 1008
@@ -116,6 +118,11 @@ class Hub:
                 with contextlib.suppress(Exception):
                     await self._presence(client.principal, False)
 
+    def close_user(self, user_id: int, code: int, reason: str) -> None:
+        for client in list(self.clients):
+            if client.principal.user_id == user_id:
+                client.close(code, reason)
+
     def close_session(self, session_id: str) -> None:
         for client in list(self.clients):
             if client.principal.session_id == session_id:
@@ -159,6 +166,7 @@ class Hub:
             try:
                 async with self.store.read() as conn:
                     dead = await auth.dead_sessions(conn, self.settings, sessions)
+                    roles = await auth.session_roles(conn, sessions - dead)
                 if beat >= 30 and sessions - dead:
                     beat = 0.0
                     async with self.store.engine.begin() as conn:
@@ -169,6 +177,9 @@ class Hub:
             for client in list(self.clients):
                 if client.principal.session_id in dead:
                     client.close(CLOSE_UNAUTHORIZED, "session ended")
+                elif roles.get(client.principal.session_id, client.principal.role) \
+                        != client.principal.role:
+                    client.close(CLOSE_ROLE_CHANGED, "role changed; reconnect")
 
 
 async def replay_then_live(hub: Hub, client: Client, after: int,

@@ -77,11 +77,20 @@ class Settings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         scheme = value.split("://", 1)[0]
+        if value.startswith("sqlite") and value.split(":///", 1)[-1] in ("", ":memory:"):
+            raise ValueError("needs a file (the writer, the pool and migrations share it)")
         if scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (got "
                 f"{scheme!r})"
             )
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _check_admin_password(cls, value: str | None) -> str | None:
+        if value is not None and not 8 <= len(value) <= 1000:
+            raise ValueError("must be 8 to 1000 characters")
         return value
 
     @field_validator("bus_url")
@@ -97,6 +106,14 @@ class Settings(BaseSettings):
         if value.lower() not in {"debug", "info", "warning", "error", "critical"}:
             raise ValueError("must be one of debug, info, warning, error, critical")
         return value.lower()
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_request(self) -> Settings:
+        if self.delivery_lease_seconds <= self.delivery_timeout_seconds:
+            raise ValueError("CONNECTOR_DELIVERY_LEASE_SECONDS must exceed "
+                             "CONNECTOR_DELIVERY_TIMEOUT_SECONDS, or a slow request could be "
+                             "sent twice at once")
+        return self
 
     @model_validator(mode="after")
     def _default_origins(self) -> Settings:
@@ -127,9 +144,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "settings"
         msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"CONNECTOR_{name.upper()}: {msg}") from None
+        if not err["loc"]:  # a rule across settings: its message names them
+            raise ConfigError(msg) from None
+        raise ConfigError(f"CONNECTOR_{str(err['loc'][0]).upper()}: {msg}") from None
     except SettingsError as exc:
         # The environment source could not even decode the value (a list that is not JSON).
         found = re.search(r'field "(\w+)"', str(exc))

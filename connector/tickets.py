@@ -95,8 +95,18 @@ def select_tickets() -> sa.Select[Any]:
     )
 
 
-async def load(conn: AsyncConnection, ticket_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(select_tickets().where(_t.c.id == ticket_id))).first()
+async def load(conn: AsyncConnection, ticket_id: int, *,
+               lock: bool = False) -> dict[str, Any] | None:
+    """The ticket with its end user and assignee name.
+
+    `lock` takes the ticket row's lock for the rest of the transaction (on SQLite
+    every write transaction is already exclusive), so a check made on it, such as
+    "the actor is the assignee", still holds when the write commits.
+    """
+    query = select_tickets().where(_t.c.id == ticket_id)
+    if lock:
+        query = query.with_for_update(of=_t)
+    row = (await conn.execute(query)).first()
     return dict(row._mapping) if row else None
 
 
@@ -212,7 +222,10 @@ async def transfer(tx: Tx, ticket_id: int, actor: Actor, to: User | None) -> dic
                       to.id if to else None)
     text = (f"{actor.username} put the ticket back in the queue" if to is None
             else f"{actor.username} assigned the ticket to {to.username}")
-    changed = await _changed(tx, ticket_id, ticket["assignee_id"], public=True)
+    # Every queue shows or drops it when it enters or leaves the queue; an A -> B
+    # transfer is only A's, B's and the supervisors' business.
+    changed = await _changed(tx, ticket_id, ticket["assignee_id"],
+                             public="queued" in (ticket["state"], new_state))
     await _messages(tx, ticket_id, [NewMessage("system", text, context={"event": action})],
                     extra=[ticket["assignee_id"]])
     return changed
@@ -246,6 +259,9 @@ async def resolve(tx: Tx, ticket_id: int, actor: Actor,
     if not actor.is_staff and ticket["assignee_id"] != actor.id:
         raise Forbidden("only the assignee or a supervisor can resolve this ticket")
     if closing_message is not None and closing_message.strip():
+        if ticket["first_response_at"] is None and ticket["state"] == "assigned":
+            await tx.conn.execute(sa.update(_t).where(_t.c.id == ticket_id)
+                                  .values(first_response_at=utcnow()))
         await _agent_message(tx, ticket, actor, _check_text(closing_message))
     new_state = "resolved" if ticket["state"] == "assigned" else "abandoned"
     result = await tx.conn.execute(sa.update(_t).where(
@@ -306,7 +322,8 @@ async def _changed(tx: Tx, ticket_id: int, *also: int | None, public: bool = Fal
 
 
 async def _get(conn: AsyncConnection, ticket_id: int, actor: Actor) -> dict[str, Any]:
-    ticket = await load(conn, ticket_id)
+    """The ticket, locked for this (write) transaction, if the actor may see it."""
+    ticket = await load(conn, ticket_id, lock=True)
     if ticket is None:
         raise NotFound("no such ticket")
     if not can_see(actor, ticket):

@@ -549,3 +549,23 @@ async def test_ticket_detail_has_the_whole_transcript(app, client, bot, channel,
     assert messages[6]["author"] == "alice"
     assert messages[6]["delivery"]["state"] == "delivered"
     assert messages[0]["context"]["intent"] == "Chat"
+
+
+async def test_an_agent_does_not_read_a_colleagues_earlier_handover_of_the_same_user(
+        app, client, bot, team):
+    alice, bob = await team("alice", "bob")
+    first = await escalate(client, bot, "u-5")
+    assert (await claim(alice, first)).status_code == 200
+    r = await alice.post(f"/api/tickets/{first}/notes", json={"text": "alice's private note"})
+    assert r.status_code == 201
+    assert (await alice.post(f"/api/tickets/{first}/resolve", json={})).status_code == 200
+    # The same end user escalates again: the new ticket is in everyone's queue.
+    second = await escalate(client, bot, "u-5", before=())
+    r = await bob.get(f"/api/tickets/{second}")
+    assert r.status_code == 200
+    texts = [m["text"] for m in r.json()["messages"]]
+    assert "alice's private note" not in texts
+    assert all(m["ticket_id"] in (None, second) for m in r.json()["messages"])
+    # alice, who handled the first one, still sees her own history with this user.
+    r = await alice.get(f"/api/tickets/{second}")
+    assert "alice's private note" in [m["text"] for m in r.json()["messages"]]

@@ -7,6 +7,7 @@ request. Closing the live stream on logout is in test_realtime.py.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -400,3 +401,16 @@ async def test_csrf_refusal_changes_nothing(app, browser):
     admin.headers["X-CSRF-Token"] = token
     r = await admin.patch(f"/api/users/{alice.id}", json={"disabled": True})
     assert r.status_code == 200
+
+
+async def test_a_parallel_burst_of_guesses_cannot_pass_the_limit(tmp_path):
+    # Attempts are counted before the (slow) password check, not after it.
+    async with app_with(tmp_path, login_max_failures=5) as application:
+        await add_user(application, "alice")
+        async with browsers(application) as open_:
+            c = await open_()
+            answers = await asyncio.gather(*(login(c, "alice", f"guess-{n}")
+                                             for n in range(20)))
+            codes = sorted(r.status_code for r in answers)
+            assert codes.count(401) == 5, codes
+            assert codes.count(429) == 15, codes

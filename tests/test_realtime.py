@@ -749,3 +749,27 @@ async def test_heartbeats_keep_an_idle_connection_alive(tmp_path):
                 assert beat["cursor"] >= created["cursor"]  # heartbeats carry the cursor
         finally:
             channel.stop()
+
+
+async def test_a_role_change_closes_sockets_so_they_reconnect_with_the_new_view(world):
+    root = await world.person("root")
+    sam = await world.person("sam")  # a supervisor: sees every ticket
+    bob = await world.person("bob")
+    s_sam = await world.open(sam)
+    # Demoted by an admin: the socket opened as a supervisor must not keep that view.
+    r = await root.http.patch(f"/api/users/{sam.user_id}", json={"role": "agent"})
+    assert r.status_code == 200
+    assert await s_sam.close_code(within=5) == 4003
+    # The HTTP session goes on with the new role, and so does a new socket.
+    assert (await sam.http.get("/api/queue")).status_code == 403
+    sam.role = "agent"
+    s_again = await world.open(sam)
+    theirs = await world.claimed(bob, "u-bob")
+    await world.turn("u-bob", "private words for bob")
+    mine = await world.escalate("u-queue")
+    seen = await s_again.until(lambda f: f["type"] == "ticket.created"
+                               and f["ticket"]["id"] == mine)
+    assert seen["ticket"]["id"] == mine
+    assert not any(f["type"] == "message.created" and f["ticket"] == theirs
+                   and f["message"]["text"] == "private words for bob"
+                   for f in s_again.events())

@@ -147,6 +147,12 @@ export class Stream extends Emitter {
       this.setState("offline");
       return;
     }
+    if (code === 4003) {
+      // An admin changed our role: what we may see changed, so start afresh.
+      this.stopped = true;
+      window.location.reload();
+      return;
+    }
     if (code === 4008) {
       // Too slow to read: nothing wrong with the network, resume at once.
       this.retryTimer = setTimeout(() => this.connect(), 100);

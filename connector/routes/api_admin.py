@@ -17,6 +17,7 @@ from connector.auth import Principal
 from connector.delivery import chatlayer_body
 from connector.http import HTTPError
 from connector.models import Integration, User
+from connector.realtime import CLOSE_ROLE_CHANGED, CLOSE_UNAUTHORIZED
 from connector.routes.deps import api, body
 from connector.routes.schemas import (
     IntegrationIn,
@@ -178,7 +179,8 @@ async def patch_user(request: Request, principal: Principal) -> Response:
         if data.password is not None:
             password_hash = await run_in_threadpool(hash_password, data.password)
         async with request.app.state.store.transaction() as tx:
-            if await users.by_id(tx.conn, user_id) is None:
+            before = await users.by_id(tx.conn, user_id)
+            if before is None:
                 raise HTTPError(404, "not_found", "no such user")
             if user_id == principal.user_id and (data.disabled or (
                     data.role is not None and data.role != "admin")):
@@ -190,10 +192,12 @@ async def patch_user(request: Request, principal: Principal) -> Response:
     except users.UserError as exc:
         raise _field_error(exc) from None
     assert user is not None
+    hub = request.app.state.hub
     if data.disabled or password_hash is not None:
-        for client in list(request.app.state.hub.clients):
-            if client.principal.user_id == user_id:
-                client.close(4401, "session ended")
+        hub.close_user(user_id, CLOSE_UNAUTHORIZED, "session ended")
+    elif data.role is not None and data.role != before.role:
+        # HTTP reads the role on every request; a socket fixed it at the handshake.
+        hub.close_user(user_id, CLOSE_ROLE_CHANGED, "role changed; reconnect")
     return JSONResponse(user_out(user))
 
 

@@ -82,6 +82,14 @@ async def get_ticket(request: Request, principal: Principal) -> Response:
         if not tickets.can_see(principal.actor, ticket):
             raise HTTPError(403, "forbidden", "not allowed to see this ticket")
         messages = await transcript.messages_of(conn, ticket["conversation_id"])
+        if not principal.actor.is_staff:
+            # The bot's history and this ticket, plus earlier tickets the agent handled:
+            # another agent's earlier handover (notes included) is not theirs to read.
+            own = set((await conn.execute(sa.select(_t.c.id).where(
+                _t.c.conversation_id == ticket["conversation_id"],
+                _t.c.assignee_id == principal.user_id))).scalars())
+            messages = [m for m in messages
+                        if m["ticket_id"] in (None, ticket_id) or m["ticket_id"] in own]
         deliveries = await outbox.for_messages(
             conn, [m["id"] for m in messages if m["kind"] == "agent"])
         authors = {u.id: u.username for u in await users.list_all(conn)}

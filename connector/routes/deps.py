@@ -16,6 +16,8 @@ from connector.http import HTTPError, json_body
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[Response]]
 
+#: Larger ids cannot exist (64-bit columns); they are simply not found.
+MAX_ID = 2**63 - 1
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_BODY_LIMIT = 64 * 1024
 
@@ -72,7 +74,7 @@ def validation_error(exc: ValidationError) -> HTTPError:
 
 def int_param(request: Request, name: str) -> int:
     raw = request.path_params.get(name)
-    if isinstance(raw, int):
+    if isinstance(raw, int) and raw <= MAX_ID:
         return raw
     raise HTTPError(404, "not_found", "no such resource")
 
@@ -81,7 +83,7 @@ def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> in
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
         raise HTTPError(422, "invalid", f"{name}: must be a whole number from {lo} to {hi}",
                         [{"field": name, "message": f"must be from {lo} to {hi}"}])
     return int(raw)

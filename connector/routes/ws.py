@@ -46,7 +46,8 @@ async def stream_endpoint(websocket: WebSocket) -> None:
     if principal is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in first")
         return
-    if after_raw is not None and not after_raw.isdigit():
+    if after_raw is not None and not (after_raw.isascii() and after_raw.isdigit()
+                                      and len(after_raw) <= 18):
         await websocket.close(code=CLOSE_BAD_FRAME, reason="after must be a cursor number")
         return
     hub = app.state.hub
