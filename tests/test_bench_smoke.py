@@ -24,3 +24,18 @@ def test_ingest_benchmark_runs_and_checks_durability():
     out = run("ingest.py")
     assert "ratio connector/bare" in out
     assert "durability check: ok" in out
+
+
+@pytest.mark.slow
+def test_latency_benchmark_runs():
+    assert "ratio connector/bare" in run("latency.py")
+
+
+@pytest.mark.slow
+def test_delivery_benchmark_runs():
+    assert "reply  -> channel" in run("delivery.py")
+
+
+@pytest.mark.slow
+def test_connections_benchmark_runs():
+    assert "checks ok" in run("connections.py")
