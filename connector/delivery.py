@@ -212,7 +212,7 @@ class DeliveryWorker:
             values["delivered_at"] = now
         elif outcome.state == "retrying":
             delay = (outcome.retry_after if outcome.retry_after is not None
-                     else backoff(self.settings, attempt))
+                     else backoff(self.settings, await self._attempts_since_resend(job) + 1))
             # Honoured, but never past the give-up horizon (nor an overflowing date).
             delay = min(delay, self.settings.retry_give_up_seconds)
             give_up_at = job.retry_since + dt.timedelta(seconds=self.settings.retry_give_up_seconds)
@@ -238,6 +238,14 @@ class DeliveryWorker:
             " next_in=%s target=%s", job.id, job.message_id, attempt, values["state"],
             outcome.status, values["last_error"], duration_ms,
             f"{delay:.1f}s" if delay is not None else "-", redact_url(job.channel_url))
+
+    async def _attempts_since_resend(self, job: Any) -> int:
+        """A manual resend starts the backoff over (the attempt count keeps growing)."""
+        async with self.store.read() as conn:
+            return (await conn.execute(
+                sa.select(sa.func.count()).select_from(_attempts)
+                .where(_attempts.c.delivery_id == job.id, _attempts.c.at >= job.retry_since)
+            )).scalar_one()
 
     async def _emit(self, tx: Any, job: Any, row: dict[str, Any]) -> None:
         from connector import tickets  # local: tickets imports outbox, not the worker

@@ -87,7 +87,6 @@ async def resend(tx: Tx, message_id: int) -> dict[str, Any]:
         raise ResendError(f"delivery is {row.state}, only failed ones can be re-sent", 409)
     now = utcnow()
     await tx.conn.execute(sa.update(_d).where(_d.c.id == row.id, _d.c.state == "failed").values(
-        state="queued", next_attempt_at=now, retry_since=now, updated_at=now, lease_until=None,
-        attempts=0))  # the schedule starts over; delivery_attempt keeps the history
+        state="queued", next_attempt_at=now, retry_since=now, updated_at=now, lease_until=None))
     tx.deliveries = True
-    return state_dict({**row._mapping, "state": "queued", "next_attempt_at": now, "attempts": 0})
+    return state_dict({**row._mapping, "state": "queued", "next_attempt_at": now})

@@ -21,11 +21,14 @@ Ordering and completeness, per process:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+import orjson
 
 from connector import auth, stream
 from connector.bus import EventBus
@@ -44,8 +47,8 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 
 
-class Overflow(Exception):
-    pass
+#: Put in an idle client's queue by the hub's one heartbeat timer.
+HEARTBEAT = Event("heartbeat", {})
 
 
 @dataclass(eq=False)
@@ -56,13 +59,15 @@ class Client:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
+    #: When the client was last sent something (heartbeats go to idle clients only).
+    active_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.queue_max)
 
     def offer(self, event: Event) -> None:
-        if self.closed.is_set() or not event.visible_to(self.principal.user_id,
-                                                        self.principal.role):
+        if self.closed.is_set() or not (event is HEARTBEAT or event.visible_to(
+                self.principal.user_id, self.principal.role)):
             return
         try:
             self.queue.put_nowait(event)
@@ -83,6 +88,7 @@ class Hub:
         self.bus = bus
         self.settings = settings
         self.clients: set[Client] = set()
+        self._online: collections.Counter[int] = collections.Counter()
         self.delivered_upto = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
@@ -91,7 +97,8 @@ class Hub:
         async with self.store.read() as conn:
             self.delivered_upto = await stream.last_cursor(conn)
         self._tasks = [asyncio.create_task(self._consume(), name="hub-consume"),
-                       asyncio.create_task(self._watch_sessions(), name="hub-sessions")]
+                       asyncio.create_task(self._watch_sessions(), name="hub-sessions"),
+                       asyncio.create_task(self._heartbeats(), name="hub-heartbeats")]
         await asyncio.wait_for(self._ready.wait(), 5)
 
     async def stop(self) -> None:
@@ -102,19 +109,22 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def online_user_ids(self) -> set[int]:
-        return {c.principal.user_id for c in self.clients}
+        return set(self._online)
 
     @contextlib.asynccontextmanager
     async def attach(self, client: Client) -> AsyncIterator[None]:
-        first = client.principal.user_id not in self.online_user_ids()
+        user_id = client.principal.user_id
         self.clients.add(client)
-        if first:
+        self._online[user_id] += 1
+        if self._online[user_id] == 1:
             await self._presence(client.principal, True)
         try:
             yield
         finally:
             self.clients.discard(client)
-            if client.principal.user_id not in self.online_user_ids():
+            self._online[user_id] -= 1
+            if self._online[user_id] <= 0:
+                del self._online[user_id]
                 with contextlib.suppress(Exception):
                     await self._presence(client.principal, False)
 
@@ -156,6 +166,17 @@ class Hub:
             for client in list(self.clients):
                 client.offer(event)
 
+    async def _heartbeats(self) -> None:
+        """One timer for every client: a heartbeat to each that was idle a whole period."""
+        period = self.settings.ws_heartbeat_seconds
+        while True:
+            await asyncio.sleep(period / 4)
+            idle_since = time.monotonic() - period
+            for client in list(self.clients):
+                if client.active_at <= idle_since and client.queue.empty():
+                    client.active_at = time.monotonic()
+                    client.offer(HEARTBEAT)
+
     async def _watch_sessions(self, every: float = 2.0) -> None:
         """Close sockets whose session ended (logout elsewhere, expiry, user disabled)."""
         beat = 0.0
@@ -183,10 +204,11 @@ class Hub:
 
 
 async def replay_then_live(hub: Hub, client: Client, after: int,
-                           send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+                           send: Callable[[str], Awaitable[None]]) -> None:
     """Send every visible event after `after`, then live events, until the client closes.
 
     The client must already be attached to the hub (see module docstring).
+    `send` takes the frame as JSON text.
     """
     last_sent = after
     while True:
@@ -194,22 +216,22 @@ async def replay_then_live(hub: Hub, client: Client, after: int,
             page = await stream.read_after(conn, last_sent, limit=500)
         for event in page:
             if event.visible_to(client.principal.user_id, client.principal.role):
-                await send(event.frame())
+                await send(event.text())
+                client.active_at = time.monotonic()
             last_sent = event.cursor
         if len(page) < 500:
             break
-    heartbeat = hub.settings.ws_heartbeat_seconds
     while not client.closed.is_set():
-        try:
-            event = await asyncio.wait_for(client.queue.get(), heartbeat)
-        except TimeoutError:
-            await send({"type": "heartbeat", "cursor": last_sent})
-            continue
+        event = await client.queue.get()
         if event is None:
             break
+        if event is HEARTBEAT:
+            await send(orjson.dumps({"type": "heartbeat", "cursor": last_sent}).decode())
+            continue
         if event.cursor <= last_sent:
             continue
-        await send(event.frame())
+        await send(event.text())
+        client.active_at = time.monotonic()
         last_sent = event.cursor
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,12 +38,19 @@ class Event:
     user_ids: list[int] = field(default_factory=list)
     cursor: int = 0
     created_at: dt.datetime | None = None
+    _text: str | None = None
 
     def visible_to(self, user_id: int, role: str) -> bool:
         return role in STAFF_ROLES or self.public or user_id in self.user_ids
 
     def frame(self) -> dict[str, Any]:
         return {"type": self.type, "cursor": self.cursor, **self.payload}
+
+    def text(self) -> str:
+        """The frame as JSON, serialised once however many consoles receive it."""
+        if self._text is None:
+            self._text = orjson.dumps(self.frame()).decode()
+        return self._text
 
 
 def append_sync(conn: sa.Connection, events: list[Event]) -> list[Event]:

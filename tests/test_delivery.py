@@ -223,7 +223,7 @@ async def test_other_4xx_fails_at_once_then_resend_delivers(app, desk, bot, chan
         queued = await outbox.resend(tx, bad["id"])
     assert queued["state"] == "queued"
     d = await until_state(app, bad, "delivered")
-    assert d["attempts"] == 1  # counted since the resend: its schedule starts over
+    assert d["attempts"] == 2
     assert channel.texts() == ["second", "first"]
     first_tries = [r for r in channel.received if r.body["message"]["text"] == "first"]
     assert len({r.headers["idempotency-key"] for r in first_tries}) == 1

@@ -54,17 +54,17 @@ async def stream_endpoint(websocket: WebSocket) -> None:
     client = Client(principal, app.state.settings.ws_queue_max)
     send_lock = asyncio.Lock()
 
-    async def send(frame: dict[str, Any]) -> None:
+    async def send(text: str) -> None:
         async with send_lock:
-            await websocket.send_text(json.dumps(frame, separators=(",", ":")))
+            await websocket.send_text(text)
 
     # Judged before attaching: attaching emits events (presence) that would make a cursor
     # from the future look valid. The replay still reads after attaching: no gap.
     start, resync = await resume_point(hub, int(after_raw) if after_raw else None)
     async with hub.attach(client):
         if resync:
-            await send({"type": "resync", "cursor": start})
-        await send({"type": "hello", "cursor": start, "user": principal.user_dict()})
+            await send(json.dumps({"type": "resync", "cursor": start}))
+        await send(json.dumps({"type": "hello", "cursor": start, "user": principal.user_dict()}))
         reader = asyncio.create_task(_read_frames(websocket, client, app))
         writer = asyncio.create_task(replay_then_live(hub, client, start, send))
         # A client closed by the hub (too slow, signed out) may have its writer stuck on a
