@@ -348,6 +348,10 @@ async def test_unknown_event_is_202_and_recorded_as_ignored(app, client, bot):
         r.json()["event_id"], "survey_answered", "ignored", body)
     assert await rows(app, Conversation) == []
     assert await rows(app, Message) == []
+    # Sent again: still 202 (and not stored twice).
+    again = await post(client, bot, body)
+    assert (again.status_code, again.json()["status"]) == (202, "duplicate")
+    assert len(await rows(app, InboundEvent)) == 1
 
 
 # --- dedupe -----------------------------------------------------------------------------------

@@ -124,20 +124,21 @@ async def claim(request: Request, principal: Principal) -> Response:
     return JSONResponse(tickets.summary(ticket))
 
 
-@api()
-async def post_message(request: Request, principal: Principal) -> Response:
-    data = await body(request, TextIn)
-    message = await _act(request, tickets.reply, int_param(request, "id"), principal.actor,
-                         data.text)
-    return JSONResponse(message, status_code=201)
+def _writes(operation: Any) -> Any:
+    """A route that adds a text to a ticket: a reply (delivered) or a note (never)."""
+
+    @api()
+    async def endpoint(request: Request, principal: Principal) -> Response:
+        data = await body(request, TextIn)
+        message = await _act(request, operation, int_param(request, "id"), principal.actor,
+                             data.text)
+        return JSONResponse(message, status_code=201)
+
+    return endpoint
 
 
-@api()
-async def post_note(request: Request, principal: Principal) -> Response:
-    data = await body(request, TextIn)
-    message = await _act(request, tickets.note, int_param(request, "id"), principal.actor,
-                         data.text)
-    return JSONResponse(message, status_code=201)
+post_message = _writes(tickets.reply)
+post_note = _writes(tickets.note)
 
 
 @api()
