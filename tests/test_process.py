@@ -61,6 +61,7 @@ class Deployment:
             "CONNECTOR_PORT": str(self.port),
             "CONNECTOR_PUBLIC_URL": self.url,
             "CONNECTOR_DELIVERY_LEASE_SECONDS": "2",
+            "CONNECTOR_DELIVERY_TIMEOUT_SECONDS": "1",
             "CONNECTOR_DELIVERY_POLL_SECONDS": "0.2",
             "CONNECTOR_RETRY_BASE_SECONDS": "0.2",
             "CONNECTOR_RETRY_MAX_DELAY_SECONDS": "1",
