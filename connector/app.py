@@ -114,7 +114,7 @@ async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -
         await asyncio.sleep(every)
         try:
             now = utcnow()
-            async with store.engine.begin() as conn:
+            async with store.begin() as conn:
                 await conn.execute(sa.delete(dedupe).where(
                     dedupe.c.seen_at < now - dt.timedelta(seconds=settings.dedupe_window_seconds)))
                 await stream.prune(conn, now - dt.timedelta(

@@ -65,7 +65,7 @@ async def login(store: Store, settings: Settings, username: str, password: str,
     transaction, so a sign-in never holds the database's write lock for it.
     """
     keys = [f"user:{username.lower()[:100]}", f"addr:{address[:100]}"]
-    async with store.engine.begin() as conn:
+    async with store.begin() as conn:
         locked = await _count_attempt(conn, settings, keys)
     if locked:
         raise LoginRefused(retry_after=locked)
@@ -79,7 +79,7 @@ async def login(store: Store, settings: Settings, username: str, password: str,
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     now = utcnow()
-    async with store.engine.begin() as conn:
+    async with store.begin() as conn:
         await conn.execute(sa.delete(_th).where(_th.c.key == keys[0]))
         await conn.execute(sa.update(_th).where(_th.c.key == keys[1], _th.c.failures > 0)
                            .values(failures=_th.c.failures - 1))
@@ -104,7 +104,7 @@ async def authenticate(store: Store, settings: Settings,
     if row is None or not session_usable(row, settings, now):
         return None
     if now - row.last_seen_at > TOUCH_EVERY:
-        async with store.engine.begin() as conn:
+        async with store.begin() as conn:
             await touch(conn, {session_id})
     return Principal(session_id, row.csrf_token, row.user_id, row.username, row.role)
 

@@ -109,8 +109,9 @@ class IngestWriter:
     async def _transact(self, batch: list[Inbound]) -> tuple[list[Result], SyncTx]:
         if self._sync is not None:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self._write_sync, batch)
-        async with self.store.engine.begin() as conn:
+            async with self.store.writing():
+                return await loop.run_in_executor(self._thread, self._write_sync, batch)
+        async with self.store.begin() as conn:
             return await conn.run_sync(ingest_write.write, batch, self.window)
 
     def _write_sync(self, batch: list[Inbound]) -> tuple[list[Result], SyncTx]:

@@ -157,7 +157,7 @@ class DeliveryWorker:
         )
         lease = now + dt.timedelta(seconds=self.settings.delivery_lease_seconds)
         claimed = []
-        async with self.store.engine.begin() as conn:
+        async with self.store.begin() as conn:
             for row in (await conn.execute(query)).all():
                 # Re-checked: another instance may have recorded an attempt meanwhile.
                 result = await conn.execute(

@@ -190,7 +190,7 @@ class Hub:
                     roles = await auth.session_roles(conn, sessions - dead)
                 if beat >= 30 and sessions - dead:
                     beat = 0.0
-                    async with self.store.engine.begin() as conn:
+                    async with self.store.begin() as conn:
                         await auth.touch(conn, sessions - dead)
             except Exception:
                 log.exception("realtime: session check failed")
