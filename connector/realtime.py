@@ -177,6 +177,17 @@ class Hub:
                     client.active_at = time.monotonic()
                     client.offer(HEARTBEAT)
 
+    async def _catch_up(self) -> None:
+        """Forward stored events that no publish brought (a failed or lost publish).
+
+        Normally a gap is noticed when the next event arrives; this bounds the
+        wait when no next event comes.
+        """
+        async with self.store.read() as conn:
+            missed = await stream.read_after(conn, self.delivered_upto, limit=500)
+        if missed:
+            await self._forward(missed)
+
     async def _watch_sessions(self, every: float = 2.0) -> None:
         """Close sockets whose session ended (logout elsewhere, expiry, user disabled)."""
         beat = 0.0
@@ -185,6 +196,7 @@ class Hub:
             beat += every
             sessions = {c.principal.session_id for c in self.clients}
             try:
+                await self._catch_up()
                 async with self.store.read() as conn:
                     dead = await auth.dead_sessions(conn, self.settings, sessions)
                     roles = await auth.session_roles(conn, sessions - dead)

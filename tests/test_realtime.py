@@ -34,6 +34,7 @@ from connector.db import utcnow
 from connector.models import StreamEvent, UserSession
 from connector.routes import ws as ws_route
 from connector.security import hash_secret
+from connector.stream import Event
 from tests import builders
 from tests.conftest import PASSWORD, LiveServer, add_bot, add_user, free_port, make_settings
 from tests.fakes import FakeChannel
@@ -773,3 +774,18 @@ async def test_a_role_change_closes_sockets_so_they_reconnect_with_the_new_view(
     assert not any(f["type"] == "message.created" and f["ticket"] == theirs
                    and f["message"]["text"] == "private words for bob"
                    for f in s_again.events())
+
+
+async def test_an_event_stored_without_a_publish_still_reaches_live_consoles(world):
+    sam = await world.person("sam")
+    s = await world.open(sam)
+
+    async def store_silently() -> int:
+        async with world.live.app.state.store.begin() as conn:  # no after-commit publish
+            (event,) = await stream.append(conn, [Event("presence", {"user": "ghost"},
+                                                        public=True)])
+        return event.cursor
+
+    cursor = await on_server(world.live, store_silently())
+    frame = await s.until(lambda f: f.get("user") == "ghost", within=8)
+    assert frame["cursor"] == cursor
