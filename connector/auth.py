@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
-from connector.db import insert_ignore, utcnow
+from connector.db import dialect_insert, utcnow
 from connector.models import LoginThrottle, User, UserSession
 from connector.security import hash_secret, tokens_equal, verify_password
 from connector.settings import Settings
@@ -109,12 +110,12 @@ async def authenticate(store: Store, settings: Settings,
     return Principal(session_id, row.csrf_token, row.user_id, row.username, row.role)
 
 
-def session_usable(row: object, settings: Settings, now: dt.datetime) -> bool:
-    r = row  # a row with the session columns and the user's `disabled`
+def session_usable(row: Any, settings: Settings, now: dt.datetime) -> bool:
+    """`row`: the session's columns and its user's `disabled`."""
     return (
-        r.revoked_at is None and not r.disabled  # type: ignore[attr-defined]
-        and now - r.last_seen_at < dt.timedelta(seconds=settings.session_idle_seconds)  # type: ignore[attr-defined]
-        and now - r.created_at < dt.timedelta(seconds=settings.session_max_seconds)  # type: ignore[attr-defined]
+        row.revoked_at is None and not row.disabled
+        and now - row.last_seen_at < dt.timedelta(seconds=settings.session_idle_seconds)
+        and now - row.created_at < dt.timedelta(seconds=settings.session_max_seconds)
     )
 
 
@@ -168,7 +169,7 @@ async def _count_attempt(conn: AsyncConnection, settings: Settings,
                       strict=True))
     rows = {}
     for key in keys:
-        await conn.execute(insert_ignore(_th, conn.dialect.name).values(
+        await conn.execute(dialect_insert(_th, conn.dialect.name).values(
             key=key, failures=0, first_failure_at=now).on_conflict_do_nothing(
             index_elements=["key"]))
         rows[key] = (await conn.execute(

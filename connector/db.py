@@ -14,7 +14,6 @@ dialect-specific choices live here:
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -126,15 +125,8 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
-def insert_ignore(table: sa.Table, dialect_name: str) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING`-capable insert for the dialect."""
+def dialect_insert(table: sa.Table, dialect_name: str) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""
     if dialect_name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
-
-
-def ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite"):
-        path = url.split(":///", 1)[1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 import sqlalchemy as sa
 
-from connector import outbox
+from connector import outbox, tickets
 from connector.db import utcnow
 from connector.models import Delivery, DeliveryAttempt, Integration, Message
 from connector.settings import Settings
@@ -248,8 +248,6 @@ class DeliveryWorker:
             )).scalar_one()
 
     async def _emit(self, tx: Any, job: Any, row: dict[str, Any]) -> None:
-        from connector import tickets  # local: tickets imports outbox, not the worker
-
         if job.ticket_id is None:
             return
         ticket = await tickets.load(tx.conn, job.ticket_id)

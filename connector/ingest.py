@@ -98,6 +98,11 @@ class Inbound:
     end_user_id: str | None = None
     payload: BaseModel | None = None
 
+    @property
+    def known(self) -> bool:
+        """An event we act on; others are stored as `ignored` and answered 202."""
+        return self.source == "chatlayer" or self.event in KNOWN_SMARTLY
+
 
 @dataclass(slots=True)
 class Result:

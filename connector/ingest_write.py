@@ -16,9 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector import stream, tickets, transcript
-from connector.db import UTCDateTime, insert_ignore, utcnow
+from connector.db import UTCDateTime, dialect_insert, utcnow
 from connector.ingest import (
-    KNOWN_SMARTLY,
     ChatlayerBody,
     EscalationPayload,
     Inbound,
@@ -26,7 +25,7 @@ from connector.ingest import (
     TurnPayload,
     message_text,
 )
-from connector.models import Conversation, DedupeKey, InboundEvent, Message
+from connector.models import Conversation, DedupeKey, InboundEvent, Message, Ticket
 from connector.store import SyncTx, Transaction
 from connector.stream import Event
 from connector.transcript import NewMessage
@@ -35,6 +34,7 @@ _dedupe = DedupeKey.__table__
 _conv = Conversation.__table__
 _inbound = InboundEvent.__table__
 _msg = Message.__table__
+_ticket = Ticket.__table__
 
 
 def write(conn: sa.Connection, batch: list[Inbound], window: dt.timedelta,
@@ -83,7 +83,7 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
         return results  # type: ignore[return-value]
 
     now = utcnow()
-    known = [batch[i].source == "chatlayer" or batch[i].event in KNOWN_SMARTLY for i in todo]
+    known = [batch[i].known for i in todo]
     # RETURNING the key with the id: rows come back in any order and are matched by
     # key (asking for parameter order would make SQLAlchemy insert row by row).
     # The dedupe step admits at most one row per key within the window.
@@ -244,14 +244,14 @@ def _statement(name: str, dialect: str) -> Any:
             platform=sa.bindparam("platform"),
             updated_at=sa.bindparam("now", type_=UTCDateTime))
     if name == "dedupe":
-        stmt = insert_ignore(_dedupe, dialect)
+        stmt = dialect_insert(_dedupe, dialect)
         return stmt.on_conflict_do_update(
             index_elements=["integration_id", "fingerprint"],
             set_={"seen_at": stmt.excluded.seen_at},
             where=_dedupe.c.seen_at < sa.bindparam("cutoff", type_=UTCDateTime),
         ).returning(_dedupe.c.integration_id, _dedupe.c.fingerprint)
     assert name == "conversations"
-    stmt = insert_ignore(_conv, dialect)
+    stmt = dialect_insert(_conv, dialect)
     return stmt.on_conflict_do_update(
         index_elements=["integration_id", "end_user_id"],
         set_={"updated_at": stmt.excluded.updated_at},
@@ -262,7 +262,7 @@ def _statement(name: str, dialect: str) -> Any:
 def _tickets(tx: SyncTx, ids: set[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
-    rows = tx.conn.execute(tickets.select_tickets().where(tickets._t.c.id.in_(ids)))
+    rows = tx.conn.execute(tickets.select_tickets().where(_ticket.c.id.in_(ids)))
     return {r.id: dict(r._mapping) for r in rows}
 
 

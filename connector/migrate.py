@@ -7,7 +7,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from connector.db import ensure_sqlite_dir
 from connector.settings import Settings
 
 
@@ -20,5 +19,6 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Bring the schema to `revision`. Synchronous: call it outside an event loop."""
-    ensure_sqlite_dir(settings.database_url)
+    if settings.sqlite_path is not None:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(settings), revision)

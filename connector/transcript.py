@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.db import insert_ignore, utcnow
+from connector.db import utcnow
 from connector.models import Conversation, Message
 from connector.store import Tx
 
@@ -45,27 +45,6 @@ class NewMessage:
     context: dict[str, Any] | None = None
     author_id: int | None = None
     event_id: int | None = None
-
-
-async def conversation_for(tx: Tx, integration_id: str, end_user_id: str, *,
-                           lang: str | None = None,
-                           platform: str | None = None) -> ConversationRef:
-    """Get or create the conversation and lock its row for this transaction."""
-    now = utcnow()
-    insert = insert_ignore(_conv, tx.dialect).values(
-        integration_id=integration_id, end_user_id=end_user_id, last_seq=0, lang=lang,
-        platform=platform, created_at=now, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["integration_id", "end_user_id"])
-    await tx.conn.execute(insert)
-    row = (await tx.conn.execute(
-        sa.select(_conv.c.id, _conv.c.open_ticket_id, _conv.c.lang, _conv.c.platform)
-        .where(_conv.c.integration_id == integration_id, _conv.c.end_user_id == end_user_id)
-        .with_for_update()
-    )).one()
-    if (lang and lang != row.lang) or (platform and platform != row.platform):
-        await tx.conn.execute(sa.update(_conv).where(_conv.c.id == row.id).values(
-            lang=lang or row.lang, platform=platform or row.platform, updated_at=now))
-    return ConversationRef(row.id, integration_id, end_user_id, row.open_ticket_id)
 
 
 async def append(tx: Tx, conversation_id: int, ticket_id: int | None,

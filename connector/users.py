@@ -78,13 +78,6 @@ async def list_all(conn: AsyncConnection) -> list[User]:
     return [User.model_validate(r._mapping) for r in rows]
 
 
-async def set_password(conn: AsyncConnection, user_id: int, password: str) -> None:
-    check_password(password)
-    await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(
-        password_hash=hash_password(password), password_changed_at=utcnow()))
-    await revoke_sessions(conn, user_id)
-
-
 async def set_password_hash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
     """Store a new password hash and end every session of the user."""
     await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector import tickets
-from connector.app import create_app
 from connector.migrate import upgrade
 from connector.models import InboundEvent, Message, Ticket
 from connector.settings import Settings
@@ -43,27 +41,14 @@ async def _admin(sql: str) -> None:
 
 
 @pytest.fixture
-def pg_settings(tmp_path: Path) -> Iterator[Settings]:
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """Overrides conftest's: the `app` and `client` fixtures then run on PostgreSQL."""
     name = f"connector_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    settings = make_settings(tmp_path, database_url=f"{SERVER}/{name}")
-    upgrade(settings)
-    yield settings
+    pg = make_settings(tmp_path, database_url=f"{SERVER}/{name}")
+    upgrade(pg)
+    yield pg
     asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture
-async def pg_app(pg_settings: Settings) -> AsyncIterator[Any]:
-    app = create_app(pg_settings)
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-@pytest.fixture
-async def pg_client(pg_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=pg_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 async def count(app: Any, table: Any) -> int:
@@ -71,21 +56,22 @@ async def count(app: Any, table: Any) -> int:
         return (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
 
 
-async def test_ingest_dedupe_and_one_ticket_under_concurrency(pg_app, pg_client, channel):
-    bot = await add_bot(pg_app, channel.url)
+async def test_ingest_dedupe_and_one_ticket_under_concurrency(app, client, channel):
+    assert app.state.engine.dialect.name == "postgresql"
+    bot = await add_bot(app, channel.url)
     body = builders.turn("u-1", "aide", need_help=True)
-    results = await asyncio.gather(*(pg_client.post(bot.smartly_path, json=body)
+    results = await asyncio.gather(*(client.post(bot.smartly_path, json=body)
                                      for _ in range(10)))
     assert [r.status_code for r in results] == [200] * 10
     assert sorted(r.json()["status"] for r in results) == ["duplicate"] * 9 + ["processed"]
     # Distinct turns of one user, concurrently: one ticket, every turn stored once.
     turns = [builders.turn("u-2", f"turn {n}", need_help=True) for n in range(20)]
-    results = await asyncio.gather(*(pg_client.post(bot.smartly_path, json=t) for t in turns))
+    results = await asyncio.gather(*(client.post(bot.smartly_path, json=t) for t in turns))
     assert {r.status_code for r in results} == {200}
     assert sum(r.json()["ticket_opened"] for r in results) == 1
-    assert await count(pg_app, Ticket.__table__) == 2
-    assert await count(pg_app, InboundEvent.__table__) == 21
-    async with pg_app.state.store.read() as conn:
+    assert await count(app, Ticket.__table__) == 2
+    assert await count(app, InboundEvent.__table__) == 21
+    async with app.state.store.read() as conn:
         seqs = (await conn.execute(sa.select(Message.__table__.c.seq)
                                    .order_by(Message.__table__.c.seq)
                                    .where(Message.__table__.c.conversation_id == 2))).scalars()
@@ -93,30 +79,30 @@ async def test_ingest_dedupe_and_one_ticket_under_concurrency(pg_app, pg_client,
     assert seqs == list(range(1, len(seqs) + 1))  # gap-free per conversation
 
 
-async def test_text_postgres_cannot_store_is_handled(pg_app, pg_client, channel):
-    bot = await add_bot(pg_app, channel.url)
-    r = await pg_client.post(bot.smartly_path, json=builders.turn("u-1", "a\x00b"))
+async def test_text_postgres_cannot_store_is_handled(app, client, channel):
+    bot = await add_bot(app, channel.url)
+    r = await client.post(bot.smartly_path, json=builders.turn("u-1", "a\x00b"))
     assert r.status_code == 200, r.text
-    async with pg_app.state.store.read() as conn:
+    async with app.state.store.read() as conn:
         texts = set((await conn.execute(sa.select(Message.__table__.c.text))).scalars())
     assert "a\ufffdb" in texts
-    r = await pg_client.post(bot.smartly_path,
+    r = await client.post(bot.smartly_path,
                              json=builders.turn("u-1", "x", skill_id="s" * 201))
     assert r.status_code == 422
     assert r.json()["fields"][0]["field"] == "payload.skill_id"
 
 
-async def test_claim_race_and_delivery(pg_app, pg_client):
+async def test_claim_race_and_delivery(app, client):
     channel = FakeChannel().start()
     try:
-        bot = await add_bot(pg_app, channel.url)
-        r = await pg_client.post(bot.smartly_path, json=builders.escalation("u-9"))
+        bot = await add_bot(app, channel.url)
+        r = await client.post(bot.smartly_path, json=builders.escalation("u-9"))
         ticket_id = r.json()["ticket_id"]
-        agents = [await add_user(pg_app, name) for name in ("ann", "bob", "cy")]
+        agents = [await add_user(app, name) for name in ("ann", "bob", "cy")]
 
         async def claim(user: Any) -> str:
             try:
-                async with pg_app.state.store.transaction() as tx:
+                async with app.state.store.transaction() as tx:
                     await tickets.claim(tx, ticket_id, tickets.Actor(user.id, user.username,
                                                                      "agent"))
             except tickets.Conflict:
@@ -128,7 +114,7 @@ async def test_claim_race_and_delivery(pg_app, pg_client):
         winner = agents[outcomes.index("won")]
         actor = tickets.Actor(winner.id, winner.username, "agent")
         for n in range(3):
-            async with pg_app.state.store.transaction() as tx:
+            async with app.state.store.transaction() as tx:
                 await tickets.reply(tx, ticket_id, actor, f"reply {n}")
         await anyio.to_thread.run_sync(channel.wait_delivered, 3)
         assert channel.texts() == ["reply 0", "reply 1", "reply 2"]

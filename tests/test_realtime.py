@@ -593,6 +593,7 @@ async def test_bad_frames_close_the_socket_with_a_clear_code(world):
         (json.dumps({"type": "typing", "ticket": 1, "pad": "x" * 64 * 1024}), 1009),
         ("x" * (64 * 1024 + 1), 1009),
         ("x" * (256 * 1024), 1009),  # beyond what the server reads at all
+        (b'{"type": "typing", "ticket": 1}', 4400),  # binary: frames are JSON text
     ]
     for frame, code in cases:
         s = await world.open(alice)

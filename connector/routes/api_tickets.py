@@ -92,10 +92,13 @@ async def get_ticket(request: Request, principal: Principal) -> Response:
                         if m["ticket_id"] in (None, ticket_id) or m["ticket_id"] in own]
         deliveries = await outbox.for_messages(
             conn, [m["id"] for m in messages if m["kind"] == "agent"])
-        authors = {u.id: u.username for u in await users.list_all(conn)}
         raws = await _raw_payloads(conn, {m["event_id"] for m in messages if m["event_id"]})
         transitions = (await conn.execute(sa.select(_tr).where(
             _tr.c.ticket_id == ticket_id).order_by(_tr.c.id))).all()
+        wanted = {m["author_id"] for m in messages} | {
+            t for r in transitions for t in (r.actor_id, r.assignee_id)}
+        authors = dict((await conn.execute(sa.select(_u.c.id, _u.c.username).where(
+            _u.c.id.in_(wanted - {None})))).all())
     out = tickets.summary(ticket)
     out["messages"] = [
         {**transcript.message_dict(m, author=authors.get(m["author_id"]),

@@ -75,9 +75,7 @@ async def _submit(request: Request, inbound: Inbound) -> Response:
         return error_response(503, "unavailable", "could not store the event; retry later")
     body = {"status": result.status, "event_id": result.event_id,
             "ticket_id": result.ticket_id, "ticket_opened": result.opened}
-    ignored = result.status == "ignored" or (
-        inbound.source == "smartly" and inbound.event not in ingest.KNOWN_SMARTLY)
-    return JSONResponse(body, status_code=202 if ignored else 200)
+    return JSONResponse(body, status_code=200 if inbound.known else 202)
 
 
 routes = [

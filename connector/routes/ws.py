@@ -90,7 +90,13 @@ async def _read_frames(websocket: WebSocket, client: Client, app: Any) -> None:
     dropped = 0
     try:
         while True:
-            text = await websocket.receive_text()
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            text = message.get("text")
+            if text is None:
+                client.close(CLOSE_BAD_FRAME, "frames must be JSON text, not binary")
+                return
             if len(text) > MAX_FRAME:
                 client.close(CLOSE_TOO_BIG, "frame larger than 64 KiB")
                 return
@@ -113,7 +119,7 @@ async def _read_frames(websocket: WebSocket, client: Client, app: Any) -> None:
                 client.close(CLOSE_BAD_FRAME, "unknown frame type")
                 return
             await _typing(app, client, frame)
-    except (WebSocketDisconnect, RuntimeError, KeyError):
+    except (WebSocketDisconnect, RuntimeError):
         client.close(1000, "")
 
 
