@@ -9,14 +9,14 @@ batch emits for the live stream is appended in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from connector import stream, tickets, transcript
-from connector.db import UTCDateTime, dialect_insert, utcnow
+from connector.bulk import Bulk, Writer
+from connector.db import UTCDateTime, utcnow
 from connector.ingest import (
     ChatlayerBody,
     EscalationPayload,
@@ -74,7 +74,8 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
             results[i] = Result("duplicate")
         else:
             firsts[key] = i
-    fresh = _first_sightings(tx, list(firsts), window)
+    bulk = Writer(tx.conn)
+    fresh = _first_sightings(bulk, list(firsts), window)
     todo = sorted(i for key, i in firsts.items() if key in fresh)
     for key, i in firsts.items():
         if key not in fresh:
@@ -83,22 +84,20 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
         return results  # type: ignore[return-value]
 
     now = utcnow()
+    stamp = bulk.stamp(now)
     known = [batch[i].known for i in todo]
-    # RETURNING the key with the id: rows come back in any order and are matched by
-    # key (asking for parameter order would make SQLAlchemy insert row by row).
+    # RETURNING the key with the id: rows come back in any order and are matched by key.
     # The dedupe step admits at most one row per key within the window.
-    by_key = {(r.integration_id, r.fingerprint): r.id for r in tx.conn.execute(
-        _statement("inbound", tx.dialect),
-        [{"integration_id": batch[i].integration_id, "fingerprint": batch[i].fingerprint,
-          "source": batch[i].source, "event": batch[i].event,
-          "status": "processed" if ok else "ignored", "raw": batch[i].raw,
-          "received_at": now} for i, ok in zip(todo, known, strict=True)])}
+    by_key = {(r[1], r[2]): r[0] for r in bulk.run(_INBOUND, [
+        (batch[i].integration_id, batch[i].fingerprint, batch[i].source, batch[i].event,
+         "processed" if ok else "ignored", batch[i].raw, stamp)
+        for i, ok in zip(todo, known, strict=True)])}
     event_ids = [by_key[(batch[i].integration_id, batch[i].fingerprint)] for i in todo]
 
-    convs = _conversations(tx, {(batch[i].integration_id, batch[i].end_user_id or "")
-                                      for i, ok in zip(todo, known, strict=True) if ok}, now)
+    convs = _conversations(bulk, {(batch[i].integration_id, batch[i].end_user_id or "")
+                                  for i, ok in zip(todo, known, strict=True) if ok}, stamp)
     open_tickets = _tickets(tx, {c.open_ticket_id for c in convs.values()
-                                       if c.open_ticket_id is not None})
+                                 if c.open_ticket_id is not None})
     pending: list[dict[str, Any]] = []
     touched: set[int] = set()
     for i, ok, event_id in zip(todo, known, event_ids, strict=True):
@@ -111,9 +110,10 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
         results[i] = _one(tx, inbound, conv, event_id, pending, open_tickets, now)
 
     if pending:
-        ids = {(r.conversation_id, r.seq): r.id for r in tx.conn.execute(
-            _statement("messages", tx.dialect),
-            [{k: v for k, v in row.items() if k != "_result"} for row in pending])}
+        ids = {(r[1], r[2]): r[0] for r in bulk.run(_MESSAGES, [
+            (r["conversation_id"], r["seq"], r["ticket_id"], r["kind"], None, r["text"],
+             bulk.json(r["body"]), bulk.json(r["context"]), r["event_id"], stamp)
+            for r in pending])}
         for row in pending:
             row["id"] = ids[(row["conversation_id"], row["seq"])]
             row.pop("_result").messages.append(row["id"])
@@ -124,10 +124,13 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
                                               "message": transcript.message_dict(row)},
                           ticket["id"], **tickets.audience(ticket)))
     if touched:
-        tx.conn.execute(
-            _statement("conversation_seq", tx.dialect),
-            [{"cid": c.id, "seq": c.last_seq, "lang": c.lang, "platform": c.platform,
-              "now": now} for c in convs.values() if c.id in touched])
+        rows = [(c.last_seq, c.lang, c.platform, stamp, c.id)
+                for c in convs.values() if c.id in touched]
+        if bulk.raw:
+            tx.conn.exec_driver_sql(_SEQ_SQLITE, rows)
+        else:
+            tx.conn.execute(_SEQ, [dict(zip(("seq", "lang", "platform", "now", "cid"), r,
+                                             strict=True)) for r in rows])
     return results  # type: ignore[return-value]
 
 
@@ -194,7 +197,7 @@ def _route(conv: _Conv, lang: str | None, platform: str | None) -> None:
     conv.platform = platform or conv.platform
 
 
-def _first_sightings(tx: SyncTx, keys: list[tuple[str, str]],
+def _first_sightings(bulk: Writer, keys: list[tuple[str, str]],
                      window: dt.timedelta) -> set[tuple[str, str]]:
     """Record fingerprints; returns those not seen within the window (first sightings).
 
@@ -206,15 +209,13 @@ def _first_sightings(tx: SyncTx, keys: list[tuple[str, str]],
     if not keys:
         return set()
     now = utcnow()
-    stmt = _statement("dedupe", tx.dialect)
-    cutoff = now - window
-    rows = tx.conn.execute(stmt, [{"integration_id": i, "fingerprint": f, "seen_at": now,
-                                   "cutoff": cutoff} for i, f in keys])
+    stamp = bulk.stamp(now)
+    rows = bulk.run(_DEDUPE, [(i, f, stamp) for i, f in keys], where=now - window)
     return {(r[0], r[1]) for r in rows}
 
 
-def _conversations(tx: SyncTx, keys: set[tuple[str, str]],
-                   now: dt.datetime) -> dict[tuple[str, str], _Conv]:
+def _conversations(bulk: Writer, keys: set[tuple[str, str]],
+                   stamp: Any) -> dict[tuple[str, str], _Conv]:
     """Get or create the batch's conversations, locking their rows, in one statement.
 
     An upsert that always updates returns every row, new or existing, and on
@@ -223,46 +224,39 @@ def _conversations(tx: SyncTx, keys: set[tuple[str, str]],
     """
     if not keys:
         return {}
-    stmt = _statement("conversations", tx.dialect)
-    rows = tx.conn.execute(stmt, [
-        {"integration_id": i, "end_user_id": u, "last_seq": 0, "created_at": now,
-         "updated_at": now} for i, u in sorted(keys)])
-    return {(r.integration_id, r.end_user_id): _Conv(*r) for r in rows}
+    rows = bulk.run(_CONVERSATIONS, [(i, u, 0, stamp, stamp) for i, u in sorted(keys)])
+    return {(r[1], r[2]): _Conv(*r) for r in rows}
 
 
-@functools.cache
-def _statement(name: str, dialect: str) -> Any:
-    """The batch's statements, built once per dialect (building them is not cheap)."""
-    if name == "inbound":
-        return sa.insert(_inbound).returning(_inbound.c.id, _inbound.c.integration_id,
-                                             _inbound.c.fingerprint)
-    if name == "messages":
-        return sa.insert(_msg).returning(_msg.c.id, _msg.c.conversation_id, _msg.c.seq)
-    if name == "conversation_seq":
-        return sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
-            last_seq=sa.bindparam("seq"), lang=sa.bindparam("lang"),
-            platform=sa.bindparam("platform"),
-            updated_at=sa.bindparam("now", type_=UTCDateTime))
-    if name == "dedupe":
-        stmt = dialect_insert(_dedupe, dialect)
-        return stmt.on_conflict_do_update(
-            index_elements=["integration_id", "fingerprint"],
-            set_={"seen_at": stmt.excluded.seen_at},
-            where=_dedupe.c.seen_at < sa.bindparam("cutoff", type_=UTCDateTime),
-        ).returning(_dedupe.c.integration_id, _dedupe.c.fingerprint)
-    assert name == "conversations"
-    stmt = dialect_insert(_conv, dialect)
-    return stmt.on_conflict_do_update(
-        index_elements=["integration_id", "end_user_id"],
-        set_={"updated_at": stmt.excluded.updated_at},
-    ).returning(_conv.c.id, _conv.c.integration_id, _conv.c.end_user_id, _conv.c.last_seq,
-                _conv.c.open_ticket_id, _conv.c.lang, _conv.c.platform)
+_INBOUND = Bulk(_inbound, ("integration_id", "fingerprint", "source", "event", "status", "raw",
+                           "received_at"), returning=("id", "integration_id", "fingerprint"))
+_MESSAGES = Bulk(_msg, ("conversation_id", "seq", "ticket_id", "kind", "author_id", "text",
+                        "body", "context", "event_id", "created_at"),
+                 returning=("id", "conversation_id", "seq"))
+_DEDUPE = Bulk(_dedupe, ("integration_id", "fingerprint", "seen_at"),
+               returning=("integration_id", "fingerprint"),
+               on_conflict=("integration_id", "fingerprint"), update=("seen_at",),
+               update_where="seen_at", where_param="cutoff")
+#: Always updates, so every row comes back (and is locked on PostgreSQL).
+_CONVERSATIONS = Bulk(_conv, ("integration_id", "end_user_id", "last_seq", "created_at",
+                              "updated_at"),
+                      returning=("id", "integration_id", "end_user_id", "last_seq",
+                                 "open_ticket_id", "lang", "platform"),
+                      on_conflict=("integration_id", "end_user_id"), update=("updated_at",))
+_SEQ = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
+    last_seq=sa.bindparam("seq"), lang=sa.bindparam("lang"), platform=sa.bindparam("platform"),
+    updated_at=sa.bindparam("now", type_=UTCDateTime))
+_SEQ_SQLITE = ("UPDATE conversation SET last_seq = ?, lang = ?, platform = ?, updated_at = ? "
+               "WHERE id = ?")
+#: What a turn needs of its open ticket: the audience of its stream event.
+_TICKETS = sa.select(_ticket.c.id, _ticket.c.state, _ticket.c.assignee_id).where(
+    _ticket.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def _tickets(tx: SyncTx, ids: set[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
-    rows = tx.conn.execute(tickets.select_tickets().where(_ticket.c.id.in_(ids)))
+    rows = tx.conn.execute(_TICKETS, {"ids": sorted(ids)})
     return {r.id: dict(r._mapping) for r in rows}
 
 

@@ -16,6 +16,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connector.bulk import Bulk, Writer
 from connector.db import utcnow
 from connector.models import Counter, StreamEvent
 
@@ -26,7 +27,8 @@ STAFF_ROLES = frozenset({"supervisor", "admin"})
 
 _ADVANCE = (sa.update(_counter).where(_counter.c.name == "stream")
             .values(value=_counter.c.value + sa.bindparam("n")).returning(_counter.c.value))
-_INSERT = sa.insert(_events)
+_INSERT = Bulk(_events, ("id", "type", "ticket_id", "public", "user_ids", "payload",
+                         "created_at"))
 
 
 @dataclass(slots=True)
@@ -60,16 +62,15 @@ def append_sync(conn: sa.Connection, events: list[Event]) -> list[Event]:
     last = conn.execute(_ADVANCE, {"n": len(events)}).scalar_one()
     now = utcnow()
     first = last - len(events) + 1
+    bulk = Writer(conn)
+    stamp = bulk.stamp(now)
     rows = []
     for offset, event in enumerate(events):
         event.cursor = first + offset
         event.created_at = now
-        rows.append({
-            "id": event.cursor, "type": event.type, "ticket_id": event.ticket_id,
-            "public": event.public, "user_ids": event.user_ids or None,
-            "payload": event.payload, "created_at": now,
-        })
-    conn.execute(_INSERT, rows)
+        rows.append((event.cursor, event.type, event.ticket_id, event.public,
+                     bulk.json(event.user_ids or None), bulk.json(event.payload), stamp))
+    bulk.run(_INSERT, rows)
     return events
 
 
