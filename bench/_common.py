@@ -19,7 +19,8 @@ machine line, the load average) is reused from `bench/ingest.py`. New here:
   compared with one taken in another process);
 * `consoles_main`: a child process holding WebSocket consoles (the
   `websockets` library) that records, per console, the arrival time of every
-  frame carrying a benchmark token;
+  frame carrying a benchmark token (a message may be one frame or an array of
+  frames: every token in it is counted);
 * `/proc` readers: RSS, CPU seconds, open fds.
 """
 
@@ -547,7 +548,8 @@ async def _consoles(pipe: Any, spec: ConsoleSpec) -> None:
                 frames[i] += 1
                 if rx is not None:
                     found = False
-                    # One frame may carry several events (bare_ws.py --coalesce).
+                    # One message may carry several events: a JSON array of frames
+                    # (the connector, bare_ws.py --coalesce). Heartbeats come alone.
                     for m in rx.finditer(msg):
                         s.append(int(m.group(1)))
                         t.append(now)

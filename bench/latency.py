@@ -165,11 +165,15 @@ async def capture_frame(st: Stack, session: Session, user: str) -> dict[str, Any
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             msg = await asyncio.wait_for(ws.recv(), 10)
-            if rx.search(msg):
-                frame = json.loads(msg)
-                if frame["type"] != "message.created":
-                    raise SystemExit(f"calibration: unexpected frame {frame['type']}")
-                return frame
+            if not rx.search(msg):
+                continue
+            # A message is one frame or an array of frames (the connector coalesces).
+            parsed = json.loads(msg)
+            for frame in parsed if isinstance(parsed, list) else [parsed]:
+                if rx.search(json.dumps(frame, ensure_ascii=False)):
+                    if frame["type"] != "message.created":
+                        raise SystemExit(f"calibration: unexpected frame {frame['type']}")
+                    return frame
     raise SystemExit("calibration: no message.created frame for the turn")
 
 

@@ -1,5 +1,13 @@
 """Live stream fan-out to connected consoles.
 
+Protocol: each WebSocket text message is either one frame object
+(`{"type", "cursor", ...}`) or a JSON array of such frames, to be applied in
+array order. Stored events are coalesced: a console's writer sends everything
+waiting for it as one message (at most `MESSAGE_MAX_FRAMES` frames and about
+`MESSAGE_MAX_CHARS` characters; more follows in the next message), both when
+replaying from the database and live. `hello`, `resync` and `heartbeat` are
+always sent alone, as single objects.
+
 Ordering and completeness, per process:
 
 * The hub consumes the bus and forwards events strictly in cursor order with
@@ -9,13 +17,19 @@ Ordering and completeness, per process:
   are handed out in commit order. Events at or below `delivered_upto` are
   dropped as duplicates.
 * A client resuming after cursor N is registered with the hub *before* it
-  reads the stored events after N, then drains its live queue skipping every
-  cursor it already sent. So everything committed before registration comes
-  from the database, everything after from the queue, and the overlap is
-  removed by cursor: no gap, no duplicate.
-* Each client has a bounded queue; a client that stops reading is
-  disconnected (close code 4008) instead of slowing the others, and resumes
-  from its cursor when it reconnects.
+  reads the stored events after N, then sends its pending live events skipping
+  every cursor it already sent. So everything committed before registration
+  comes from the database, everything after from the pending list, and the
+  overlap is removed by cursor: no gap, no duplicate, cursors strictly
+  increasing within and across messages.
+* A client's pending list is bounded (`ws_queue_max`). When it overflows (the
+  server is behind, not necessarily the console) it is emptied and the client
+  *catches up*: it stays registered, its writer reads the stored events after
+  the last cursor it sent, then goes on with live events as above. Nobody is
+  disconnected for it.
+* Slowness is judged on the socket: a console whose single send has not
+  completed within `ws_send_timeout_seconds` (it stopped reading) is closed
+  with 4008 and resumes from its cursor when it reconnects.
 """
 
 from __future__ import annotations
@@ -47,39 +61,67 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 
 
-#: Put in an idle client's queue by the hub's one heartbeat timer.
+#: Offered to an idle client by the hub's one heartbeat timer.
 HEARTBEAT = Event("heartbeat", {})
+#: A coalesced message holds at most this many frames...
+MESSAGE_MAX_FRAMES = 500
+#: ...and takes no further frame once its text would grow beyond this many characters
+#: (a single larger frame is sent alone).
+MESSAGE_MAX_CHARS = 256 * 1024
+#: Stored events read per database query, for the replay and for catch-up.
+REPLAY_PAGE = 500
+TOO_SLOW = "client too slow; reconnect with your cursor"
+
+Send = Callable[[str], Awaitable[None]]
 
 
 @dataclass(eq=False)
 class Client:
     principal: auth.Principal
     queue_max: int
-    queue: asyncio.Queue[Event | None] = field(init=False)
+    #: Live events for the writer, in cursor order; at most `queue_max`.
+    pending: list[Event] = field(default_factory=list)
+    #: `pending` overflowed and was emptied: the writer must read the database first.
+    behind: bool = False
+    #: How many times `pending` overflowed (the client caught up from the database).
+    overflows: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
-    #: When the client was last sent something (heartbeats go to idle clients only).
+    #: When the client was last sent something, or the send in progress started.
     active_at: float = field(default_factory=time.monotonic)
+    #: A send to the socket is in progress, since `active_at`.
+    sending: bool = False
 
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(self.queue_max)
+    def offer(self, events: list[Event]) -> None:
+        """Queue the events (in cursor order) this client may see, and wake its writer.
 
-    def offer(self, event: Event) -> None:
-        if self.closed.is_set() or not (event is HEARTBEAT or event.visible_to(
-                self.principal.user_id, self.principal.role)):
+        Events dropped on overflow are stored: the writer reads them back.
+        """
+        if self.closed.is_set():
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.close(CLOSE_TOO_SLOW, "client too slow; reconnect with your cursor")
+        user_id, role = self.principal.user_id, self.principal.role
+        visible = [e for e in events if e is HEARTBEAT or e.visible_to(user_id, role)]
+        if not visible:
+            return
+        if len(self.pending) + len(visible) > self.queue_max:
+            if not self.behind:
+                self.overflows += 1
+                log.info("realtime: a console of %s fell over %d events behind; it catches "
+                         "up from the database", self.principal.username, self.queue_max)
+            self.pending = []
+            self.behind = True
+        else:
+            self.pending.extend(visible)
+        self.wake.set()
 
     def close(self, code: int, reason: str) -> None:
         if not self.closed.is_set():
             self.close_code, self.close_reason = code, reason
             self.closed.set()
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(None)
+            self.pending = []
+            self.wake.set()
 
 
 class Hub:
@@ -98,7 +140,8 @@ class Hub:
             self.delivered_upto = await stream.last_cursor(conn)
         self._tasks = [asyncio.create_task(self._consume(), name="hub-consume"),
                        asyncio.create_task(self._watch_sessions(), name="hub-sessions"),
-                       asyncio.create_task(self._heartbeats(), name="hub-heartbeats")]
+                       asyncio.create_task(self._heartbeats(), name="hub-heartbeats"),
+                       asyncio.create_task(self._watch_sends(), name="hub-sends")]
         await asyncio.wait_for(self._ready.wait(), 5)
 
     async def stop(self) -> None:
@@ -159,12 +202,14 @@ class Hub:
                 missing = await stream.read_after(conn, self.delivered_upto,
                                                   limit=batch[0].cursor - self.delivered_upto - 1)
             batch = missing + batch
+        fresh = []
         for event in batch:
-            if event.cursor <= self.delivered_upto:
-                continue
-            self.delivered_upto = event.cursor
+            if event.cursor > self.delivered_upto:
+                self.delivered_upto = event.cursor
+                fresh.append(event)
+        if fresh:
             for client in list(self.clients):
-                client.offer(event)
+                client.offer(fresh)
 
     async def _heartbeats(self) -> None:
         """One timer for every client: a heartbeat to each that was idle a whole period."""
@@ -173,9 +218,23 @@ class Hub:
             await asyncio.sleep(period / 4)
             idle_since = time.monotonic() - period
             for client in list(self.clients):
-                if client.active_at <= idle_since and client.queue.empty():
+                if client.active_at <= idle_since and not client.pending:
                     client.active_at = time.monotonic()
-                    client.offer(HEARTBEAT)
+                    client.offer([HEARTBEAT])
+
+    async def _watch_sends(self) -> None:
+        """Close each client whose send has not completed within the send timeout.
+
+        A send waits only while the socket's buffers are full: the console is not
+        reading. One timer for every client, nothing per send.
+        """
+        limit = self.settings.ws_send_timeout_seconds
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            stuck_since = time.monotonic() - limit
+            for client in list(self.clients):
+                if client.sending and client.active_at <= stuck_since:
+                    client.close(CLOSE_TOO_SLOW, TOO_SLOW)
 
     async def _catch_up(self) -> None:
         """Forward stored events that no publish brought (a failed or lost publish).
@@ -215,36 +274,80 @@ class Hub:
                     client.close(CLOSE_ROLE_CHANGED, "role changed; reconnect")
 
 
-async def replay_then_live(hub: Hub, client: Client, after: int,
-                           send: Callable[[str], Awaitable[None]]) -> None:
+async def replay_then_live(hub: Hub, client: Client, after: int, send: Send) -> None:
     """Send every visible event after `after`, then live events, until the client closes.
 
     The client must already be attached to the hub (see module docstring).
-    `send` takes the frame as JSON text.
+    `send` takes one message as JSON text. Cursors sent only ever increase.
     """
     last_sent = after
+    client.behind = True  # the stored events first
+    while not client.closed.is_set():
+        if client.behind:
+            client.behind = False
+            last_sent = await _replay(hub, client, last_sent, send)
+        elif client.pending:
+            batch, client.pending = client.pending, []
+            last_sent = await _send_live(client, batch, last_sent, send)
+        else:
+            client.wake.clear()
+            await client.wake.wait()
+
+
+async def _replay(hub: Hub, client: Client, last_sent: int, send: Send) -> int:
+    """Send the stored events after `last_sent` the client may see; returns the last cursor read."""
+    user_id, role = client.principal.user_id, client.principal.role
     while True:
         async with hub.store.read() as conn:
-            page = await stream.read_after(conn, last_sent, limit=500)
-        for event in page:
-            if event.visible_to(client.principal.user_id, client.principal.role):
-                await send(event.text())
-                client.active_at = time.monotonic()
+            page = await stream.read_after(conn, last_sent, limit=REPLAY_PAGE)
+        if not page:
+            return last_sent
+        await _send_events(client, [e for e in page if e.visible_to(user_id, role)], send)
+        last_sent = page[-1].cursor
+        if len(page) < REPLAY_PAGE:
+            return last_sent
+
+
+async def _send_live(client: Client, batch: list[Event], last_sent: int, send: Send) -> int:
+    """Send the events of `batch` beyond `last_sent`, or a heartbeat if it holds only that."""
+    events = []
+    for event in batch:
+        if event is not HEARTBEAT and event.cursor > last_sent:
+            events.append(event)
             last_sent = event.cursor
-        if len(page) < 500:
-            break
-    while not client.closed.is_set():
-        event = await client.queue.get()
-        if event is None:
-            break
-        if event is HEARTBEAT:
-            await send(orjson.dumps({"type": "heartbeat", "cursor": last_sent}).decode())
-            continue
-        if event.cursor <= last_sent:
-            continue
-        await send(event.text())
-        client.active_at = time.monotonic()
-        last_sent = event.cursor
+    if events:
+        await _send_events(client, events, send)
+    elif any(e is HEARTBEAT for e in batch):
+        await _send(client, send, orjson.dumps({"type": "heartbeat", "cursor": last_sent}).decode())
+    return last_sent
+
+
+async def _send_events(client: Client, events: list[Event], send: Send) -> None:
+    """Send `events` in order, in as few messages as the caps allow."""
+    texts: list[str] = []
+    size = 0
+    for event in events:
+        text = event.text()
+        if texts and (len(texts) >= MESSAGE_MAX_FRAMES or size + len(text) > MESSAGE_MAX_CHARS):
+            await _send(client, send, _message(texts))
+            texts, size = [], 0
+        texts.append(text)
+        size += len(text) + 1
+    if texts:
+        await _send(client, send, _message(texts))
+
+
+def _message(texts: list[str]) -> str:
+    return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
+
+
+async def _send(client: Client, send: Send, text: str) -> None:
+    client.active_at = time.monotonic()
+    client.sending = True
+    try:
+        await send(text)
+    finally:
+        client.sending = False
 
 
 async def resume_point(hub: Hub, after: int | None) -> tuple[int, bool]:

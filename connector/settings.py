@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     stream_retention_seconds: float = Field(7 * 24 * 3600, gt=0)
     ws_queue_max: int = Field(1000, ge=10)
     ws_heartbeat_seconds: float = Field(20.0, gt=0)
+    #: A live-stream send not completed within this time (the console stopped reading)
+    #: closes the socket with 4008.
+    ws_send_timeout_seconds: float = Field(15.0, gt=0)
     waiting_threshold_seconds: float = Field(120.0, gt=0)
 
     @field_validator("public_url")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import expect
@@ -33,6 +35,20 @@ async def _close_sockets(app, code: int) -> None:
         client.close(code, "test")
 
 
+def _record_messages(page) -> list[str]:
+    """The text of every WebSocket message the page receives from now on."""
+    received: list[str] = []
+    page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda payload: received.append(
+            payload if isinstance(payload, str) else payload.decode())))
+    return received
+
+
+def _arrays(received: list[str]) -> list[list[dict]]:
+    """The messages that carried several frames (a JSON array)."""
+    return [m for m in map(json.loads, list(received)) if isinstance(m, list)]
+
+
 def test_offline_then_online_shows_missed_events_without_reload(consoles, staff, live, channel):
     bot = register_bot(live, channel.url)
     people(live, "alice", "bob")
@@ -49,6 +65,7 @@ def test_offline_then_online_shows_missed_events_without_reload(consoles, staff,
     page.on("framenavigated", lambda frame: navigations.append(frame.url))
     page.evaluate("window.__marker = 'still here'")
     connects = page.evaluate("document.documentElement.dataset.streamConnects")
+    received = _record_messages(page)
 
     console.context.set_offline(True)
     expect(page.locator("#conn")).to_have_attribute("data-state", "offline")
@@ -74,6 +91,34 @@ def test_offline_then_online_shows_missed_events_without_reload(consoles, staff,
     assert reconnected == int(connects) + 1
     # each missed message once, no duplicate from the replay
     expect(console.message("Hello? Anyone there?")).to_have_count(1)
+    # the replay came as one array message, applied frame by frame
+    (replay,) = _arrays(received)
+    assert len(replay) >= 4 and replay[0]["cursor"] < replay[-1]["cursor"]
+
+
+def test_a_burst_of_events_coalesced_into_arrays_is_shown_once(consoles, staff, live, channel):
+    bot = register_bot(live, channel.url)
+    people(live, "alice")
+    mine = webhook(live, bot.smartly_path, builders.escalation("u-1"))["ticket_id"]
+    staff("alice").post(f"/api/tickets/{mine}/claim")
+    console = consoles()
+    received = _record_messages(console.page)
+    console.sign_in("alice")
+    console.open_ticket(mine)
+
+    def say(n: int) -> None:
+        webhook(live, bot.smartly_path, builders.turn("u-1", f"burst {n}.", answer=None))
+
+    with ThreadPoolExecutor(12) as pool:  # group commits: several events per message
+        list(pool.map(say, range(36)))
+    queued = [webhook(live, bot.smartly_path, builders.escalation(f"u-q{n}"))["ticket_id"]
+              for n in range(3)]
+    for n in range(36):
+        expect(console.message(f"burst {n}.")).to_have_count(1)
+    for ticket in queued:
+        expect(console.ticket_item(ticket)).to_be_visible()
+    assert _arrays(received), "no array message: nothing was coalesced"
+    assert console.page.locator("#conn").get_attribute("data-state") == "live"
 
 
 def test_server_dropping_the_socket_is_resumed_from_the_cursor(consoles, staff, live, channel):

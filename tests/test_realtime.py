@@ -9,6 +9,7 @@ payload. Actions go through the real HTTP API and real webhooks.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -69,20 +70,49 @@ class Person:
         return f"{auth.COOKIE}={self.token}"
 
 
+def frames_of(text: str | bytes) -> list[dict[str, Any]]:
+    """The frames of one WebSocket message, checked against the protocol: one frame
+    object, or an array of at least two event frames with increasing cursors (hello,
+    heartbeat and resync always come alone)."""
+    parsed = json.loads(text)
+    frames = parsed if isinstance(parsed, list) else [parsed]
+    for frame in frames:
+        assert isinstance(frame, dict) and isinstance(frame.get("type"), str), frame
+        assert isinstance(frame.get("cursor"), int), frame
+    if isinstance(parsed, list):
+        assert len(parsed) >= 2, parsed
+        assert not any(f["type"] in CONTROL for f in parsed), parsed
+        assert strictly_increasing(parsed), [f["cursor"] for f in parsed]
+    return frames
+
+
 @dataclass
 class Stream:
-    """One WebSocket connection; `frames` keeps every frame read, in order."""
+    """One WebSocket connection; `frames` keeps every frame read, in order, and
+    `messages` the frames of each WebSocket message read."""
 
     ws: ClientConnection
     frames: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[list[dict[str, Any]]] = field(default_factory=list)
     hello: dict[str, Any] = field(default_factory=dict)
+    unread: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
 
     async def next(self, within: float = 10) -> dict[str, Any]:
-        frame = json.loads(await asyncio.wait_for(self.ws.recv(), within))
-        assert isinstance(frame, dict) and isinstance(frame.get("type"), str), frame
-        assert isinstance(frame.get("cursor"), int), frame
+        if not self.unread:
+            frames = frames_of(await asyncio.wait_for(self.ws.recv(), within))
+            self.messages.append(frames)
+            self.unread.extend(frames)
+        frame = self.unread.popleft()
         self.frames.append(frame)
         return frame
+
+    async def message(self, within: float = 10) -> list[dict[str, Any]]:
+        """Read one whole WebSocket message (none partly read before); its frames."""
+        assert not self.unread, "a message was partly read"
+        await self.next(within)
+        while self.unread:
+            await self.next()
+        return self.messages[-1]
 
     async def until(self, predicate: Callable[[dict[str, Any]], bool],
                     within: float = 10) -> dict[str, Any]:
@@ -221,6 +251,25 @@ class World:
 
         return await on_server(self.live, read())
 
+    async def commit_together(self, events: list[Event]) -> list[int]:
+        """Store `events` in one transaction: one batch on the bus, as a group commit
+        publishes it. Their cursors."""
+        async def write() -> list[int]:
+            async with self.live.app.state.store.transaction() as tx:
+                for event in events:
+                    tx.emit(event)
+            return [e.cursor for e in events]
+
+        return await on_server(self.live, write())
+
+    async def overflows(self, who: Person) -> list[int]:
+        """For each open socket of `who`: how many times its queue overflowed."""
+        async def read() -> list[int]:
+            return [c.overflows for c in self.live.app.state.hub.clients
+                    if c.principal.user_id == who.user_id]
+
+        return await on_server(self.live, read())
+
     async def visible(self, who: Person, after: int, upto: int) -> list[dict[str, Any]]:
         """The stored events `who` may see with after < cursor <= upto, as frames."""
         return [e.frame() for e in await self.stored(after)
@@ -346,6 +395,66 @@ async def test_typing_reaches_colleagues_on_that_ticket_only(world):
     assert len(stored) == 1
 
 
+# --- coalesced messages -----------------------------------------------------------------------
+
+def for_ticket(ticket: int, who: Person, text: str) -> Event:
+    """A message event on `ticket`, for its assignee `who` only (as `tickets.audience`)."""
+    return Event("message.created", {"ticket": ticket, "message": {"text": text}}, ticket,
+                 public=False, user_ids=[who.user_id])
+
+
+def ghost(n: int) -> Event:
+    return Event("presence", {"user": f"ghost-{n}", "online": True}, public=True)
+
+
+async def test_events_committed_together_arrive_as_one_array_message(world):
+    alice, bob, sam = [await world.person(n) for n in ("alice", "bob", "sam")]
+    t1 = await world.claimed(alice, "u-1")
+    t2 = await world.claimed(bob, "u-2")
+    people = [(alice, await world.open(alice)), (bob, await world.open(bob)),
+              (sam, await world.open(sam))]
+    before = await world.last_cursor()
+    for who, s in people:
+        await world.settle(who, s, before)
+
+    events = [ghost(0)]
+    for n in range(6):
+        events += [for_ticket(t1, alice, f"for alice {n}"), for_ticket(t2, bob, f"for bob {n}")]
+    cursors = await world.commit_together(events)
+    assert cursors == list(range(before + 1, before + 14))
+
+    for who, s in people:
+        message = await s.message()  # the whole commit, in one message, in cursor order
+        assert message == await world.assert_exactly(who, message, before, cursors[-1])
+    alice_got, bob_got, sam_got = (s.messages[-1] for _, s in people)
+    assert len(alice_got) == len(bob_got) == 7 and len(sam_got) == 13
+    # Inside an array, each console still gets only what its role may see.
+    assert "for bob" not in json.dumps(alice_got) and "for alice" not in json.dumps(bob_got)
+
+
+async def test_concurrent_real_traffic_is_coalesced_and_keeps_each_view(world):
+    alice, bob, sam = [await world.person(n) for n in ("alice", "bob", "sam")]
+    await world.claimed(alice, "u-1")
+    await world.claimed(bob, "u-2")
+    people = [(alice, await world.open(alice)), (bob, await world.open(bob)),
+              (sam, await world.open(sam))]
+
+    async with anyio.create_task_group() as tg:  # group commits: several events per batch
+        for n in range(30):
+            tg.start_soon(world.turn, "u-1", f"alice's customer {n}")
+            tg.start_soon(world.turn, "u-2", f"bob's customer {n}")
+    snapshot = await world.last_cursor()
+    got = {who.name: await world.settle(who, s, snapshot) for who, s in people}
+
+    def texts(name: str) -> list[str]:
+        return [f["message"]["text"] for f in got[name] if f["type"] == "message.created"]
+
+    assert sorted(texts("alice")) == sorted(f"alice's customer {n}" for n in range(30))
+    assert sorted(texts("bob")) == sorted(f"bob's customer {n}" for n in range(30))
+    assert len(texts("sam")) == 60
+    assert any(len(m) > 1 for m in people[2][1].messages), "nothing was coalesced"
+
+
 # --- resume -----------------------------------------------------------------------------------
 
 async def test_reconnecting_with_the_cursor_gets_exactly_the_missed_events(world):
@@ -385,6 +494,7 @@ async def test_reconnecting_with_the_cursor_gets_exactly_the_missed_events(world
     await s2.reach(expected[-1]["cursor"])
     got = await world.assert_exactly(alice, s2.events(), last, snapshot)
     assert len(got) >= 10
+    assert s2.messages[1][:len(got)] == got  # the replay is one array message
     assert strictly_increasing(s2.events())
     texts = [f["message"]["text"] for f in got if f["type"] == "message.created"]
     for text in ("are you there?", "hello??", "ok I wait", "careful, VIP", "back now"):
@@ -659,7 +769,7 @@ class StalledClient:
             if isinstance(event, Response):
                 assert event.status_code == 101, event.status_code
             elif isinstance(event, Frame) and event.opcode == Opcode.TEXT:
-                self.frames.append(json.loads(bytes(event.data)))
+                self.frames += frames_of(bytes(event.data))
             elif isinstance(event, Frame) and event.opcode == Opcode.CLOSE:
                 assert self.proto.close_rcvd is not None
                 self.close_code = self.proto.close_rcvd.code
@@ -682,8 +792,9 @@ class StalledClient:
         self.sock.close()
 
 
-async def test_a_client_that_stops_reading_is_disconnected_without_slowing_others(tmp_path):
-    with live_server(tmp_path, ws_queue_max=10) as live:
+async def test_a_client_that_stops_reading_is_closed_after_the_send_timeout(tmp_path):
+    """The queue (1000 events by default) never fills here: the stalled send closes it."""
+    with live_server(tmp_path, ws_send_timeout_seconds=0.5) as live:
         channel = FakeChannel().start()
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -701,17 +812,21 @@ async def test_a_client_that_stops_reading_is_disconnected_without_slowing_other
                     return f["type"] == "presence" and f["user"] == "root" and not f["online"]
 
                 big = "x" * 250_000  # big frames fill the socket buffers quickly
+                sent = 0
                 with anyio.fail_after(60):
                     for n in range(80):
                         r = await world.hooks.post(world.bot.smartly_path, json=builders.turn(
                             "u-1", f"{n} {big}", answer=f"{n} {big}"))
                         assert r.status_code == 200
+                        sent += 2
                         # The fast console keeps up with everything meanwhile.
                         last = await world.last_cursor()
                         await fast.until(lambda f, last=last: f["cursor"] >= last)
                         if any(slow_gone(f) for f in fast.frames):
                             break
+                        await anyio.sleep(0.1)  # time for a stalled send to time out
                 assert any(slow_gone(f) for f in fast.frames), "the stalled client was kept"
+                assert sent < live.settings.ws_queue_max  # not a full queue: the socket
 
                 # The stalled console wakes up: what was buffered, then the close code.
                 await anyio.to_thread.run_sync(stalled.read_to_the_end)
@@ -727,6 +842,58 @@ async def test_a_client_that_stops_reading_is_disconnected_without_slowing_other
                 # ...and the fast console got every event, exactly.
                 await fast.reach(snapshot)
                 await world.assert_exactly(sam, fast.events(), start, snapshot)
+        finally:
+            channel.stop()
+
+
+async def test_a_console_whose_queue_overflows_catches_up_and_stays_connected(tmp_path):
+    """The server outpaces the queue (10 events here): the console is not closed; it
+    reads the stored events back, then goes on live, each event once, no gap."""
+    with live_server(tmp_path, ws_queue_max=10) as live:
+        channel = FakeChannel().start()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                world = await World(live, channel, stack).start()
+                alice, bob, sam = [await world.person(n) for n in ("alice", "bob", "sam")]
+                t1 = await world.claimed(alice, "u-1")
+                t2 = await world.claimed(bob, "u-2")
+                people = [(alice, await world.open(alice)), (sam, await world.open(sam))]
+
+                # One commit of 1,200 events: far beyond the queue, and beyond a database page.
+                flood = [ghost(n) if n % 3 else for_ticket(t2, bob, f"bob's {n}")
+                         for n in range(1200)]
+                await world.commit_together(flood)
+                # Then overflows again and again while live events keep coming.
+                async with anyio.create_task_group() as tg:
+                    async def bursts() -> None:
+                        for n in range(20):
+                            await world.commit_together(
+                                [for_ticket(t1, alice, f"alice's {n}.{i}") for i in range(12)]
+                                + [for_ticket(t2, bob, f"bob's {n}.{i}") for i in range(6)])
+
+                    tg.start_soon(bursts)
+                    for n in range(10):
+                        tg.start_soon(world.turn, "u-1", f"live {n}")
+                await world.turn("u-1", "after the flood")
+                snapshot = await world.last_cursor()
+
+                got = {}
+                for who, s in people:
+                    got[who.name] = await world.settle(who, s, snapshot)  # exact, no gap
+                    assert s.ws.close_code is None, who.name
+                    assert (await world.overflows(who))[0] >= 2, who.name
+                texts = [f["message"]["text"] for f in got["alice"]
+                         if f["type"] == "message.created"]
+                assert "bob's" not in " ".join(texts)
+                assert sum(t.startswith("alice's ") for t in texts) == 240
+                assert {f"live {n}" for n in range(10)} | {"after the flood"} <= set(texts)
+                # The catch-up is sent in array messages of at most 500 frames.
+                sizes = [len(m) for m in people[1][1].messages]
+                assert max(sizes) == 500
+                # Still live afterwards.
+                await world.escalate("u-3")
+                for _, s in people:
+                    await s.until(lambda f: f["type"] == "ticket.created")
         finally:
             channel.stop()
 

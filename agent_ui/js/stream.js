@@ -1,6 +1,7 @@
 // The live stream (`/ws`): keeps the highest cursor seen and, after any drop,
 // reconnects by itself with `?after=<cursor>` so the server replays exactly
-// what was missed. Never reloads the page.
+// what was missed. Never reloads the page. A message is one frame object or an
+// array of frames (the server coalesces events), handled alike in order.
 //
 // Events: "state" ({state, retryIn}), "frame" (a stream event), "resync"
 // (the server cannot replay: reload lists), "unauthorized" (session ended).
@@ -92,7 +93,7 @@ export class Stream extends Emitter {
     this.ws = ws;
     this.lastFrameAt = Date.now();
     ws.onmessage = (ev) => {
-      if (generation === this.generation) this.receive(ev.data);
+      if (generation === this.generation) this.receive(ev.data, generation);
     };
     ws.onclose = (ev) => {
       if (generation === this.generation) this.closed(ev.code);
@@ -100,14 +101,23 @@ export class Stream extends Emitter {
     ws.onerror = () => {}; // a close event follows
   }
 
-  receive(data) {
+  /** One message: a frame object, or an array of frames applied in order. */
+  receive(data, generation = this.generation) {
     this.lastFrameAt = Date.now();
-    let frame;
+    let parsed;
     try {
-      frame = JSON.parse(data);
+      parsed = JSON.parse(data);
     } catch {
       return;
     }
+    const frames = Array.isArray(parsed) ? parsed : [parsed];
+    for (const frame of frames) {
+      if (generation !== this.generation) return; // a handler replaced the socket
+      this.receiveFrame(frame);
+    }
+  }
+
+  receiveFrame(frame) {
     if (!frame || typeof frame.type !== "string") return;
     const cursor = typeof frame.cursor === "number" ? frame.cursor : null;
     switch (frame.type) {
@@ -154,7 +164,7 @@ export class Stream extends Emitter {
       return;
     }
     if (code === 4008) {
-      // Too slow to read: nothing wrong with the network, resume at once.
+      // A send to us stalled (tab asleep, too slow to read): resume at once.
       this.retryTimer = setTimeout(() => this.connect(), 100);
       this.setState("reconnecting", { retryIn: 0 });
       return;

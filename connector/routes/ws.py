@@ -52,12 +52,7 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         return
     hub = app.state.hub
     client = Client(principal, app.state.settings.ws_queue_max)
-    send_lock = asyncio.Lock()
-
-    async def send(text: str) -> None:
-        async with send_lock:
-            await websocket.send_text(text)
-
+    send = websocket.send_text  # only hello/resync, then only the writer: one sender at a time
     # Judged before attaching: attaching emits events (presence) that would make a cursor
     # from the future look valid. The replay still reads after attaching: no gap.
     start, resync = await resume_point(hub, int(after_raw) if after_raw else None)
@@ -67,8 +62,8 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         await send(json.dumps({"type": "hello", "cursor": start, "user": principal.user_dict()}))
         reader = asyncio.create_task(_read_frames(websocket, client, app))
         writer = asyncio.create_task(replay_then_live(hub, client, start, send))
-        # A client closed by the hub (too slow, signed out) may have its writer stuck on a
-        # socket nobody reads: stop on the close itself, not only when a task ends.
+        # A client closed by the hub (send timed out, signed out) may have its writer stuck
+        # on a socket nobody reads: stop on the close itself, not only when a task ends.
         closed = asyncio.create_task(client.closed.wait())
         await asyncio.wait({reader, writer, closed}, return_when=asyncio.FIRST_COMPLETED)
         for task in (reader, writer, closed):
