@@ -1,16 +1,24 @@
-"""Webhook endpoints: thin wrappers around `ingest` and the group-commit writer."""
+"""Webhook endpoints: thin wrappers around `ingest` and the group-commit writer.
+
+Every bot turn of every conversation arrives here, so these are plain ASGI
+apps rather than request/response functions: no `Request` object, no
+response class, a JSON answer written straight to `send`. They still sit
+behind the app's middleware (access log, security headers, error handling)
+and its router (404, 405).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from connector import ingest, integrations
 from connector.batcher import IngestFailed
-from connector.http import HTTPError, error_response, json_body
+from connector.http import ClientGone, HTTPError, parse_json, receive_body, send_json
 from connector.ingest import BadInput, Inbound
 from connector.models import Integration
 from connector.security import tokens_equal
@@ -18,67 +26,85 @@ from connector.security import tokens_equal
 _UNAUTHORIZED = ("unauthorized", "unknown integration or wrong key")
 
 
-async def _integration(request: Request, fresh: bool = False) -> Integration | None:
-    cache = request.app.state.integrations
-    return await cache.get(request.path_params["integration_id"], fresh=fresh)
-
-
-async def _authorized(request: Request, check: Callable[[Integration], bool],
+async def _authorized(state: Any, integration_id: str, check: Callable[[Integration], bool],
                       ) -> Integration | None:
     """The integration when `check` passes, re-reading it once before refusing."""
-    integration = await _integration(request)
+    integration = await state.integrations.get(integration_id)
     if integration is not None and check(integration):
         return integration
-    integration = await _integration(request, fresh=True)
+    integration = await state.integrations.get(integration_id, fresh=True)
     return integration if integration is not None and check(integration) else None
 
 
-async def smartly(request: Request) -> Response:
-    key = request.query_params.get("key", "")
-    integration = await _authorized(
-        request, lambda i: bool(key) and integrations.key_valid(i, key))
+def _query_key(scope: Scope) -> str:
+    query = scope["query_string"]
+    if not query:
+        return ""
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name == "key":
+            return value
+    return ""
+
+
+async def smartly(state: Any, scope: Scope, receive: Receive) -> tuple[int, Any]:
+    key = _query_key(scope)
+    integration = await _authorized(state, scope["path_params"]["integration_id"],
+                                    lambda i: bool(key) and integrations.key_valid(i, key))
     if integration is None:
-        return error_response(401, *_UNAUTHORIZED)
-    settings = request.app.state.settings
+        raise HTTPError(401, *_UNAUTHORIZED)
+    raw = await receive_body(scope, receive, state.settings.max_body_bytes)
+    body = parse_json(raw)
     try:
-        body, raw = await json_body(request, settings.max_body_bytes)
         inbound = ingest.parse_smartly(integration.id, body, raw)
-    except HTTPError as exc:
-        return exc.response()
     except BadInput as exc:
-        return error_response(422, "invalid", str(exc), exc.errors)
-    return await _submit(request, inbound)
+        raise HTTPError(422, "invalid", str(exc), exc.errors) from None
+    return await _submit(state, inbound)
 
 
-async def chatlayer(request: Request) -> Response:
-    settings = request.app.state.settings
-    try:
-        body, raw = await json_body(request, settings.max_body_bytes)
-    except HTTPError as exc:
-        return exc.response()
+async def chatlayer(state: Any, scope: Scope, receive: Receive) -> tuple[int, Any]:
+    raw = await receive_body(scope, receive, state.settings.max_body_bytes)
+    body = parse_json(raw)
     token = body.get("verifyToken") if isinstance(body, dict) else None
     integration = await _authorized(
-        request, lambda i: isinstance(token, str) and tokens_equal(token, i.verify_token))
+        state, scope["path_params"]["integration_id"],
+        lambda i: isinstance(token, str) and tokens_equal(token, i.verify_token))
     if integration is None:
-        return error_response(401, "unauthorized", "unknown integration or wrong verify token")
+        raise HTTPError(401, "unauthorized", "unknown integration or wrong verify token")
     try:
         inbound = ingest.parse_chatlayer(integration.id, body, raw)
     except BadInput as exc:
-        return error_response(422, "invalid", str(exc), exc.errors)
-    return await _submit(request, inbound)
+        raise HTTPError(422, "invalid", str(exc), exc.errors) from None
+    return await _submit(state, inbound)
 
 
-async def _submit(request: Request, inbound: Inbound) -> Response:
+async def _submit(state: Any, inbound: Inbound) -> tuple[int, Any]:
     try:
-        result = await request.app.state.ingest.submit(inbound)
+        result = await state.ingest.submit(inbound)
     except IngestFailed:
-        return error_response(503, "unavailable", "could not store the event; retry later")
-    body = {"status": result.status, "event_id": result.event_id,
-            "ticket_id": result.ticket_id, "ticket_opened": result.opened}
-    return JSONResponse(body, status_code=200 if inbound.known else 202)
+        raise HTTPError(503, "unavailable", "could not store the event; retry later") from None
+    return 200 if inbound.known else 202, {
+        "status": result.status, "event_id": result.event_id,
+        "ticket_id": result.ticket_id, "ticket_opened": result.opened}
+
+
+class Webhook:
+    """One webhook as an ASGI app: `handler` answers (status, JSON body) or raises HTTPError."""
+
+    def __init__(self, handler: Callable[[Any, Scope, Receive], Any]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            status, body = await self.handler(scope["app"].state, scope, receive)
+        except HTTPError as exc:
+            await exc.response()(scope, receive, send)
+            return
+        except ClientGone:
+            return  # nobody to answer; nothing was stored
+        await send_json(send, status, body)
 
 
 routes = [
-    Route("/hooks/smartly/{integration_id}", smartly, methods=["POST"]),
-    Route("/hooks/chatlayer/{integration_id}", chatlayer, methods=["POST"]),
+    Route("/hooks/smartly/{integration_id}", Webhook(smartly), methods=["POST"]),
+    Route("/hooks/chatlayer/{integration_id}", Webhook(chatlayer), methods=["POST"]),
 ]
