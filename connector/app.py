@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from connector import stream
 from connector.batcher import IngestWriter
 from connector.bus import create_bus
-from connector.db import create_engine, utcnow
+from connector.db import create_engine, create_sync_engine, utcnow
 from connector.delivery import DeliveryWorker
 from connector.headers import SecurityHeadersMiddleware
 from connector.integrations import IntegrationCache
@@ -48,9 +48,11 @@ def create_app(settings: Settings) -> Starlette:
         client = httpx.AsyncClient(
             timeout=settings.delivery_timeout_seconds, follow_redirects=False,
             limits=httpx.Limits(max_connections=settings.delivery_concurrency * 2))
-        store = Store(engine, bus)
+        store = Store(engine, bus, sync_engine=(create_sync_engine(settings)
+                                                if settings.is_sqlite else None))
         worker = DeliveryWorker(store, client, settings)
         store.on_delivery = worker.wake
+        store.hand_deliveries_to(worker.hand_over, settings.delivery_lease_seconds)
         writer = IngestWriter(store, settings)
         app.state.settings = settings
         app.state.engine = engine
@@ -78,6 +80,7 @@ def create_app(settings: Settings) -> Starlette:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await store.close()
             await bus.disconnect()
             await client.aclose()
             await engine.dispose()
@@ -87,7 +90,7 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"error": "internal", "message": "internal server error"}, 500)
 
     return Starlette(
-        routes=[*health.routes, *hooks.routes, *api_auth.routes, *api_tickets.routes,
+        routes=[*hooks.routes, *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_admin.routes, *openapi.routes, *ws.routes, *console_routes()],
         middleware=[Middleware(AccessLogMiddleware), Middleware(SecurityHeadersMiddleware)],
         exception_handlers={Exception: unhandled},

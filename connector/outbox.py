@@ -7,7 +7,9 @@ conversation are sent in the order they were queued (see `delivery`).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.db import utcnow
 from connector.models import Delivery, Message
-from connector.store import Tx
+from connector.store import SyncTx, Tx
 
 _d = Delivery.__table__
 _msg = Message.__table__
@@ -30,18 +32,58 @@ class ResendError(Exception):
         self.status = status
 
 
-async def enqueue(tx: Tx, message: dict[str, Any], integration_id: str,
-                  recipient_id: str) -> dict[str, Any]:
+@dataclass(slots=True, frozen=True)
+class Job:
+    """A delivery leased to this process, with what sending and recording it need."""
+
+    id: int
+    message_id: int
+    conversation_id: int
+    ticket_id: int | None
+    recipient_id: str
+    message: Any
+    idempotency_key: str
+    attempts: int
+    retry_since: dt.datetime
+    channel_url: str
+    verify_token: str
+
+
+_INSERT = sa.insert(_d).returning(_d.c.id)
+_PENDING_IN_CONVERSATION = sa.select(_d.c.id).where(
+    _d.c.conversation_id == sa.bindparam("cid"), _d.c.state.in_(PENDING)).limit(1)
+
+
+def enqueue(tx: SyncTx, message: dict[str, Any], *, ticket_id: int, integration_id: str,
+            recipient_id: str, channel_url: str, verify_token: str) -> dict[str, Any]:
+    """Queue `message` for delivery; returns the delivery's state.
+
+    When the transaction allows it (`tx.lease`) and no earlier delivery of the
+    conversation is pending, the row is created already leased to this process,
+    as a claim would leave it, and put in `tx.handed`: sent after commit with no
+    claim. Whatever comes later in the conversation waits for it as for any
+    pending delivery, so order holds; if the process dies first, the lease runs
+    out and polling sends it. Otherwise the row is left to polling, which sends
+    a conversation's deliveries strictly in order.
+    """
     now = utcnow()
+    conversation_id = message["conversation_id"]
+    handed = tx.lease is not None and tx.conn.execute(
+        _PENDING_IN_CONVERSATION, {"cid": conversation_id}).first() is None
     row = {
         "message_id": message["id"], "integration_id": integration_id,
-        "conversation_id": message["conversation_id"], "recipient_id": recipient_id,
+        "conversation_id": conversation_id, "recipient_id": recipient_id,
         "message": message["message"], "idempotency_key": uuid.uuid4().hex, "state": "queued",
         "attempts": 0, "next_attempt_at": now, "created_at": now, "retry_since": now,
-        "updated_at": now,
+        "updated_at": now, "lease_until": now + tx.lease if tx.lease and handed else None,
     }
-    row["id"] = (await tx.conn.execute(sa.insert(_d).values(**row).returning(_d.c.id))).scalar_one()
-    tx.deliveries = True
+    row["id"] = tx.conn.execute(_INSERT, row).scalar_one()
+    if handed:
+        tx.handed.append(Job(
+            row["id"], message["id"], conversation_id, ticket_id, recipient_id,
+            row["message"], row["idempotency_key"], 0, now, channel_url, verify_token))
+    else:
+        tx.deliveries = True
     return state_dict(row)
 
 

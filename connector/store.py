@@ -1,17 +1,23 @@
 """Transactions with after-commit effects.
 
-Domain functions run inside `Store.transaction()` and record what should
-happen once the data is durable: stream events to publish, deliveries to send.
-Nothing is published or sent for a transaction that rolled back.
+Domain functions run inside a transaction and record what should happen once
+the data is durable: stream events to publish, deliveries to send. Nothing is
+published or sent for a transaction that rolled back.
+
+Short writes are synchronous functions `fn(tx: SyncTx, ...)` run by
+`Store.write` in one hop (see there); `Store.transaction()` gives an async
+transaction for the rest, and `Tx.run` runs a synchronous function inside one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,15 +27,24 @@ from connector.bus import EventBus
 from connector.stream import Event
 
 C = TypeVar("C", AsyncConnection, sa.Connection)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class Transaction(Generic[C]):
-    """A connection inside a transaction, and what to do once it has committed."""
+    """A connection inside a transaction, and what to do once it has committed.
+
+    `lease`: when set, a delivery created in this transaction may be leased to
+    this process for that long and put in `handed`, to be sent after commit
+    without a claim (see `outbox.enqueue`). Otherwise it is left to polling and
+    `deliveries` wakes the poller.
+    """
 
     conn: C
     events: list[Event] = field(default_factory=list)
     deliveries: bool = False
+    lease: dt.timedelta | None = None
+    handed: list[Any] = field(default_factory=list)
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -38,10 +53,22 @@ class Transaction(Generic[C]):
     def dialect(self) -> str:
         return self.conn.dialect.name
 
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(SyncTx, *args)` inside this (async) transaction, sharing its effects."""
+        assert isinstance(self.conn, AsyncConnection)
+
+        def call(conn: sa.Connection) -> T:
+            sync: SyncTx = Transaction(conn, self.events, lease=self.lease, handed=self.handed)
+            result = fn(sync, *args)
+            self.deliveries |= sync.deliveries
+            return result
+
+        return await self.conn.run_sync(call)
+
 
 #: On an async connection: what routes and domain operations get.
 Tx = Transaction[AsyncConnection]
-#: On a synchronous connection: batch writers that run in one thread hop.
+#: On a synchronous connection: writes that run in one thread hop.
 SyncTx = Transaction[sa.Connection]
 
 
@@ -54,14 +81,33 @@ class Store:
     process therefore queues, first come first served, on `writing`; SQLite's
     busy timeout remains only for other processes (the CLI). On PostgreSQL,
     which has row locks, writers do not queue here.
+
+    `sync_engine` (SQLite): the connection `write` uses, on a thread of its own.
     """
 
     def __init__(self, engine: AsyncEngine, bus: EventBus | None = None,
-                 on_delivery: Callable[[], None] | None = None) -> None:
+                 on_delivery: Callable[[], None] | None = None, *,
+                 sync_engine: sa.Engine | None = None) -> None:
         self.engine = engine
         self.bus = bus
         self.on_delivery = on_delivery
+        #: Takes deliveries leased to this process in a transaction, after its commit.
+        self.on_handoff: Callable[[list[Any]], None] | None = None
+        self.handoff_lease: dt.timedelta | None = None
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._sync = sync_engine
+        self._thread = ThreadPoolExecutor(1, "store-writer") if sync_engine else None
+
+    def hand_deliveries_to(self, accept: Callable[[list[Any]], None], lease: float) -> None:
+        """Deliveries created from now on are leased for `lease` s and passed to `accept`."""
+        self.on_handoff = accept
+        self.handoff_lease = dt.timedelta(seconds=lease)
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
@@ -82,12 +128,48 @@ class Store:
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self.writing():
             async with self.engine.begin() as conn:
-                tx: Tx = Transaction(conn)
+                tx: Tx = Transaction(conn, lease=self._lease())
                 yield tx
                 await stream.append(conn, tx.events)
         await self.after_commit(tx)
 
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(SyncTx, *args)` in one write transaction; its result, once committed.
+
+        One hop: on SQLite, to this store's writer thread and connection, in its
+        turn on `writing` like every other writer of the process; elsewhere (or
+        without a sync engine) through `run_sync` on the async engine. Stream
+        events are appended in the same transaction; the after-commit effects run
+        before this returns. A cancelled caller does not cut it short: the write
+        and its effects complete (or roll back) as one.
+        """
+        return await asyncio.shield(self._write(fn, args))
+
+    async def _write(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        lease = self._lease()
+        if self._thread is not None:
+            loop = asyncio.get_running_loop()
+            async with self.writing():
+                result, tx = await loop.run_in_executor(self._thread, self._in_thread, fn,
+                                                        args, lease)
+        else:
+            async with self.writing(), self.engine.begin() as conn:
+                result, tx = await conn.run_sync(_apply, fn, args, lease)
+        await self.after_commit(tx)
+        return result
+
+    def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...],
+                   lease: dt.timedelta | None) -> tuple[T, SyncTx]:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            return _apply(conn, fn, args, lease)
+
+    def _lease(self) -> dt.timedelta | None:
+        return self.handoff_lease if self.on_handoff is not None else None
+
     async def after_commit(self, tx: Tx | SyncTx) -> None:
+        if tx.handed and self.on_handoff is not None:
+            self.on_handoff(tx.handed)
         if tx.events and self.bus is not None:
             await self.bus.publish(tx.events)
         if tx.deliveries and self.on_delivery is not None:
@@ -97,3 +179,11 @@ class Store:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             yield await conn.execution_options(readonly=True)
+
+
+def _apply(conn: sa.Connection, fn: Callable[..., T], args: tuple[Any, ...],
+           lease: dt.timedelta | None) -> tuple[T, SyncTx]:
+    tx: SyncTx = Transaction(conn, lease=lease)
+    result = fn(tx, *args)
+    stream.append_sync(conn, tx.events)
+    return result, tx

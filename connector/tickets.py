@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector import outbox, transcript
-from connector.db import utcnow
-from connector.models import Conversation, Ticket, TicketTransition, User
+from connector.db import UTCDateTime, utcnow
+from connector.models import Conversation, Integration, Ticket, TicketTransition, User
 from connector.store import SyncTx, Tx
 from connector.stream import Event
 from connector.transcript import ConversationRef, NewMessage
@@ -30,6 +30,7 @@ _t = Ticket.__table__
 _tr = TicketTransition.__table__
 _conv = Conversation.__table__
 _users = User.__table__
+_integ = Integration.__table__
 
 OPEN_STATES = ("queued", "assigned")
 STAFF = ("supervisor", "admin")
@@ -95,18 +96,44 @@ def select_tickets() -> sa.Select[Any]:
     )
 
 
-async def load(conn: AsyncConnection, ticket_id: int, *,
-               lock: bool = False) -> dict[str, Any] | None:
-    """The ticket with its end user and assignee name.
+_LOAD = select_tickets().where(_t.c.id == sa.bindparam("tid"))
+#: The ticket an action starts from: locked for the rest of the transaction (on SQLite
+#: every write transaction is already exclusive), so a check made on it, such as "the
+#: actor is the assignee", still holds when the write commits; with the integration's
+#: channel, for a reply handed straight to the delivery worker.
+_LOCKED = (select_tickets().add_columns(_integ.c.channel_url, _integ.c.verify_token)
+           .join(_integ, _integ.c.id == _t.c.integration_id)
+           .where(_t.c.id == sa.bindparam("tid")).with_for_update(of=_t))
+_AT = sa.bindparam("at", type_=UTCDateTime)
+_CLAIM = sa.update(_t).where(_t.c.id == sa.bindparam("tid"), _t.c.state == "queued").values(
+    state="assigned", assignee_id=sa.bindparam("uid"), version=_t.c.version + 1,
+    claimed_at=sa.func.coalesce(_t.c.claimed_at, _AT))
+_TRANSFER = sa.update(_t).where(
+    _t.c.id == sa.bindparam("tid"), _t.c.version == sa.bindparam("seen")).values(
+    state=sa.bindparam("to_state"), assignee_id=sa.bindparam("uid"),
+    version=_t.c.version + 1, claimed_at=sa.func.coalesce(_t.c.claimed_at, _AT))
+_RESOLVE = sa.update(_t).where(
+    _t.c.id == sa.bindparam("tid"), _t.c.state == sa.bindparam("from_state")).values(
+    state=sa.bindparam("to_state"), resolved_at=_AT, version=_t.c.version + 1)
+_FIRST_RESPONSE = sa.update(_t).where(_t.c.id == sa.bindparam("tid")).values(
+    first_response_at=_AT)
+_CLOSE_CONVERSATION = sa.update(_conv).where(
+    _conv.c.id == sa.bindparam("cid"), _conv.c.open_ticket_id == sa.bindparam("tid")).values(
+    open_ticket_id=None)
+_OPEN = sa.insert(_t).returning(_t.c.id)
+_SET_OPEN = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
+    open_ticket_id=sa.bindparam("tid"))
+_TRANSITION = sa.insert(_tr)
 
-    `lock` takes the ticket row's lock for the rest of the transaction (on SQLite
-    every write transaction is already exclusive), so a check made on it, such as
-    "the actor is the assignee", still holds when the write commits.
-    """
-    query = select_tickets().where(_t.c.id == ticket_id)
-    if lock:
-        query = query.with_for_update(of=_t)
-    row = (await conn.execute(query)).first()
+
+async def load(conn: AsyncConnection, ticket_id: int) -> dict[str, Any] | None:
+    """The ticket with its end user and assignee name."""
+    row = (await conn.execute(_LOAD, {"tid": ticket_id})).first()
+    return dict(row._mapping) if row else None
+
+
+def load_sync(conn: sa.Connection, ticket_id: int) -> dict[str, Any] | None:
+    row = conn.execute(_LOAD, {"tid": ticket_id}).first()
     return dict(row._mapping) if row else None
 
 
@@ -149,9 +176,9 @@ def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | N
                 category: str | None) -> dict[str, Any] | None:
     """Open a ticket unless the conversation has one open. Caller holds the row lock.
 
-    Synchronous and three statements with no read-back: it runs inside the
-    ingest batch writer. The caller appends `handover_marker(reason)` to the
-    transcript with the new ticket's id.
+    Three statements with no read-back: it runs inside the ingest batch writer.
+    The caller appends `handover_marker(reason)` to the transcript with the new
+    ticket's id.
     """
     if conv.open_ticket_id is not None:
         return None
@@ -162,26 +189,22 @@ def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | N
         "skill_id": skill_id, "category": category or None, "opened_at": now,
         "claimed_at": None, "first_response_at": None, "resolved_at": None, "version": 1,
     }
-    ticket_id = tx.conn.execute(sa.insert(_t).values(**ticket).returning(_t.c.id)).scalar_one()
-    tx.conn.execute(
-        sa.update(_conv).where(_conv.c.id == conv.id).values(open_ticket_id=ticket_id))
+    ticket_id = tx.conn.execute(_OPEN, ticket).scalar_one()
+    tx.conn.execute(_SET_OPEN, {"cid": conv.id, "tid": ticket_id})
     conv.open_ticket_id = ticket_id
-    tx.conn.execute(sa.insert(_tr).values(_transition_row(
-        ticket_id, "opened", None, "queued", None, None, now)))
+    _transition(tx, ticket_id, "opened", None, "queued", None, None, now)
     ticket.update(id=ticket_id, end_user_id=conv.end_user_id, assignee=None)
     tx.emit(Event("ticket.created", {"ticket": summary(ticket)}, ticket_id, public=True))
     return ticket
 
 
-async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
-    now = utcnow()
-    result = await tx.conn.execute(
-        sa.update(_t).where(_t.c.id == ticket_id, _t.c.state == "queued")
-        .values(state="assigned", assignee_id=actor.id, version=_t.c.version + 1,
-                claimed_at=sa.func.coalesce(_t.c.claimed_at, now))
-    )
+# The actions are synchronous functions of a `SyncTx`, run in one hop by
+# `Store.write`; the async forms below run the same inside an async transaction.
+
+def claim_sync(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
+    result = tx.conn.execute(_CLAIM, {"tid": ticket_id, "uid": actor.id, "at": utcnow()})
     if result.rowcount != 1:
-        ticket = await load(tx.conn, ticket_id)
+        ticket = load_sync(tx.conn, ticket_id)
         if ticket is None:
             raise NotFound("no such ticket")
         if ticket["state"] == "assigned" and ticket["assignee_id"] == actor.id:
@@ -192,15 +215,15 @@ async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
         if not can_see(actor, ticket):
             raise Forbidden("not allowed to see this ticket")
         raise Conflict(f"ticket is {ticket['state']}")
-    await _transition(tx, ticket_id, "claimed", "queued", "assigned", actor.id, actor.id)
-    ticket = await _changed(tx, ticket_id, public=True)
-    await _messages(tx, ticket_id, [NewMessage("system", f"{actor.username} joined",
-                                               context={"event": "claimed"})])
+    _transition(tx, ticket_id, "claimed", "queued", "assigned", actor.id, actor.id)
+    ticket = _changed(tx, _reload(tx, ticket_id), public=True)
+    _messages(tx, ticket, [NewMessage("system", f"{actor.username} joined",
+                                      context={"event": "claimed"})])
     return ticket
 
 
-async def transfer(tx: Tx, ticket_id: int, actor: Actor, to: User | None) -> dict[str, Any]:
-    ticket = await _get(tx.conn, ticket_id, actor)
+def transfer_sync(tx: SyncTx, ticket_id: int, actor: Actor, to: User | None) -> dict[str, Any]:
+    ticket = _get(tx, ticket_id, actor)
     if ticket["state"] not in OPEN_STATES:
         raise Conflict(f"ticket is {ticket['state']}")
     if not actor.is_staff and ticket["assignee_id"] != actor.id:
@@ -208,94 +231,108 @@ async def transfer(tx: Tx, ticket_id: int, actor: Actor, to: User | None) -> dic
     if to is not None and to.disabled:
         raise Conflict("that user is disabled")
     new_state = "queued" if to is None else "assigned"
-    values: dict[str, Any] = {"state": new_state, "assignee_id": to.id if to else None,
-                              "version": _t.c.version + 1}
-    if to is not None and ticket["claimed_at"] is None:
-        values["claimed_at"] = utcnow()
-    result = await tx.conn.execute(sa.update(_t).where(
-        _t.c.id == ticket_id, _t.c.version == ticket["version"]).values(**values))
+    result = tx.conn.execute(_TRANSFER, {
+        "tid": ticket_id, "seen": ticket["version"], "to_state": new_state,
+        "uid": to.id if to else None, "at": utcnow() if to else None})
     if result.rowcount != 1:
         raise Conflict("ticket changed meanwhile; reload and try again")
     action = "requeued" if to is None else ("assigned" if actor.is_staff and
                                             ticket["assignee_id"] is None else "transferred")
-    await _transition(tx, ticket_id, action, ticket["state"], new_state, actor.id,
-                      to.id if to else None)
+    _transition(tx, ticket_id, action, ticket["state"], new_state, actor.id,
+                to.id if to else None)
     text = (f"{actor.username} put the ticket back in the queue" if to is None
             else f"{actor.username} assigned the ticket to {to.username}")
     # Every queue shows or drops it when it enters or leaves the queue; an A -> B
     # transfer is only A's, B's and the supervisors' business.
-    changed = await _changed(tx, ticket_id, ticket["assignee_id"],
-                             public="queued" in (ticket["state"], new_state))
-    await _messages(tx, ticket_id, [NewMessage("system", text, context={"event": action})],
-                    extra=[ticket["assignee_id"]])
+    changed = _changed(tx, _reload(tx, ticket_id), ticket["assignee_id"],
+                       public="queued" in (ticket["state"], new_state))
+    _messages(tx, changed, [NewMessage("system", text, context={"event": action})],
+              extra=[ticket["assignee_id"]])
     return changed
 
 
-async def reply(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
-    ticket = await _get(tx.conn, ticket_id, actor)
+def reply_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+    ticket = _get(tx, ticket_id, actor)
     if ticket["state"] != "assigned" or ticket["assignee_id"] != actor.id:
         raise Conflict("only the agent assigned to an open ticket can reply")
     text = _check_text(text)
     if ticket["first_response_at"] is None:
-        await tx.conn.execute(sa.update(_t).where(_t.c.id == ticket_id)
-                              .values(first_response_at=utcnow()))
-    return await _agent_message(tx, ticket, actor, text)
+        tx.conn.execute(_FIRST_RESPONSE, {"tid": ticket_id, "at": utcnow()})
+    return _agent_message(tx, ticket, actor, text)
 
 
-async def note(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+def note_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
     """An internal note: in the transcript, never delivered to the end user."""
-    await _get(tx.conn, ticket_id, actor)
-    (message,) = await _messages(tx, ticket_id, [NewMessage("note", _check_text(text),
-                                                            author_id=actor.id)],
-                                 author=actor.username)
+    ticket = _get(tx, ticket_id, actor)
+    (message,) = _messages(tx, ticket, [NewMessage("note", _check_text(text),
+                                                   author_id=actor.id)], author=actor.username)
     return message
 
 
-async def resolve(tx: Tx, ticket_id: int, actor: Actor,
-                  closing_message: str | None = None) -> dict[str, Any]:
-    ticket = await _get(tx.conn, ticket_id, actor)
+def resolve_sync(tx: SyncTx, ticket_id: int, actor: Actor,
+                 closing_message: str | None = None) -> dict[str, Any]:
+    ticket = _get(tx, ticket_id, actor)
     if ticket["state"] not in OPEN_STATES:
         raise Conflict(f"ticket is {ticket['state']}")
     if not actor.is_staff and ticket["assignee_id"] != actor.id:
         raise Forbidden("only the assignee or a supervisor can resolve this ticket")
     if closing_message is not None and closing_message.strip():
         if ticket["first_response_at"] is None and ticket["state"] == "assigned":
-            await tx.conn.execute(sa.update(_t).where(_t.c.id == ticket_id)
-                                  .values(first_response_at=utcnow()))
-        await _agent_message(tx, ticket, actor, _check_text(closing_message))
+            tx.conn.execute(_FIRST_RESPONSE, {"tid": ticket_id, "at": utcnow()})
+        _agent_message(tx, ticket, actor, _check_text(closing_message))
     new_state = "resolved" if ticket["state"] == "assigned" else "abandoned"
-    result = await tx.conn.execute(sa.update(_t).where(
-        _t.c.id == ticket_id, _t.c.state == ticket["state"]).values(
-        state=new_state, resolved_at=utcnow(), version=_t.c.version + 1))
+    result = tx.conn.execute(_RESOLVE, {"tid": ticket_id, "from_state": ticket["state"],
+                                        "to_state": new_state, "at": utcnow()})
     if result.rowcount != 1:
         raise Conflict("ticket changed meanwhile; reload and try again")
-    await tx.conn.execute(sa.update(_conv).where(
-        _conv.c.id == ticket["conversation_id"], _conv.c.open_ticket_id == ticket_id
-    ).values(open_ticket_id=None))
-    await _transition(tx, ticket_id, new_state, ticket["state"], new_state, actor.id,
-                      ticket["assignee_id"])
-    await _messages(tx, ticket_id, [NewMessage("system", f"{actor.username} closed the ticket",
-                                               context={"event": new_state})])
-    return await _changed(tx, ticket_id, public=ticket["state"] == "queued")
+    tx.conn.execute(_CLOSE_CONVERSATION, {"cid": ticket["conversation_id"], "tid": ticket_id})
+    _transition(tx, ticket_id, new_state, ticket["state"], new_state, actor.id,
+                ticket["assignee_id"])
+    closed = _reload(tx, ticket_id)
+    _messages(tx, closed, [NewMessage("system", f"{actor.username} closed the ticket",
+                                      context={"event": new_state})])
+    return _changed(tx, closed, public=ticket["state"] == "queued")
 
 
-async def _agent_message(tx: Tx, ticket: dict[str, Any], actor: Actor,
-                         text: str) -> dict[str, Any]:
-    body = {"text": text}
-    (message,) = await _messages(tx, ticket["id"], [NewMessage(
-        "agent", text, body=body, author_id=actor.id)], author=actor.username, emit=False)
-    delivery = await outbox.enqueue(tx, message, ticket["integration_id"], ticket["end_user_id"])
-    message["delivery"] = delivery
+async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
+    return await tx.run(claim_sync, ticket_id, actor)
+
+
+async def transfer(tx: Tx, ticket_id: int, actor: Actor, to: User | None) -> dict[str, Any]:
+    return await tx.run(transfer_sync, ticket_id, actor, to)
+
+
+async def reply(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+    return await tx.run(reply_sync, ticket_id, actor, text)
+
+
+async def note(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+    return await tx.run(note_sync, ticket_id, actor, text)
+
+
+async def resolve(tx: Tx, ticket_id: int, actor: Actor,
+                  closing_message: str | None = None) -> dict[str, Any]:
+    return await tx.run(resolve_sync, ticket_id, actor, closing_message)
+
+
+def _agent_message(tx: SyncTx, ticket: dict[str, Any], actor: Actor,
+                   text: str) -> dict[str, Any]:
+    (message,) = _messages(tx, ticket, [NewMessage(
+        "agent", text, body={"text": text}, author_id=actor.id)], author=actor.username,
+        emit=False)
+    message["delivery"] = outbox.enqueue(
+        tx, message, ticket_id=ticket["id"], integration_id=ticket["integration_id"],
+        recipient_id=ticket["end_user_id"], channel_url=ticket["channel_url"],
+        verify_token=ticket["verify_token"])
     _emit_message(tx, ticket, message)
     return message
 
 
-async def _messages(tx: Tx, ticket_id: int, new: list[NewMessage], *, author: str | None = None,
-                    emit: bool = True, extra: list[int | None] | None = None,
-                    ) -> list[dict[str, Any]]:
-    ticket = await load(tx.conn, ticket_id)
-    assert ticket is not None
-    stored = await transcript.append(tx, ticket["conversation_id"], ticket_id, new)
+def _messages(tx: SyncTx, ticket: dict[str, Any], new: list[NewMessage], *,
+              author: str | None = None, emit: bool = True,
+              extra: list[int | None] | None = None) -> list[dict[str, Any]]:
+    """Append `new` to the ticket's conversation; events go to the ticket's audience."""
+    stored = transcript.append(tx, ticket["conversation_id"], ticket["id"], new)
     out = []
     for row in stored:
         message = transcript.message_dict(row, author=author if row["author_id"] else None)
@@ -305,27 +342,32 @@ async def _messages(tx: Tx, ticket_id: int, new: list[NewMessage], *, author: st
     return out
 
 
-def _emit_message(tx: Tx, ticket: dict[str, Any], message: dict[str, Any], *also: int | None,
-                  ) -> None:
+def _emit_message(tx: SyncTx, ticket: dict[str, Any], message: dict[str, Any],
+                  *also: int | None) -> None:
     tx.emit(Event("message.created", {"ticket": ticket["id"], "message": message},
                   ticket["id"], **audience(ticket, *also)))
 
 
-async def _changed(tx: Tx, ticket_id: int, *also: int | None, public: bool = False,
-                   ) -> dict[str, Any]:
-    ticket = await load(tx.conn, ticket_id)
+def _reload(tx: SyncTx, ticket_id: int) -> dict[str, Any]:
+    ticket = load_sync(tx.conn, ticket_id)
     assert ticket is not None
+    return ticket
+
+
+def _changed(tx: SyncTx, ticket: dict[str, Any], *also: int | None,
+             public: bool = False) -> dict[str, Any]:
     aud = audience(ticket, *also)
-    tx.emit(Event("ticket.updated", {"ticket": summary(ticket)}, ticket_id,
+    tx.emit(Event("ticket.updated", {"ticket": summary(ticket)}, ticket["id"],
                   public=aud["public"] or public, user_ids=aud["user_ids"]))
     return ticket
 
 
-async def _get(conn: AsyncConnection, ticket_id: int, actor: Actor) -> dict[str, Any]:
-    """The ticket, locked for this (write) transaction, if the actor may see it."""
-    ticket = await load(conn, ticket_id, lock=True)
-    if ticket is None:
+def _get(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
+    """The ticket, locked for this transaction (see `_LOCKED`), if the actor may see it."""
+    row = tx.conn.execute(_LOCKED, {"tid": ticket_id}).first()
+    if row is None:
         raise NotFound("no such ticket")
+    ticket = dict(row._mapping)
     if not can_see(actor, ticket):
         # Same answer for every ticket the actor may not see: nothing about it leaks.
         raise Forbidden("not allowed to see this ticket")
@@ -340,14 +382,10 @@ def _check_text(text: str) -> str:
     return text
 
 
-async def _transition(tx: Tx, ticket_id: int, action: str, from_state: str | None,
-                      to_state: str, actor_id: int | None, assignee_id: int | None) -> None:
-    await tx.conn.execute(sa.insert(_tr).values(_transition_row(
-        ticket_id, action, from_state, to_state, actor_id, assignee_id, utcnow())))
-
-
-def _transition_row(ticket_id: int, action: str, from_state: str | None, to_state: str,
-                    actor_id: int | None, assignee_id: int | None,
-                    at: dt.datetime) -> dict[str, Any]:
-    return {"ticket_id": ticket_id, "action": action, "from_state": from_state,
-            "to_state": to_state, "actor_id": actor_id, "assignee_id": assignee_id, "at": at}
+def _transition(tx: SyncTx, ticket_id: int, action: str, from_state: str | None,
+                to_state: str, actor_id: int | None, assignee_id: int | None,
+                at: dt.datetime | None = None) -> None:
+    tx.conn.execute(_TRANSITION, {
+        "ticket_id": ticket_id, "action": action, "from_state": from_state,
+        "to_state": to_state, "actor_id": actor_id, "assignee_id": assignee_id,
+        "at": at or utcnow()})

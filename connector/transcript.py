@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.db import utcnow
+from connector.db import UTCDateTime, utcnow
 from connector.models import Conversation, Message
-from connector.store import Tx
+from connector.store import SyncTx
 
 _conv = Conversation.__table__
 _msg = Message.__table__
@@ -47,17 +47,21 @@ class NewMessage:
     event_id: int | None = None
 
 
-async def append(tx: Tx, conversation_id: int, ticket_id: int | None,
-                 messages: list[NewMessage]) -> list[dict[str, Any]]:
+_ADVANCE = (sa.update(_conv).where(_conv.c.id == sa.bindparam("cid"))
+            .values(last_seq=_conv.c.last_seq + sa.bindparam("n"),
+                    updated_at=sa.bindparam("now", type_=UTCDateTime))
+            .returning(_conv.c.last_seq))
+_INSERT = sa.insert(_msg).returning(_msg.c.id)
+
+
+def append(tx: SyncTx, conversation_id: int, ticket_id: int | None,
+           messages: list[NewMessage]) -> list[dict[str, Any]]:
     """Append messages with consecutive `seq`; returns the stored rows as dicts."""
     if not messages:
         return []
-    last = (await tx.conn.execute(
-        sa.update(_conv).where(_conv.c.id == conversation_id)
-        .values(last_seq=_conv.c.last_seq + len(messages), updated_at=utcnow())
-        .returning(_conv.c.last_seq)
-    )).scalar_one()
     now = utcnow()
+    last = tx.conn.execute(_ADVANCE, {"cid": conversation_id, "n": len(messages),
+                                      "now": now}).scalar_one()
     stored = []
     for offset, m in enumerate(messages):
         assert m.kind in KINDS, m.kind
@@ -66,8 +70,7 @@ async def append(tx: Tx, conversation_id: int, ticket_id: int | None,
             "ticket_id": ticket_id, "kind": m.kind, "author_id": m.author_id, "text": m.text,
             "body": m.body, "context": m.context, "event_id": m.event_id, "created_at": now,
         }
-        row["id"] = (await tx.conn.execute(
-            sa.insert(_msg).values(**row).returning(_msg.c.id))).scalar_one()
+        row["id"] = tx.conn.execute(_INSERT, row).scalar_one()
         stored.append(row)
     return stored
 

@@ -40,9 +40,9 @@ def _ticket_error(exc: tickets.TicketError) -> HTTPError:
 
 
 async def _act(request: Request, operation: Any, *args: Any) -> Any:
+    """Run a synchronous ticket action in one write hop (`Store.write`)."""
     try:
-        async with request.app.state.store.transaction() as tx:
-            return await operation(tx, *args)
+        return await request.app.state.store.write(operation, *args)
     except tickets.TicketError as exc:
         raise _ticket_error(exc) from None
 
@@ -123,7 +123,7 @@ async def _raw_payloads(conn: Any, ids: set[int]) -> dict[int, Any]:
 
 @api()
 async def claim(request: Request, principal: Principal) -> Response:
-    ticket = await _act(request, tickets.claim, int_param(request, "id"), principal.actor)
+    ticket = await _act(request, tickets.claim_sync, int_param(request, "id"), principal.actor)
     return JSONResponse(tickets.summary(ticket))
 
 
@@ -140,8 +140,8 @@ def _writes(operation: Any) -> Any:
     return endpoint
 
 
-post_message = _writes(tickets.reply)
-post_note = _writes(tickets.note)
+post_message = _writes(tickets.reply_sync)
+post_note = _writes(tickets.note_sync)
 
 
 @api()
@@ -154,7 +154,7 @@ async def transfer(request: Request, principal: Principal) -> Response:
         if target is None:
             raise HTTPError(422, "invalid", "to: no such user",
                             [{"field": "to", "message": "no such user"}])
-    ticket = await _act(request, tickets.transfer, int_param(request, "id"), principal.actor,
+    ticket = await _act(request, tickets.transfer_sync, int_param(request, "id"), principal.actor,
                         target)
     return JSONResponse(tickets.summary(ticket))
 
@@ -162,7 +162,7 @@ async def transfer(request: Request, principal: Principal) -> Response:
 @api()
 async def resolve(request: Request, principal: Principal) -> Response:
     data = await body(request, ResolveIn)
-    ticket = await _act(request, tickets.resolve, int_param(request, "id"), principal.actor,
+    ticket = await _act(request, tickets.resolve_sync, int_param(request, "id"), principal.actor,
                         data.closing_message)
     return JSONResponse(tickets.summary(ticket))
 
