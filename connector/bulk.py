@@ -113,7 +113,9 @@ class Writer:
                     p[bulk.where_param] = where
             result = self.conn.execute(bulk.core(self._dialect.name), params)
             return [tuple(r) for r in result] if bulk.returning else []
-        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # The DB-API connection as SQLAlchemy holds it: sqlite3 itself, or the aiosqlite
+        # adapter (under `run_sync`), which has the same synchronous cursor interface.
+        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         out: list[tuple[Any, ...]] = []
         try:
             for start in range(0, len(rows), CHUNK):

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from connector.bulk import CHUNK, Bulk, Writer
-from connector.db import create_sync_engine, utcnow
+from connector.db import create_engine, create_sync_engine, utcnow
 from connector.models import Conversation, DedupeKey, Integration, Message, StreamEvent
 from tests.conftest import fresh_database, make_settings
 
@@ -122,3 +122,18 @@ def test_returning_rows_are_matched_by_key(engine: Any) -> None:
         assert sorted(r[1] for r in back) == [1, 2, 3]
         texts = dict(conn.exec_driver_sql("SELECT id, text FROM message").all())
         assert {texts[r[0]] for r in back} == {"t1", "t2", "t3"}
+
+
+@pytest.mark.anyio
+async def test_works_under_run_sync_on_the_async_engine(migrated_db: Path, tmp_path: Path) -> None:
+    """Async transactions append stream events through the aiosqlite adapter's cursor."""
+    fresh_database(migrated_db, tmp_path)
+    engine = create_engine(make_settings(tmp_path))
+    now = utcnow()
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: Writer(c).run(EVENTS, event_rows(Writer(c), 1, now)))
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("SELECT count(*) FROM stream_event")).scalar() == 3
+    finally:
+        await engine.dispose()
