@@ -35,6 +35,7 @@ from connector.db import utcnow
 from connector.models import StreamEvent, UserSession
 from connector.routes import ws as ws_route
 from connector.security import hash_secret
+from connector.settings import ConfigError, load_settings
 from connector.stream import Event
 from tests import builders
 from tests.conftest import PASSWORD, LiveServer, add_bot, add_user, free_port, make_settings
@@ -896,6 +897,13 @@ async def test_a_console_whose_queue_overflows_catches_up_and_stays_connected(tm
                     await s.until(lambda f: f["type"] == "ticket.created")
         finally:
             channel.stop()
+
+
+async def test_the_send_timeout_is_a_checked_setting():
+    assert load_settings().ws_send_timeout_seconds == 15
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(ConfigError, match=r"^CONNECTOR_WS_SEND_TIMEOUT_SECONDS: "):
+            load_settings(ws_send_timeout_seconds=bad)
 
 
 async def test_heartbeats_keep_an_idle_connection_alive(tmp_path):
