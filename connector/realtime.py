@@ -89,10 +89,10 @@ class Client:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
-    #: When the client was last sent something, or the send in progress started.
+    #: When the client was last sent something (heartbeats go to idle clients only).
     active_at: float = field(default_factory=time.monotonic)
-    #: A send to the socket is in progress, since `active_at`.
-    sending: bool = False
+    #: When the send to the socket in progress started; None between sends.
+    sending_since: float | None = None
 
     def offer(self, events: list[Event]) -> None:
         """Queue the events (in cursor order) this client may see, and wake its writer.
@@ -234,7 +234,8 @@ class Hub:
             await asyncio.sleep(min(1.0, limit / 4))
             stuck_since = time.monotonic() - limit
             for client in list(self.clients):
-                if client.sending and client.active_at <= stuck_since:
+                since = client.sending_since
+                if since is not None and since <= stuck_since:
                     client.close(CLOSE_TOO_SLOW, TOO_SLOW)
 
     async def _catch_up(self) -> None:
@@ -343,12 +344,11 @@ def _message(texts: list[str]) -> str:
 
 
 async def _send(client: Client, send: Send, text: str) -> None:
-    client.active_at = time.monotonic()
-    client.sending = True
+    client.sending_since = client.active_at = time.monotonic()
     try:
         await send(text)
     finally:
-        client.sending = False
+        client.sending_since = None
 
 
 async def resume_point(hub: Hub, after: int | None) -> tuple[int, bool]:
