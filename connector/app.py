@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from connector import stream
 from connector.batcher import IngestWriter
 from connector.bus import create_bus
-from connector.db import create_engine, create_sync_engine, utcnow
+from connector.db import Checkpointer, create_engine, create_sync_engine, utcnow
 from connector.delivery import DeliveryWorker
 from connector.headers import SecurityHeadersMiddleware
 from connector.integrations import IntegrationCache
@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> Starlette:
         store.on_delivery = worker.wake
         store.hand_deliveries_to(worker.hand_over, settings.delivery_lease_seconds)
         writer = IngestWriter(store, settings)
+        checkpointer = Checkpointer(settings.sqlite_path) if settings.sqlite_path else None
         app.state.settings = settings
         app.state.engine = engine
         app.state.bus = bus
@@ -65,8 +66,11 @@ def create_app(settings: Settings) -> Starlette:
         app.state.loop = asyncio.get_running_loop()
         hub = Hub(store, bus, settings)
         app.state.hub = hub
+        app.state.checkpointer = checkpointer
         await hub.start()
         writer.start()
+        if checkpointer is not None:
+            checkpointer.start()
         tasks = [asyncio.create_task(worker.run(), name="delivery-worker"),
                  asyncio.create_task(_housekeeping(store, settings), name="housekeeping")]
         log.info("connector ready on %s (database: %s, bus: %s)", settings.public_url,
@@ -81,6 +85,8 @@ def create_app(settings: Settings) -> Starlette:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await store.close()
+            if checkpointer is not None:
+                await asyncio.to_thread(checkpointer.stop)
             await bus.disconnect()
             await client.aclose()
             await engine.dispose()
