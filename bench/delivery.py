@@ -349,7 +349,9 @@ def breakdown(db: Path, run: str, load: LoadResult, warm: int) -> dict[str, dict
     From the database: the reply message's `created_at` (set inside the reply's
     transaction, after BEGIN IMMEDIATE got the write lock), and the first
     delivery attempt's `at` (after the channel answered) minus its
-    `duration_ms` (the HTTP call): when the worker started sending.
+    `duration_ms` (the HTTP call): when the worker started sending. A reply
+    handed to the worker in memory may be on its way before the client has
+    read the 201, so "201 -> worker starts" can be negative.
     """
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:

@@ -104,22 +104,6 @@ def redact_url(url: str) -> str:
            f"{parts.path}"
 
 
-def _due_query(limit: int) -> sa.Select[Any]:
-    """Due deliveries that are the oldest pending one of their conversation."""
-    earlier = _d.alias("earlier")
-    return (
-        sa.select(_d, _integ.c.channel_url, _integ.c.verify_token, _msg.c.ticket_id)
-        .join(_integ, _integ.c.id == _d.c.integration_id)
-        .join(_msg, _msg.c.id == _d.c.message_id)
-        .where(_d.c.state.in_(outbox.PENDING), _d.c.next_attempt_at <= _NOW, _FREE)
-        .where(~sa.exists().where(earlier.c.conversation_id == _d.c.conversation_id,
-                                  earlier.c.state.in_(outbox.PENDING),
-                                  earlier.c.id < _d.c.id))
-        .order_by(_d.c.id)
-        .limit(limit)
-    )
-
-
 _NOW = sa.bindparam("now", type_=UTCDateTime)
 _FREE = sa.or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW)
 #: Re-checked at claim time: another instance may have claimed or recorded it meanwhile.
@@ -148,6 +132,22 @@ _RECORD = sa.update(_d).where(
     next_attempt_at=sa.func.coalesce(sa.bindparam("next_at", type_=UTCDateTime),
                                      _d.c.next_attempt_at))
 _JOB_FIELDS = tuple(f.name for f in fields(outbox.Job))
+
+
+def _due_query(limit: int) -> sa.Select[Any]:
+    """Due deliveries that are the oldest pending one of their conversation."""
+    earlier = _d.alias("earlier")
+    return (
+        sa.select(_d, _integ.c.channel_url, _integ.c.verify_token, _msg.c.ticket_id)
+        .join(_integ, _integ.c.id == _d.c.integration_id)
+        .join(_msg, _msg.c.id == _d.c.message_id)
+        .where(_d.c.state.in_(outbox.PENDING), _d.c.next_attempt_at <= _NOW, _FREE)
+        .where(~sa.exists().where(earlier.c.conversation_id == _d.c.conversation_id,
+                                  earlier.c.state.in_(outbox.PENDING),
+                                  earlier.c.id < _d.c.id))
+        .order_by(_d.c.id)
+        .limit(limit)
+    )
 
 
 @dataclass(slots=True)
