@@ -68,7 +68,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.hub = hub
         app.state.checkpointer = checkpointer
         await hub.start()
-        writer.start()
+        await writer.start()
         if checkpointer is not None:
             checkpointer.start()
         tasks = [asyncio.create_task(worker.run(), name="delivery-worker"),
@@ -98,7 +98,8 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[*hooks.routes, *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_admin.routes, *openapi.routes, *ws.routes, *console_routes()],
-        middleware=[Middleware(AccessLogMiddleware), Middleware(SecurityHeadersMiddleware)],
+        middleware=[Middleware(AccessLogMiddleware), Middleware(SecurityHeadersMiddleware),
+                    Middleware(hooks.WebhookLane)],
         exception_handlers={Exception: unhandled},
         lifespan=lifespan,
     )

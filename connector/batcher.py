@@ -1,31 +1,37 @@
 """Group commit for webhook ingest.
 
-Concurrent requests hand their validated event to one writer task, which
-writes everything that is waiting in a single transaction and then answers
-each request. One commit (one fsync) serves many events, and each request
-still gets its 2xx only after its event is durable.
+Concurrent requests hand their validated event to one writer, which writes
+everything that is waiting in a single transaction and then answers each
+request. One commit (one fsync) serves many events, and each request still
+gets its 2xx only after its event is durable.
 
-The batch is written by synchronous code (`ingest_write`) in one hop: on
-SQLite, a dedicated thread with its own connection; elsewhere, `run_sync` on
-the async engine. If a batch fails, its events are retried one per
-transaction, so one bad event cannot take others down with it; that event's
-request gets the error.
+On SQLite the batches are written by a child process
+(`connector.ingest_process`) so that the writing does not compete with the
+event loop for the interpreter lock; the writer holds the process's write
+turn (`Store.writing`) while a batch is in the child and gives it back
+between batches whenever another writer (a reply, a claim) queues for it, so
+those wait for one batch at most. On PostgreSQL each batch runs through
+`run_sync` on the async engine. If a batch fails, its events are retried one
+per transaction, so one bad event cannot take others down with it; that
+event's request gets the error.
+
+The committed batches' stream events are published in commit order by one
+task, after their requests were answered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import logging
-from concurrent.futures import ThreadPoolExecutor
-
-import sqlalchemy as sa
 
 from connector import ingest_write
-from connector.db import create_sync_engine
 from connector.ingest import Inbound, Result
+from connector.ingest_process import WriterGone, WriterProcess
 from connector.settings import Settings
-from connector.store import Store, SyncTx
+from connector.store import Store, Transaction
+from connector.stream import Event
 
 log = logging.getLogger("connector.ingest")
 
@@ -41,80 +47,118 @@ class IngestWriter:
         self.store = store
         self.window = dt.timedelta(seconds=settings.dedupe_window_seconds)
         self.batch_max = settings.ingest_batch_max
-        self._sync: sa.Engine | None = create_sync_engine(settings) if settings.is_sqlite else None
-        self._thread = ThreadPoolExecutor(1, "ingest-writer") if self._sync else None
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._process = WriterProcess(settings) if settings.is_sqlite else None
+        self._pending: collections.deque[_Item] = collections.deque()
+        self._wake = asyncio.Event()
+        self._committed: asyncio.Queue[list[Event]] = asyncio.Queue()
+        self._unanswered = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ingest-writer")
+    async def start(self) -> None:
+        if self._process is not None:
+            await self._process.start()
+        self._tasks = [asyncio.create_task(self._run(), name="ingest-writer"),
+                       asyncio.create_task(self._publish(), name="ingest-publisher")]
 
     async def stop(self) -> None:
         """Finish everything already accepted, then stop."""
-        if self._task is not None:
-            await self._queue.join()
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-        if self._sync is not None:
-            self._sync.dispose()
+        await self._idle.wait()
+        await self._committed.join()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._process is not None:
+            await self._process.stop()
 
     async def submit(self, inbound: Inbound) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((inbound, future))
+        self._unanswered += 1
+        self._idle.clear()
+        self._pending.append((inbound, future))
+        self._wake.set()
         return await future
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._write(batch)
-            except Exception:  # the writer must outlive any one batch
-                log.exception("ingest: writing a batch failed")
-            finally:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(IngestFailed("could not store the event"))
-                for _ in batch:
-                    self._queue.task_done()
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                try:
+                    async with self.store.writing():
+                        # Batch after batch while events wait and no other writer does.
+                        while self._pending:
+                            await self._write(self._take())
+                            if self.store.writers_waiting:
+                                break
+                except Exception:  # the writer must outlive any one batch
+                    log.exception("ingest: writing a batch failed")
+
+    def _take(self) -> list[_Item]:
+        batch: list[_Item] = []
+        while self._pending and len(batch) < self.batch_max:
+            batch.append(self._pending.popleft())
+        return batch
 
     async def _write(self, batch: list[_Item]) -> None:
-        inbounds = [inbound for inbound, _ in batch]
+        results: list[Result | None] = [None] * len(batch)
+        events: list[Event] = []
         try:
-            results, tx = await self._transact(inbounds)
+            inbounds = [inbound for inbound, _ in batch]
+            if self._process is not None:
+                results, events = await self._process.write(inbounds)
+            else:
+                results, events = await self._write_async(inbounds)
+        except WriterGone:
+            pass  # nothing is known of this batch: its requests get an error (they may retry)
+        finally:
+            if len(results) != len(batch):  # never leave a request unanswered
+                log.error("ingest: %d answers for %d events", len(results), len(batch))
+                results = [None] * len(batch)
+            self._settle(batch, results, events)
+
+    async def _write_async(self, batch: list[Inbound]) -> tuple[list[Result | None], list[Event]]:
+        try:
+            async with self.store.engine.begin() as conn:
+                results, tx = await conn.run_sync(ingest_write.write, batch, self.window)
+            return list(results), tx.events
         except Exception:
             if len(batch) == 1:
-                log.exception("ingest: writing event %s failed", inbounds[0].event)
-                return  # _run fails its future: nothing of it was stored
-            for item in batch:  # isolate the culprit
-                await self._write([item])
-            return
-        # Committed: answer first, so nothing after this can leave a stored event unanswered.
+                log.exception("ingest: writing event %s failed", batch[0].event)
+                return [None], []
+        out: list[Result | None] = []
+        events: list[Event] = []
+        for inbound in batch:  # isolate the culprit
+            results, more = await self._write_async([inbound])
+            out += results
+            events += more
+        return out, events
+
+    def _settle(self, batch: list[_Item], results: list[Result | None],
+                events: list[Event]) -> None:
+        """Answer a batch's requests, then queue its stream events."""
         for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if result is None:
+                future.set_exception(IngestFailed("could not store the event"))
+            else:
                 future.set_result(result)
-        try:
-            await self.store.after_commit(tx)
-        except Exception:
-            # Live consoles miss a push but not the event: it is stored, and the hub
-            # fills cursor gaps from the database.
-            log.exception("ingest: publishing committed events failed")
+        self._unanswered -= len(batch)
+        if self._unanswered == 0:
+            self._idle.set()
+        if events:
+            self._committed.put_nowait(events)
 
-    async def _transact(self, batch: list[Inbound]) -> tuple[list[Result], SyncTx]:
-        if self._sync is not None:
-            loop = asyncio.get_running_loop()
-            async with self.store.writing():
-                return await loop.run_in_executor(self._thread, self._write_sync, batch)
-        async with self.store.begin() as conn:
-            return await conn.run_sync(ingest_write.write, batch, self.window)
-
-    def _write_sync(self, batch: list[Inbound]) -> tuple[list[Result], SyncTx]:
-        assert self._sync is not None
-        with self._sync.begin() as conn:
-            return ingest_write.write(conn, batch, self.window)
+    async def _publish(self) -> None:
+        while True:
+            events = await self._committed.get()
+            try:
+                await self.store.after_commit(Transaction(None, events))  # type: ignore[arg-type]
+            except Exception:
+                # Live consoles miss a push but not the event: it is stored, and the hub
+                # fills cursor gaps from the database.
+                log.exception("ingest: publishing committed events failed")
+            finally:
+                self._committed.task_done()

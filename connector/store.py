@@ -95,6 +95,7 @@ class Store:
         self.on_handoff: Callable[[list[Any]], None] | None = None
         self.handoff_lease: dt.timedelta | None = None
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._waiting = 0
         self._sync = sync_engine
         self._thread = ThreadPoolExecutor(1, "store-writer") if sync_engine else None
 
@@ -115,8 +116,23 @@ class Store:
         if self._write_lock is None:
             yield
             return
-        async with self._write_lock:
+        self._waiting += 1
+        try:
+            await self._write_lock.acquire()
+        finally:
+            self._waiting -= 1
+        try:
             yield
+        finally:
+            self._write_lock.release()
+
+    @property
+    def writers_waiting(self) -> int:
+        """Writers queued for the turn: a writer holding it for long should let them in.
+
+        Read from any thread (a plain int).
+        """
+        return self._waiting
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
