@@ -36,6 +36,8 @@ from connector.stream import Event
 log = logging.getLogger("connector.ingest")
 
 _Item = tuple[Inbound, asyncio.Future[Result]]
+#: Batches sent to the writer process before the first of them is answered.
+PIPELINE = 2
 
 
 class IngestFailed(Exception):
@@ -87,36 +89,56 @@ class IngestWriter:
             while self._pending:
                 try:
                     async with self.store.writing():
-                        # Batch after batch while events wait and no other writer does.
-                        while self._pending:
-                            await self._write(self._take())
-                            if self.store.writers_waiting:
-                                break
+                        if self._process is not None:
+                            await self._through_child(self._process)
+                        else:
+                            await self._in_turn()
                 except Exception:  # the writer must outlive any one batch
                     log.exception("ingest: writing a batch failed")
+
+    async def _in_turn(self) -> None:
+        """Batch after batch while events wait and no other writer does."""
+        while self._pending:
+            batch = self._take()
+            results: list[Result | None] = [None] * len(batch)
+            events: list[Event] = []
+            try:
+                results, events = await self._write_async([inbound for inbound, _ in batch])
+            finally:
+                self._settle(batch, results, events)
+            if self.store.writers_waiting:
+                return
+
+    async def _through_child(self, child: WriterProcess) -> None:
+        """Like `_in_turn`, with the next batch sent before the last one is answered.
+
+        Two batches in flight keep the child busy while this loop answers the
+        requests of the batch just written and gathers the next one.
+        """
+        in_flight: collections.deque[list[_Item]] = collections.deque()
+        try:
+            while True:
+                while (self._pending and len(in_flight) < PIPELINE
+                       and not (in_flight and self.store.writers_waiting)):
+                    batch = self._take()
+                    in_flight.append(batch)
+                    await child.send([inbound for inbound, _ in batch],
+                                     in_flight=len(in_flight) - 1)
+                if not in_flight:
+                    return
+                results, events = await child.receive()
+                self._settle(in_flight.popleft(), results, events)
+        except WriterGone:
+            pass  # logged; the batches in flight are answered with an error below
+        finally:
+            for batch in in_flight:  # the child died: nothing is known of these
+                self._settle(batch, [None] * len(batch), [])
 
     def _take(self) -> list[_Item]:
         batch: list[_Item] = []
         while self._pending and len(batch) < self.batch_max:
             batch.append(self._pending.popleft())
         return batch
-
-    async def _write(self, batch: list[_Item]) -> None:
-        results: list[Result | None] = [None] * len(batch)
-        events: list[Event] = []
-        try:
-            inbounds = [inbound for inbound, _ in batch]
-            if self._process is not None:
-                results, events = await self._process.write(inbounds)
-            else:
-                results, events = await self._write_async(inbounds)
-        except WriterGone:
-            pass  # nothing is known of this batch: its requests get an error (they may retry)
-        finally:
-            if len(results) != len(batch):  # never leave a request unanswered
-                log.error("ingest: %d answers for %d events", len(results), len(batch))
-                results = [None] * len(batch)
-            self._settle(batch, results, events)
 
     async def _write_async(self, batch: list[Inbound]) -> tuple[list[Result | None], list[Event]]:
         try:
@@ -138,6 +160,9 @@ class IngestWriter:
     def _settle(self, batch: list[_Item], results: list[Result | None],
                 events: list[Event]) -> None:
         """Answer a batch's requests, then queue its stream events."""
+        if len(results) != len(batch):  # never leave a request unanswered
+            log.error("ingest: %d answers for %d events", len(results), len(batch))
+            results = [None] * len(batch)
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue

@@ -28,7 +28,7 @@ import multiprocessing
 import multiprocessing.process
 import socket
 import struct
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 import orjson
 import sqlalchemy as sa
@@ -169,30 +169,43 @@ class WriterProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    def _send(self, value: Any) -> asyncio.StreamWriter:
-        assert self._writer is not None
-        data = orjson.dumps(value)
-        self._writer.write(_LENGTH.pack(len(data)) + data)
-        return self._writer
+    async def send(self, batch: list[Inbound], *, in_flight: int = 0) -> None:
+        """Queue `batch` for the child (answers come back in order, see `receive`).
 
-    async def write(self, batch: list[Inbound]) -> tuple[list[Result | None], list[Event]]:
-        """Have the child write `batch`; raises WriterGone if it died (then restarts it)."""
-        if self._proc is None or not self._proc.is_alive():
+        With nothing `in_flight`, a dead child is replaced first.
+        """
+        if not in_flight and (self._proc is None or not self._proc.is_alive()):
             await self.stop()
             await self.start()
+        assert self._writer is not None
+        data = orjson.dumps([[i.source, i.integration_id, i.raw] for i in batch])
+        try:
+            self._writer.write(_LENGTH.pack(len(data)) + data)
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            await self._gone(exc)
+
+    async def receive(self) -> tuple[list[Result | None], list[Event]]:
+        """The answer to the oldest batch sent; raises WriterGone if the child died."""
         assert self._reader is not None
         try:
-            await self._send([[i.source, i.integration_id, i.raw] for i in batch]).drain()
             (size,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
             answer = orjson.loads(await self._reader.readexactly(size))
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            log.error("ingest: the writer process ended (%s); restarting it", exc)
-            await self.stop()
-            raise WriterGone from exc
+            await self._gone(exc)
         results = [None if r is None else Result(r[0], r[1], r[2], r[3], r[4])
                    for r in answer["results"]]
         events = [Event(t, p, tid, public, uids, cursor)
                   for t, p, tid, public, uids, cursor in answer["events"]]
         return results, events
+
+    async def write(self, batch: list[Inbound]) -> tuple[list[Result | None], list[Event]]:
+        await self.send(batch)
+        return await self.receive()
+
+    async def _gone(self, exc: BaseException) -> NoReturn:
+        log.error("ingest: the writer process ended (%s); starting another", exc)
+        await self.stop()
+        raise WriterGone from exc
 
 
