@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from starlette.applications import Starlette
@@ -42,6 +43,11 @@ app = Starlette(routes=[
 ])
 
 
+def _compression() -> bool:
+    """As `connector serve` decides it (CONNECTOR_WS_COMPRESSION, off by default)."""
+    return os.environ.get("CONNECTOR_WS_COMPRESSION", "").lower() in {"1", "true", "yes", "on"}
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
@@ -59,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("uvicorn.access").disabled = True
     # Same options as `connector serve` (connector/cli.py: cmd_serve).
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                server_header=False, ws_max_size=64 * 1024 + 1024, timeout_graceful_shutdown=10)
+                server_header=False, ws_max_size=64 * 1024 + 1024, timeout_graceful_shutdown=10,
+                ws_per_message_deflate=_compression())
     return 0
 
 

@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -260,6 +261,10 @@ def _self_pid() -> int:
     return os.getpid()
 
 
+def _server_compression() -> bool:
+    return os.environ.get("CONNECTOR_WS_COMPRESSION", "").lower() in {"1", "true", "yes", "on"}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -324,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"connector source: {describe(st.source)}")
         print(f"workload: {args.consoles} consoles in {args.console_procs} process(es) "
               f"({args.logins} supervisor sessions, permessage-deflate "
-              f"{'off' if args.no_compression else 'offered'}), "
+              f"{'off' if args.no_compression else 'offered'}, servers "
+              f"{'accept it' if _server_compression() else 'decline it'} "
+              "[CONNECTOR_WS_COMPRESSION]), "
               f"{'/'.join(f'{r:g}' for r in args.rate)} turns/s from {args.users} end users "
               f"with open tickets over {args.http_connections} keep-alive connections, "
               f"{args.warmup:g} s warm-up + {args.duration:g} s per round, {args.rounds} "

@@ -52,10 +52,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\n  First start: created admin user {settings.admin_username!r} with the "
               f"one-time password:\n\n      {generated}\n\n  Sign in and change it.\n",
               file=sys.stderr, flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                access_log=False, server_header=False, ws_max_size=64 * 1024 + 1024,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(create_app(settings), **server_options(settings))
     return 0
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How `serve` runs uvicorn (the benchmarks' baselines run with the same)."""
+    return {"host": settings.host, "port": settings.port, "log_config": None,
+            "access_log": False, "server_header": False, "ws_max_size": 64 * 1024 + 1024,
+            "ws_per_message_deflate": settings.ws_compression,
+            "timeout_graceful_shutdown": 10}
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     #: A live-stream send not completed within this time (the console stopped reading)
     #: closes the socket with 4008.
     ws_send_timeout_seconds: float = Field(15.0, gt=0)
+    #: permessage-deflate on the live stream. Off by default: compressing every message
+    #: once per console costs about twice the CPU of sending it (docs/benchmarks.md §2);
+    #: turn it on when consoles sit behind slow links and the server has CPU to spare.
+    ws_compression: bool = False
     waiting_threshold_seconds: float = Field(120.0, gt=0)
 
     @field_validator("public_url")

@@ -138,7 +138,8 @@ class LiveServer:
         self.port = settings.port
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None,
-                                access_log=False, lifespan="on", ws_max_size=65 * 1024)
+                                access_log=False, lifespan="on", ws_max_size=65 * 1024,
+                                ws_per_message_deflate=settings.ws_compression)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 

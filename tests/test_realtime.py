@@ -965,3 +965,18 @@ async def test_an_event_stored_without_a_publish_still_reaches_live_consoles(wor
     cursor = await on_server(world.live, store_silently())
     frame = await s.until(lambda f: f.get("user") == "ghost", within=8)
     assert frame["cursor"] == cursor
+
+
+async def test_compression_is_offered_only_when_configured(world, tmp_path):
+    """Browsers offer permessage-deflate; the server accepts it only with ws_compression."""
+    alice = await world.person("alice")
+    ws = await world.connect(alice, compression="deflate")
+    assert "permessage-deflate" not in (ws.response.headers.get("Sec-WebSocket-Extensions") or "")
+    with live_server(tmp_path, ws_compression=True) as server:
+        async with contextlib.AsyncExitStack() as stack:
+            other = await World(server, world.channel, stack).start()
+            bob = await other.person("bob")
+            ws = await other.connect(bob, compression="deflate")
+            assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+            s = Stream(ws)
+            assert (await s.next())["type"] == "hello"
