@@ -8,7 +8,9 @@ its user's password changes or the user is disabled.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +23,10 @@ from connector.db import dialect_insert, utcnow
 from connector.models import LoginThrottle, User, UserSession
 from connector.security import hash_secret, tokens_equal, verify_password
 from connector.settings import Settings
-from connector.store import Store
+from connector.store import Store, SyncTx
 from connector.tickets import Actor
+
+log = logging.getLogger("connector.auth")
 
 _s = UserSession.__table__
 _u = User.__table__
@@ -90,24 +94,35 @@ async def login(store: Store, settings: Settings, username: str, password: str,
     return token, Principal(hash_secret(token), csrf, row.id, row.username, row.role)
 
 
+_SESSION = (sa.select(_s, _u.c.username, _u.c.role, _u.c.disabled)
+            .join(_u, _u.c.id == _s.c.user_id).where(_s.c.id == sa.bindparam("sid")))
+#: Touches under way, so a burst of requests writes `last_seen_at` once.
+_touching: set[str] = set()
+
+
 async def authenticate(store: Store, settings: Settings,
                        token: str | None) -> Principal | None:
-    """The session's principal, or None. Reads only, except a periodic touch."""
+    """The session's principal, or None. Reads only; a periodic touch is written after."""
     if not token or len(token) > 200:
         return None
     session_id = hash_secret(token)
     async with store.read() as conn:
-        row = (await conn.execute(
-            sa.select(_s, _u.c.username, _u.c.role, _u.c.disabled)
-            .join(_u, _u.c.id == _s.c.user_id).where(_s.c.id == session_id)
-        )).first()
+        row = (await conn.execute(_SESSION, {"sid": session_id})).first()
     now = utcnow()
     if row is None or not session_usable(row, settings, now):
         return None
-    if now - row.last_seen_at > TOUCH_EVERY:
-        async with store.begin() as conn:
-            await touch(conn, {session_id})
+    if now - row.last_seen_at > TOUCH_EVERY and session_id not in _touching:
+        # Not awaited: the request does not wait for a write turn behind ingest.
+        _touching.add(session_id)
+        task = asyncio.create_task(store.write(touch_sync, {session_id}))
+        task.add_done_callback(lambda t: _touched(t, session_id))
     return Principal(session_id, row.csrf_token, row.user_id, row.username, row.role)
+
+
+def _touched(task: asyncio.Task[None], session_id: str) -> None:
+    _touching.discard(session_id)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("auth: recording session activity failed: %r", task.exception())
 
 
 def session_usable(row: Any, settings: Settings, now: dt.datetime) -> bool:
@@ -150,6 +165,10 @@ async def touch(conn: AsyncConnection, session_ids: set[str]) -> None:
     if session_ids:
         await conn.execute(sa.update(_s).where(_s.c.id.in_(session_ids))
                            .values(last_seen_at=utcnow()))
+
+
+def touch_sync(tx: SyncTx, session_ids: set[str]) -> None:
+    tx.conn.execute(sa.update(_s).where(_s.c.id.in_(session_ids)).values(last_seen_at=utcnow()))
 
 
 def csrf_ok(principal: Principal, presented: str | None) -> bool:

@@ -116,10 +116,13 @@ class IngestWriter:
         requests of the batch just written and gathers the next one.
         """
         in_flight: collections.deque[list[_Item]] = collections.deque()
+        sent = 0
         try:
             while True:
+                # At least one batch per turn; no more once another writer waits.
                 while (self._pending and len(in_flight) < PIPELINE
-                       and not (in_flight and self.store.writers_waiting)):
+                       and not (sent and self.store.writers_waiting)):
+                    sent += 1
                     batch = self._take()
                     in_flight.append(batch)
                     await child.send([inbound for inbound, _ in batch],

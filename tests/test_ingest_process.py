@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from connector import ingest
 from connector.ingest_process import WriterGone, WriterProcess
@@ -79,3 +80,24 @@ async def test_a_writer_dying_with_a_batch_in_flight_fails_that_batch(settings):
         assert writer.pid != pid
     finally:
         await writer.stop()
+
+
+async def test_another_writer_waits_for_at_most_the_batches_in_flight(app, bot, settings):
+    """Replies and claims are not starved by a stream of ingest batches."""
+    writer = app.state.ingest
+    writer.batch_max = 10
+    bodies = [builders.turn(f"u-{n % 50}", f"turn {n}") for n in range(600)]
+    inbounds = [ingest.parse_smartly(bot.id, b, orjson.dumps(b)) for b in bodies]
+    # Warm up: the child is running.
+    await writer.submit(ingest.parse_smartly(bot.id, builders.turn("w", "w"),
+                                             orjson.dumps(builders.turn("w", "w"))))
+
+    def stored_now(tx) -> int:
+        return tx.conn.execute(sa.select(sa.func.count()).select_from(InboundEvent)).scalar()
+
+    flood = [asyncio.ensure_future(writer.submit(i)) for i in inbounds]
+    await asyncio.sleep(0)  # all 600 are pending; the writer has taken its turn
+    seen = await app.state.store.write(stored_now)
+    await asyncio.gather(*flood)
+    # One batch sent when the turn began and at most one more in flight: 10-30 stored.
+    assert 1 <= seen - 1 <= 3 * writer.batch_max, seen
