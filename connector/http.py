@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -42,30 +43,42 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 
 async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The body of a raw ASGI request, at most `limit` bytes (see `bounded`)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            yield message.get("body", b"")
+            if not message.get("more_body", False):
+                return
+
+    return await bounded(chunks(), header(scope, b"content-length"), limit)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """A Starlette request's body (which it may already hold), at most `limit` bytes."""
+    declared = request.headers.get("content-length")
+    return await bounded(request.stream(), declared.encode("latin-1") if declared else None,
+                         limit)
+
+
+async def bounded(chunks: AsyncIterator[bytes], declared: bytes | None, limit: int) -> bytes:
     """Read at most `limit` bytes; refuse larger bodies without reading them all."""
-    declared = header(scope, b"content-length")
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise HTTPError(400, "bad_request", "invalid Content-Length header")
         if int(declared) > limit:
             raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    return await receive_body(request.scope, request.receive, limit)
+        parts.append(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def send_json(send: Send, status: int, body: Any) -> None:

@@ -39,3 +39,8 @@ def test_delivery_benchmark_runs():
 @pytest.mark.slow
 def test_connections_benchmark_runs():
     assert "checks ok" in run("connections.py")
+
+
+@pytest.mark.slow
+def test_ingest_profile_runs_and_stores_every_event():
+    assert "write (ingest_write.write + commit)" in run("ingest_profile.py")
