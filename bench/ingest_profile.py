@@ -2,12 +2,13 @@
 
     python3 bench/ingest_profile.py [--events 12000] [--batch 32] [--cprofile 25] [--smoke]
 
-Runs what the writer process (connector/ingest_process.py) does for each
-batch, on a fresh SQLite file in this process: validate the bodies again,
-then `ingest_write.write` in one transaction per batch of `--batch`, with the
+Runs what the server and the writer process (connector/ingest_process.py)
+do for each event, on a fresh SQLite file in this process: validate the
+body, ship it and rebuild it as the writer does, then `ingest_write.write` in
+one transaction per batch of `--batch`, with the
 same `message_received` bodies as bench/ingest.lua (1,000 end users, 5%
-need_help). Prints per event: the validation's CPU, the write's CPU (thread
-time, so fsync waits are not counted) and wall time. With --cprofile N, the
+need_help). Prints per event: the CPU of each step, and the write's CPU
+(thread time, so fsync waits are not counted) and wall time. With --cprofile N, the
 N functions with the most own time. Use --source to profile another checkout.
 """
 
@@ -87,11 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         args.events = 400
     sys.path.insert(0, str(args.source))
 
+    import orjson
     import sqlalchemy as sa
 
     from connector import ingest_write, migrate
     from connector.db import create_sync_engine, utcnow
-    from connector.ingest_process import _inbound
+    from connector.ingest import parse_smartly
+    from connector.ingest_process import _inbound, shipped
     from connector.models import Integration
     from connector.settings import Settings
 
@@ -107,8 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         window = dt.timedelta(hours=24)
 
         c0 = time.thread_time()
-        inbounds = [_inbound("smartly", "bench", raw) for raw in raws]
-        validate = (time.thread_time() - c0) / len(raws) * 1e6
+        parsed = [parse_smartly("bench", orjson.loads(raw), raw.encode()) for raw in raws]
+        c1 = time.thread_time()
+        wire = [shipped(i) for i in parsed]
+        c2 = time.thread_time()
+        inbounds = [_inbound(*w) for w in orjson.loads(orjson.dumps(wire))]
+        c3 = time.thread_time()
+        validate, ship, rebuild = ((b - a) / len(raws) * 1e6
+                                   for a, b in ((c0, c1), (c1, c2), (c2, c3)))
 
         def write(items: list[Any]) -> None:
             for i in range(0, len(items), args.batch):
@@ -134,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{len(measured)} events measured after {warm} of warm-up, batches of {args.batch}; "
           f"{stored} stored, {opened} tickets opened")
-    print(f"validate again (orjson + pydantic + sha256):  {validate:7.1f} us CPU per event")
-    print(f"write (ingest_write.write + commit):          {cpu:7.1f} us CPU per event, "
+    print(f"server: validate (orjson + pydantic + sha256): {validate:6.1f} us CPU per event")
+    print(f"server: ship to the writer (fields only):      {ship:6.1f} us CPU per event")
+    print(f"writer: rebuild from the wire (orjson):        {rebuild:6.1f} us CPU per event")
+    print(f"writer: ingest_write.write + commit:          {cpu:7.1f} us CPU per event, "
           f"{wall:.1f} us wall{' (under cProfile)' if profiler else ''}")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)

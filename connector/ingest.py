@@ -18,6 +18,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 KNOWN_SMARTLY = ("message_received", "escalation_requested")
+#: Turn context kept on each message (the whole payload stays on the inbound event).
+CONTEXT_FIELDS = (
+    "intent", "intent_slug", "confidence", "state_id", "state_name", "platform", "lang",
+    "client_session_id", "handover_category_name", "skill_id", "need_help", "muted",
+    "input_type", "understood", "event_name",
+)
 
 Id = str | int
 #: Routing ids are stored in 200-character columns.
@@ -97,6 +103,8 @@ class Inbound:
     raw: str
     end_user_id: str | None = None
     payload: BaseModel | None = None
+    #: A turn's context for its messages (`CONTEXT_FIELDS` of the payload).
+    context: dict[str, Any] | None = None
 
     @property
     def known(self) -> bool:
@@ -163,6 +171,8 @@ def parse_smartly(integration_id: str, body: Any, raw: bytes) -> Inbound:
     except ValidationError as exc:
         raise _errors(exc, "payload.") from None
     inbound.end_user_id = _user(inbound.payload)  # type: ignore[arg-type]
+    if model is TurnPayload:
+        inbound.context = {k: env.payload[k] for k in CONTEXT_FIELDS if k in env.payload}
     return inbound
 
 

@@ -3,20 +3,20 @@
 Writing a batch is CPU work in Python (building rows, SQLite's own work on
 them) that would otherwise hold the interpreter lock the event loop needs to
 answer requests: in one process the two took turns on one core. Here the
-server validates each webhook, and a child process (`python -m
-connector.ingest_process`) writes the batches on its own connection and
-core, then answers; the server still answers the webhook only after that
+server validates each webhook, and a child process writes the batches on its
+own connection and core, then answers; the server still answers the webhook only after that
 answer, so a 2xx still means committed. Children are forked from
 multiprocessing's fork server, which has this module imported already: a
 child is ready in milliseconds, and one that dies is replaced as fast.
 
 Wire format on a socket pair: frames of a 4-byte big-endian length and
-orjson. Each request is
-`[[source, integration_id, raw body], ...]` and each answer
+orjson. Each request is a list of events as `shipped` gives them (the server
+validated them: the child takes their fields as they are) and each answer
 `{"results": [...], "events": [...]}` with one result per event (`null` when
 it could not be stored) and the stream events of the committed transactions
-in commit order. The child writes a failed batch again one event per
-transaction, so one bad event cannot take others down with it.
+in commit order, each with its frame already serialised. The child writes a
+failed batch again one event per transaction, so one bad event cannot take
+others down with it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, NoReturn
 
 import orjson
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from connector import ingest, ingest_write
 from connector.ingest import Inbound, Result
@@ -63,11 +64,32 @@ def _write(stream: BinaryIO, value: Any) -> None:
     stream.flush()
 
 
-def _inbound(source: str, integration_id: str, raw: str) -> Inbound:
-    """Validated again here (cheaper than shipping the parsed models across)."""
-    data = raw.encode()
-    parse = ingest.parse_smartly if source == "smartly" else ingest.parse_chatlayer
-    return parse(integration_id, orjson.loads(data), data)
+#: The payload models a shipped event's fields are put back into.
+_MODELS: dict[str, type[BaseModel]] = {
+    "message_received": ingest.TurnPayload, "escalation_requested": ingest.EscalationPayload,
+    "bot_message": ingest.ChatlayerBody}
+
+
+def shipped(inbound: Inbound) -> list[Any]:
+    """An event as the server sends it: its validated fields (the child does not validate
+    again); only a Chatlayer message's `message` is kept of its model."""
+    p = inbound.payload
+    if isinstance(p, ingest.ChatlayerBody):
+        fields: dict[str, Any] | None = {"message": p.message}
+    elif p is not None:
+        fields = {name: getattr(p, name) for name in type(p).model_fields}
+    else:
+        fields = None
+    return [inbound.source, inbound.integration_id, inbound.event, inbound.fingerprint,
+            inbound.raw, inbound.end_user_id, fields, inbound.context]
+
+
+def _inbound(source: str, integration_id: str, event: str, fingerprint: str, raw: str,
+             end_user_id: str | None, fields: dict[str, Any] | None,
+             context: dict[str, Any] | None) -> Inbound:
+    payload = None if fields is None else _MODELS[event].model_construct(**fields)
+    return Inbound(source, integration_id, event, fingerprint, {}, raw,  # type: ignore[arg-type]
+                   end_user_id, payload, context)
 
 
 def write_batch(engine: sa.Engine, batch: list[Inbound], window: dt.timedelta,
@@ -94,7 +116,8 @@ def _answer(results: list[Result | None], events: list[Event]) -> dict[str, Any]
     return {
         "results": [None if r is None else [r.status, r.event_id, r.ticket_id, r.opened,
                                             r.messages] for r in results],
-        "events": [[e.type, e.payload, e.ticket_id, e.public, e.user_ids, e.cursor]
+        # Rendered here, once: the server only forwards the text to consoles.
+        "events": [[e.text(), e.type, e.ticket_id, e.public, e.user_ids, e.cursor]
                    for e in events],
     }
 
@@ -109,11 +132,11 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
     try:
         while (request := _read(stdin)) is not None:
             batch: list[Inbound | None] = []
-            for source, integration_id, raw in request:
+            for item in request:
                 try:
-                    batch.append(_inbound(source, integration_id, raw))
+                    batch.append(_inbound(*item))
                 except Exception:
-                    log.exception("ingest: an event the server accepted does not parse")
+                    log.exception("ingest: an event from the server cannot be read")
                     batch.append(None)
             valid = [b for b in batch if b is not None]
             results, events = write_batch(engine, valid, window) if valid else ([], [])
@@ -178,7 +201,7 @@ class WriterProcess:
             await self.stop()
             await self.start()
         assert self._writer is not None
-        data = orjson.dumps([[i.source, i.integration_id, i.raw] for i in batch])
+        data = orjson.dumps([shipped(i) for i in batch])
         try:
             self._writer.write(_LENGTH.pack(len(data)) + data)
             await self._writer.drain()
@@ -195,8 +218,7 @@ class WriterProcess:
             await self._gone(exc)
         results = [None if r is None else Result(r[0], r[1], r[2], r[3], r[4])
                    for r in answer["results"]]
-        events = [Event(t, p, tid, public, uids, cursor)
-                  for t, p, tid, public, uids, cursor in answer["events"]]
+        events = [Event.rendered(*e) for e in answer["events"]]
         return results, events
 
     async def write(self, batch: list[Inbound]) -> tuple[list[Result | None], list[Event]]:

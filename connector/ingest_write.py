@@ -142,7 +142,7 @@ def _one(tx: SyncTx, inbound: Inbound, conv: _Conv, event_id: int,
     new: list[NewMessage] = []
     routing: dict[str, Any] | None = None
     if isinstance(p, TurnPayload):
-        context = transcript.context_of(inbound.body["payload"])
+        context = inbound.context
         if p.input:
             new.append(NewMessage("user", p.input, context=context, event_id=event_id))
         if p.answer:

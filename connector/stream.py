@@ -33,6 +33,9 @@ _INSERT = Bulk(_events, ("id", "type", "ticket_id", "public", "user_ids", "paylo
 
 @dataclass(slots=True)
 class Event:
+    """A stream event. Read it through `frame()` / `text()`: one that arrived rendered
+    (`rendered`, from the ingest writer process) has its frame only, no `payload`."""
+
     type: str
     payload: dict[str, Any]
     ticket_id: int | None = None
@@ -45,7 +48,15 @@ class Event:
     def visible_to(self, user_id: int, role: str) -> bool:
         return role in STAFF_ROLES or self.public or user_id in self.user_ids
 
+    @classmethod
+    def rendered(cls, text: str, type: str, ticket_id: int | None, public: bool,
+                 user_ids: list[int], cursor: int) -> Event:
+        """An event already stored and serialised elsewhere (the frame's JSON as `text`)."""
+        return cls(type, {}, ticket_id, public, user_ids, cursor, _text=text)
+
     def frame(self) -> dict[str, Any]:
+        if self._text is not None and not self.payload:
+            return orjson.loads(self._text)  # type: ignore[no-any-return]
         return {"type": self.type, "cursor": self.cursor, **self.payload}
 
     def text(self) -> str:

@@ -21,12 +21,6 @@ _conv = Conversation.__table__
 _msg = Message.__table__
 
 KINDS = ("user", "bot", "agent", "note", "system")
-#: Turn context kept on each message (the whole payload stays on the inbound event).
-CONTEXT_FIELDS = (
-    "intent", "intent_slug", "confidence", "state_id", "state_name", "platform", "lang",
-    "client_session_id", "handover_category_name", "skill_id", "need_help", "muted",
-    "input_type", "understood", "event_name",
-)
 
 
 @dataclass(slots=True)
@@ -80,10 +74,6 @@ async def messages_of(conn: AsyncConnection, conversation_id: int) -> list[dict[
         sa.select(_msg).where(_msg.c.conversation_id == conversation_id).order_by(_msg.c.seq)
     )).all()
     return [dict(r._mapping) for r in rows]
-
-
-def context_of(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: payload[k] for k in CONTEXT_FIELDS if k in payload}
 
 
 def message_dict(row: dict[str, Any], *, author: str | None = None,
