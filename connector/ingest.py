@@ -37,7 +37,10 @@ class BadInput(ValueError):
 
 
 class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """Fields we act on are checked; any others are accepted and not copied into the
+    model (the raw body keeps them): copying the rest of a turn doubled its validation."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class Envelope(_Loose):
