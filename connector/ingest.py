@@ -158,24 +158,26 @@ def _user(payload: TurnPayload | EscalationPayload, prefix: str = "payload.") ->
 def parse_smartly(integration_id: str, body: Any, raw: bytes) -> Inbound:
     if not isinstance(body, dict):
         raise BadInput([{"field": "body", "message": "must be a JSON object"}])
-    try:
-        env = Envelope.model_validate(body)
-    except ValidationError as exc:
-        raise _errors(exc) from None
-    inbound = Inbound("smartly", integration_id, env.event, fingerprint(raw), body,
-                      raw.decode())
+    event, payload = body.get("event"), body.get("payload")
+    if not (type(event) is str and 0 < len(event) <= 200 and type(payload) is dict):
+        try:  # the envelope is wrong somewhere: let the model say precisely where
+            env = Envelope.model_validate(body)
+        except ValidationError as exc:
+            raise _errors(exc) from None
+        event, payload = env.event, env.payload
+    inbound = Inbound("smartly", integration_id, event, fingerprint(raw), body, raw.decode())
     model: type[TurnPayload] | type[EscalationPayload] | None = {
         "message_received": TurnPayload, "escalation_requested": EscalationPayload,
-    }.get(env.event)
+    }.get(event)
     if model is None:
         return inbound
     try:
-        inbound.payload = model.model_validate(env.payload)
+        inbound.payload = model.model_validate(payload)
     except ValidationError as exc:
         raise _errors(exc, "payload.") from None
     inbound.end_user_id = _user(inbound.payload)  # type: ignore[arg-type]
     if model is TurnPayload:
-        inbound.context = {k: env.payload[k] for k in CONTEXT_FIELDS if k in env.payload}
+        inbound.context = {k: payload[k] for k in CONTEXT_FIELDS if k in payload}
     return inbound
 
 

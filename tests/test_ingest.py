@@ -213,6 +213,18 @@ async def test_bad_key_is_401_json_and_stores_nothing(app, client, bot, channel,
     assert await counts(app) == before
 
 
+async def test_key_is_read_from_any_query_form(app, client, bot):
+    """`?key=...` alone, among other parameters, or percent-encoded: the same key."""
+    base = f"/hooks/smartly/{bot.id}"
+    encoded = "".join(f"%{b:02X}" for b in bot.key.encode())
+    for query in (f"key={bot.key}", f"source=smartly&key={bot.key}", f"key={encoded}",
+                  f"key={bot.key}&key=ignored"):
+        r = await client.post(f"{base}?{query}", json=builders.turn("u-q", query))
+        assert r.status_code == 200, (query, r.text)
+    r = await client.post(f"{base}?key={bot.key}%00", json=builders.turn("u-q", "nul"))
+    assert r.status_code == 401
+
+
 # --- bad input --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw", [b'{"event": "message_received", "payload": {', b"not json",

@@ -38,9 +38,12 @@ async def _authorized(state: Any, integration_id: str, check: Callable[[Integrat
 
 
 def _query_key(scope: Scope) -> str:
-    query = scope["query_string"]
+    query: bytes = scope["query_string"]
     if not query:
         return ""
+    if query.startswith(b"key=") and b"&" not in query and b"%" not in query \
+            and b"+" not in query:
+        return query[4:].decode("latin-1")  # the usual `?key=...`: nothing to unquote
     for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
         if name == "key":
             return value
