@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector import tickets
 from connector.app import create_app
@@ -31,6 +32,20 @@ from connector.models import (
 from connector.security import hash_password
 from connector.settings import Settings
 from connector.store import Store
+
+#: The PostgreSQL server on every machine (trust auth); tests make a database each.
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+
+
+async def postgres_admin(sql: str) -> None:
+    """Run `sql` (CREATE/DROP DATABASE) on the server's `postgres` database."""
+    engine = create_async_engine(f"{POSTGRES}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(sql))
+    finally:
+        await engine.dispose()
+
 
 #: Tables an inbound webhook may write to.
 DATA_TABLES = (InboundEvent, DedupeKey, Conversation, Message, Ticket, TicketTransition,

@@ -16,7 +16,6 @@ from typing import Any
 import anyio
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector import tickets
 from connector.migrate import upgrade
@@ -25,30 +24,19 @@ from connector.settings import Settings
 from tests import builders
 from tests.conftest import add_bot, add_user, make_settings
 from tests.fakes import FakeChannel
+from tests.helpers import POSTGRES, postgres_admin
 
 pytestmark = pytest.mark.anyio
-
-SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-
-
-async def _admin(sql: str) -> None:
-    engine = create_async_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(sql))
-    finally:
-        await engine.dispose()
-
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     """Overrides conftest's: the `app` and `client` fixtures then run on PostgreSQL."""
     name = f"connector_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    pg = make_settings(tmp_path, database_url=f"{SERVER}/{name}")
+    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
+    pg = make_settings(tmp_path, database_url=f"{POSTGRES}/{name}")
     upgrade(pg)
     yield pg
-    asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 async def count(app: Any, table: Any) -> int:

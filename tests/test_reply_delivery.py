@@ -17,8 +17,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from connector.migrate import upgrade
 from connector.models import Delivery, DeliveryAttempt, Message
@@ -26,21 +24,9 @@ from connector.settings import Settings
 from tests import builders
 from tests.conftest import PASSWORD, add_bot, add_user, fresh_database, make_settings
 from tests.fakes import FakeChannel, Reply
-from tests.helpers import rows, running, wait_settled, wait_until
+from tests.helpers import POSTGRES, postgres_admin, rows, running, wait_settled, wait_until
 
 pytestmark = pytest.mark.anyio
-
-SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-
-
-async def _postgres(sql: str) -> None:
-    engine = create_async_engine(f"{SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(sql))
-    finally:
-        await engine.dispose()
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path,
@@ -51,11 +37,11 @@ def database(request: pytest.FixtureRequest, tmp_path: Path,
         yield {}
         return
     name = f"connector_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_postgres(f'CREATE DATABASE "{name}"'))
-    url = f"{SERVER}/{name}"
+    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
+    url = f"{POSTGRES}/{name}"
     upgrade(make_settings(tmp_path, database_url=url))
     yield {"database_url": url}
-    asyncio.run(_postgres(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
