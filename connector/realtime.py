@@ -3,8 +3,8 @@
 Protocol: each WebSocket text message is either one frame object
 (`{"type", "cursor", ...}`) or a JSON array of such frames, to be applied in
 array order. Stored events are coalesced: a console's writer sends everything
-waiting for it as one message (at most `MESSAGE_MAX_FRAMES` frames and about
-`MESSAGE_MAX_CHARS` characters; more follows in the next message), both when
+waiting for it as one message (see `connector.console_feed` for the limits;
+more follows in the next message), both when
 replaying from the database and live. `hello`, `resync` and `heartbeat` are
 always sent alone, as single objects.
 
@@ -39,10 +39,8 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-
-import orjson
 
 from connector import auth, stream
 from connector.bus import EventBus
@@ -61,18 +59,11 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 
 
+#: Under load the hub forwards to consoles at most this often (see `Hub._consume`).
+FORWARD_EVERY = 0.01
 #: Offered to an idle client by the hub's one heartbeat timer.
 HEARTBEAT = Event("heartbeat", {})
-#: A coalesced message holds at most this many frames...
-MESSAGE_MAX_FRAMES = 500
-#: ...and takes no further frame once its text would grow beyond this many characters
-#: (a single larger frame is sent alone).
-MESSAGE_MAX_CHARS = 256 * 1024
-#: Stored events read per database query, for the replay and for catch-up.
-REPLAY_PAGE = 500
 TOO_SLOW = "client too slow; reconnect with your cursor"
-
-Send = Callable[[str], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -135,6 +126,12 @@ class Hub:
         self.delivered_upto = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
+        self.forward_every = FORWARD_EVERY
+        self._gathered: list[Event] = []
+        self._last_forward = 0.0
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Future[None]] = set()
+        self._forwarding = asyncio.Lock()
 
     async def start(self) -> None:
         async with self.store.read() as conn:
@@ -148,9 +145,11 @@ class Hub:
     async def stop(self) -> None:
         for client in list(self.clients):
             client.close(1001, "server shutting down")
-        for task in self._tasks:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+        for task in [*self._tasks, *self._flushes]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._flushes, return_exceptions=True)
 
     def online_user_ids(self) -> set[int]:
         return set(self._online)
@@ -188,15 +187,49 @@ class Hub:
                                        "role": principal.role, "online": online}, public=True))
 
     async def _consume(self) -> None:
+        """Forward what the bus brings; under load, at most once per `forward_every`.
+
+        An idle hub forwards a batch at once. Batches published within
+        `forward_every` of the last forward are gathered and forwarded together
+        when it has passed: each console then gets one message for all of them
+        instead of one per commit, which is what the event loop cannot afford
+        at hundreds of commits per second times many consoles.
+        """
+        loop = asyncio.get_running_loop()
         subscription = self.bus.subscribe()
         self._ready.set()
         async for batch in subscription:
+            self._gathered.extend(batch)
+            if self._flush_timer is not None:
+                continue  # a forward is already due
+            delay = self._last_forward + self.forward_every - loop.time()
+            if delay <= 0:
+                await self._flush()
+            else:
+                self._flush_timer = loop.call_later(delay, self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._flush_timer = None
+        task = asyncio.ensure_future(self._flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        batch, self._gathered = self._gathered, []
+        self._last_forward = asyncio.get_running_loop().time()
+        if batch:
             try:
                 await self._forward(batch)
             except Exception:
                 log.exception("realtime: forwarding events failed")
 
     async def _forward(self, batch: list[Event]) -> None:
+        """Offer events to clients in cursor order; one forward at a time (a gap read
+        awaits, and a later forward must not overtake it)."""
+        async with self._forwarding:
+            await self._forward_in_order(batch)
+
+    async def _forward_in_order(self, batch: list[Event]) -> None:
         batch = sorted(batch, key=lambda e: e.cursor)
         if batch and batch[0].cursor > self.delivered_upto + 1:
             async with self.store.read() as conn:
@@ -274,98 +307,3 @@ class Hub:
                 elif roles.get(client.principal.session_id, client.principal.role) \
                         != client.principal.role:
                     client.close(CLOSE_ROLE_CHANGED, "role changed; reconnect")
-
-
-async def replay_then_live(hub: Hub, client: Client, after: int, send: Send) -> None:
-    """Send every visible event after `after`, then live events, until the client closes.
-
-    The client must already be attached to the hub (see module docstring).
-    `send` takes one message as JSON text. Cursors sent only ever increase.
-    """
-    last_sent = after
-    client.behind = True  # the stored events first
-    while not client.closed.is_set():
-        if client.behind:
-            client.behind = False
-            last_sent = await _replay(hub, client, last_sent, send)
-        elif client.pending:
-            batch, client.pending = client.pending, []
-            last_sent = await _send_live(client, batch, last_sent, send)
-        else:
-            client.wake.clear()
-            await client.wake.wait()
-
-
-async def _replay(hub: Hub, client: Client, last_sent: int, send: Send) -> int:
-    """Send the stored events after `last_sent` the client may see; returns the last cursor read."""
-    user_id, role = client.principal.user_id, client.principal.role
-    while True:
-        async with hub.store.read() as conn:
-            page = await stream.read_after(conn, last_sent, limit=REPLAY_PAGE)
-        if not page:
-            return last_sent
-        await _send_events(client, [e for e in page if e.visible_to(user_id, role)], send)
-        last_sent = page[-1].cursor
-        if len(page) < REPLAY_PAGE:
-            return last_sent
-
-
-async def _send_live(client: Client, batch: list[Event], last_sent: int, send: Send) -> int:
-    """Send the events of `batch` beyond `last_sent`, or a heartbeat if it holds only that."""
-    events = []
-    for event in batch:
-        if event is not HEARTBEAT and event.cursor > last_sent:
-            events.append(event)
-            last_sent = event.cursor
-    if events:
-        await _send_events(client, events, send)
-    elif any(e is HEARTBEAT for e in batch):
-        await _send(client, send, orjson.dumps({"type": "heartbeat", "cursor": last_sent}).decode())
-    return last_sent
-
-
-async def _send_events(client: Client, events: list[Event], send: Send) -> None:
-    """Send `events` in order, in as few messages as the caps allow."""
-    texts: list[str] = []
-    size = 0
-    for event in events:
-        text = event.text()
-        if texts and (len(texts) >= MESSAGE_MAX_FRAMES or size + len(text) > MESSAGE_MAX_CHARS):
-            await _send(client, send, _message(texts))
-            texts, size = [], 0
-        texts.append(text)
-        size += len(text) + 1
-    if texts:
-        await _send(client, send, _message(texts))
-
-
-def _message(texts: list[str]) -> str:
-    return texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
-
-
-async def _send(client: Client, send: Send, text: str) -> None:
-    client.sending_since = client.active_at = time.monotonic()
-    try:
-        await send(text)
-    finally:
-        client.sending_since = None
-
-
-async def resume_point(hub: Hub, after: int | None) -> tuple[int, bool]:
-    """Where a client starts: (cursor, resync needed).
-
-    No `after`: from now. An `after` older than the kept stream (pruned), or
-    ahead of it (from another database), cannot be resumed: the client is told
-    to resync and starts from now.
-    """
-    async with hub.store.read() as conn:
-        last = await stream.last_cursor(conn)
-        oldest = await stream.oldest_kept(conn)
-    if after is None:
-        return last, False
-    if after > last:
-        return last, True
-    first_kept = oldest if oldest is not None else last + 1
-    if after < first_kept - 1:
-        return last, True
-    return after, False

@@ -12,14 +12,13 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from connector import auth, tickets
+from connector.console_feed import replay_then_live, resume_point
 from connector.realtime import (
     CLOSE_BAD_FRAME,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CLOSE_UNAUTHORIZED,
     Client,
-    replay_then_live,
-    resume_point,
 )
 from connector.stream import Event
 
