@@ -59,8 +59,6 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 
 
-#: Under load the hub forwards to consoles at most this often (see `Hub._consume`).
-FORWARD_EVERY = 0.01
 #: Offered to an idle client by the hub's one heartbeat timer.
 HEARTBEAT = Event("heartbeat", {})
 TOO_SLOW = "client too slow; reconnect with your cursor"
@@ -126,11 +124,6 @@ class Hub:
         self.delivered_upto = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
-        self.forward_every = FORWARD_EVERY
-        self._gathered: list[Event] = []
-        self._last_forward = 0.0
-        self._flush_timer: asyncio.TimerHandle | None = None
-        self._flushes: set[asyncio.Future[None]] = set()
         self._forwarding = asyncio.Lock()
 
     async def start(self) -> None:
@@ -145,11 +138,9 @@ class Hub:
     async def stop(self) -> None:
         for client in list(self.clients):
             client.close(1001, "server shutting down")
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-        for task in [*self._tasks, *self._flushes]:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._flushes, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def online_user_ids(self) -> set[int]:
         return set(self._online)
@@ -187,45 +178,17 @@ class Hub:
                                        "role": principal.role, "online": online}, public=True))
 
     async def _consume(self) -> None:
-        """Forward what the bus brings; under load, at most once per `forward_every`.
-
-        An idle hub forwards a batch at once. Batches published within
-        `forward_every` of the last forward are gathered and forwarded together
-        when it has passed: each console then gets one message for all of them
-        instead of one per commit, which is what the event loop cannot afford
-        at hundreds of commits per second times many consoles.
-        """
-        loop = asyncio.get_running_loop()
         subscription = self.bus.subscribe()
         self._ready.set()
         async for batch in subscription:
-            self._gathered.extend(batch)
-            if self._flush_timer is not None:
-                continue  # a forward is already due
-            delay = self._last_forward + self.forward_every - loop.time()
-            if delay <= 0:
-                await self._flush()
-            else:
-                self._flush_timer = loop.call_later(delay, self._flush_later)
-
-    def _flush_later(self) -> None:
-        self._flush_timer = None
-        task = asyncio.ensure_future(self._flush())
-        self._flushes.add(task)
-        task.add_done_callback(self._flushes.discard)
-
-    async def _flush(self) -> None:
-        batch, self._gathered = self._gathered, []
-        self._last_forward = asyncio.get_running_loop().time()
-        if batch:
             try:
                 await self._forward(batch)
             except Exception:
                 log.exception("realtime: forwarding events failed")
 
     async def _forward(self, batch: list[Event]) -> None:
-        """Offer events to clients in cursor order; one forward at a time (a gap read
-        awaits, and a later forward must not overtake it)."""
+        """Offer events to clients in cursor order; one forward at a time (the bus's and
+        the catch-up's: a gap read awaits, and a later forward must not overtake it)."""
         async with self._forwarding:
             await self._forward_in_order(batch)
 

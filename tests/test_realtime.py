@@ -981,15 +981,3 @@ async def test_compression_is_offered_only_when_configured(world, tmp_path):
             s = Stream(ws)
             assert (await s.next())["type"] == "hello"
 
-
-async def test_commits_close_together_reach_a_console_as_one_message(world):
-    """Under load the hub forwards at most once per window: one message for several commits."""
-    sam = await world.person("sam")
-    s = await world.open(sam)
-    await world.settle(sam, s, await world.last_cursor())
-    world.live.app.state.hub.forward_every = 0.5
-    first = await world.commit_together([ghost(1)])  # the hub was idle: forwarded at once
-    assert [f["cursor"] for f in await s.message()] == first
-    later = await world.commit_together([ghost(2)]) + await world.commit_together([ghost(3)])
-    message = await s.message()  # both commits, gathered within the window
-    assert [f["cursor"] for f in message] == later
