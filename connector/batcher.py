@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 
-from connector import ingest_write
+import sqlalchemy as sa
+
 from connector.ingest import Inbound, Result
-from connector.ingest_process import WriterGone, WriterProcess
+from connector.ingest_process import WriterGone, WriterProcess, write_batch
 from connector.settings import Settings
 from connector.store import Store, Transaction
 from connector.stream import Event
@@ -144,21 +147,8 @@ class IngestWriter:
         return batch
 
     async def _write_async(self, batch: list[Inbound]) -> tuple[list[Result | None], list[Event]]:
-        try:
-            async with self.store.engine.begin() as conn:
-                results, tx = await conn.run_sync(ingest_write.write, batch, self.window)
-            return list(results), tx.events
-        except Exception:
-            if len(batch) == 1:
-                log.exception("ingest: writing event %s failed", batch[0].event)
-                return [None], []
-        out: list[Result | None] = []
-        events: list[Event] = []
-        for inbound in batch:  # isolate the culprit
-            results, more = await self._write_async([inbound])
-            out += results
-            events += more
-        return out, events
+        async with self.store.engine.begin() as conn:
+            return await conn.run_sync(_in_savepoints, batch, self.window)
 
     def _settle(self, batch: list[_Item], results: list[Result | None],
                 events: list[Event]) -> None:
@@ -190,3 +180,15 @@ class IngestWriter:
                 log.exception("ingest: publishing committed events failed")
             finally:
                 self._committed.task_done()
+
+
+def _in_savepoints(conn: sa.Connection, batch: list[Inbound], window: dt.timedelta,
+                   ) -> tuple[list[Result | None], list[Event]]:
+    """`write_batch` in one transaction, a failed part rolled back to its savepoint."""
+
+    @contextlib.contextmanager
+    def savepoint() -> Iterator[sa.Connection]:
+        with conn.begin_nested():
+            yield conn
+
+    return write_batch(savepoint, batch, window)

@@ -28,6 +28,8 @@ import multiprocessing
 import multiprocessing.process
 import socket
 import struct
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, NoReturn
 
 import orjson
@@ -92,11 +94,16 @@ def _inbound(source: str, integration_id: str, event: str, fingerprint: str, raw
                    end_user_id, payload, context)
 
 
-def write_batch(engine: sa.Engine, batch: list[Inbound], window: dt.timedelta,
+def write_batch(begin: Callable[[], AbstractContextManager[sa.Connection]],
+                batch: list[Inbound], window: dt.timedelta,
                 ) -> tuple[list[Result | None], list[Event]]:
-    """Write a batch in one transaction, or else each event in its own."""
+    """Write a batch in one transaction (`begin()`), or else each event in its own.
+
+    `begin` is `Engine.begin` in the writer process; on PostgreSQL the server
+    passes savepoints inside one transaction.
+    """
     try:
-        with engine.begin() as conn:
+        with begin() as conn:
             results, tx = ingest_write.write(conn, batch, window)
         return list(results), tx.events
     except Exception:
@@ -106,7 +113,7 @@ def write_batch(engine: sa.Engine, batch: list[Inbound], window: dt.timedelta,
     out: list[Result | None] = []
     events: list[Event] = []
     for inbound in batch:  # isolate the culprit
-        results, more = write_batch(engine, [inbound], window)
+        results, more = write_batch(begin, [inbound], window)
         out += results
         events += more
     return out, events
@@ -139,7 +146,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
                     log.exception("ingest: an event from the server cannot be read")
                     batch.append(None)
             valid = [b for b in batch if b is not None]
-            results, events = write_batch(engine, valid, window) if valid else ([], [])
+            results, events = write_batch(engine.begin, valid, window) if valid else ([], [])
             it = iter(results)
             _write(stdout, _answer([None if b is None else next(it) for b in batch], events))
     finally:

@@ -21,7 +21,7 @@ from connector import tickets
 from connector.migrate import upgrade
 from connector.models import InboundEvent, Message, Ticket
 from connector.settings import Settings
-from tests import builders
+from tests import builders, test_ingest
 from tests.conftest import add_bot, add_user, make_settings
 from tests.fakes import FakeChannel
 from tests.helpers import POSTGRES, postgres_admin
@@ -108,3 +108,10 @@ async def test_claim_race_and_delivery(app, client):
         assert channel.texts() == ["reply 0", "reply 1", "reply 2"]
     finally:
         channel.stop()
+
+
+async def test_a_failing_write_is_isolated_in_savepoints(app, client, bot, channel):
+    """The same case as on SQLite: on PostgreSQL a failed event rolls back to its savepoint
+    and the rest of its batch commits."""
+    await test_ingest.test_a_failing_write_leaves_nothing_and_spares_its_batch(
+        app, client, bot, channel)
