@@ -234,6 +234,9 @@ def test_keyboard_claim_reply_note_transfer_resolve_and_sign_out(consoles, live,
 
     kb.press("c")
     expect(page.locator(".ticket-header .badge-state-assigned")).to_have_text("Yours")
+    # The badge can come from the live stream before the claim's answer, which is what
+    # puts the focus in the reply box: wait for that, or Escape could come first.
+    expect(page.locator("#composer-text")).to_be_focused()
     kb.press("Escape")
     kb.press("e")  # resolve with a closing message
     expect(page.locator("#resolve-message")).to_be_focused()
