@@ -603,7 +603,29 @@ async def _consoles(pipe: Any, spec: ConsoleSpec) -> None:
     }))
 
 
-class Consoles:
+class _Draining:
+    """`drain` for anything that can `count()` its consoles' frames."""
+
+    def count(self) -> tuple[int, int, int, int]:
+        raise NotImplementedError
+
+    def drain(self, expected: int, quiet: float = 3.0, limit: float = 60.0) -> float:
+        """Wait until `expected` matched frames are in, or none came for `quiet` s."""
+        t0 = last_change = time.monotonic()
+        last = -1
+        while time.monotonic() - t0 < limit:
+            got = self.count()[0]
+            if got >= expected:
+                break
+            if got != last:
+                last, last_change = got, time.monotonic()
+            elif time.monotonic() - last_change > quiet:
+                break
+            time.sleep(0.2)
+        return time.monotonic() - t0
+
+
+class Consoles(_Draining):
     """Handle on one consoles child process."""
 
     def __init__(self, spec: ConsoleSpec) -> None:
@@ -633,21 +655,6 @@ class Consoles:
             raise SystemExit("consoles process does not answer")
         return self.pipe.recv()[1:]
 
-    def drain(self, expected: int, quiet: float = 3.0, limit: float = 60.0) -> float:
-        """Wait until `expected` matched frames are in, or none came for `quiet` s."""
-        t0 = last_change = time.monotonic()
-        last = -1
-        while time.monotonic() - t0 < limit:
-            got = self.count()[0]
-            if got >= expected:
-                break
-            if got != last:
-                last, last_change = got, time.monotonic()
-            elif time.monotonic() - last_change > quiet:
-                break
-            time.sleep(0.2)
-        return time.monotonic() - t0
-
     def finish(self, timeout: float = 120) -> dict[str, Any]:
         self.pipe.send("stop")
         if not self.pipe.poll(timeout):
@@ -666,7 +673,7 @@ class Consoles:
             self.proc.join(5)
 
 
-class ConsoleGroup:
+class ConsoleGroup(_Draining):
     """`count` consoles spread over `procs` child processes, used as one."""
 
     def __init__(self, spec: ConsoleSpec, procs: int = 1) -> None:
@@ -689,21 +696,6 @@ class ConsoleGroup:
     def count(self) -> tuple[int, int, int, int]:
         counts = [m.count() for m in self.members]
         return tuple(sum(c[i] for c in counts) for i in range(4))  # type: ignore[return-value]
-
-    def drain(self, expected: int, quiet: float = 3.0, limit: float = 60.0) -> float:
-        """Wait until `expected` matched frames are in, or none came for `quiet` s."""
-        t0 = last_change = time.monotonic()
-        last = -1
-        while time.monotonic() - t0 < limit:
-            got = self.count()[0]
-            if got >= expected:
-                break
-            if got != last:
-                last, last_change = got, time.monotonic()
-            elif time.monotonic() - last_change > quiet:
-                break
-            time.sleep(0.2)
-        return time.monotonic() - t0
 
     def finish(self, timeout: float = 120) -> dict[str, Any]:
         """Results of all members, merged (lists concatenated, counts summed)."""

@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -43,31 +43,31 @@ app = Starlette(routes=[
 ])
 
 
-def _compression() -> bool:
-    """As `connector serve` decides it (CONNECTOR_WS_COMPRESSION, off by default)."""
-    return os.environ.get("CONNECTOR_WS_COMPRESSION", "").lower() in {"1", "true", "yes", "on"}
-
-
 def main(argv: list[str] | None = None) -> int:
-    import uvicorn
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-    # Same logging shape as connector.logs.setup_logging at CONNECTOR_LOG_LEVEL=warning.
+    serve(app, args.host, args.port, args.log_level)
+    return 0
+
+
+def serve(asgi: Any, host: str, port: int, log_level: str) -> None:
+    """Run `asgi` exactly as `connector serve` runs the connector (its uvicorn options,
+    from the same `CONNECTOR_*` settings), logging like it at `log_level`."""
+    import uvicorn
+
+    from connector.cli import server_options
+    from connector.settings import Settings
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(args.log_level.upper())
+    root.setLevel(log_level.upper())
     logging.getLogger("uvicorn.access").disabled = True
-    # Same options as `connector serve` (connector/cli.py: cmd_serve).
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                server_header=False, ws_max_size=64 * 1024 + 1024, timeout_graceful_shutdown=10,
-                ws_per_message_deflate=_compression())
-    return 0
+    uvicorn.run(asgi, **server_options(Settings(host=host, port=port)))
 
 
 if __name__ == "__main__":

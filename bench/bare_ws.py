@@ -33,13 +33,12 @@ import asyncio
 import contextlib
 import copy
 import json
-import logging
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from bare_app import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -139,14 +138,7 @@ def build_app(state: State) -> Starlette:
     ], lifespan=lifespan)
 
 
-def _compression() -> bool:
-    """As `connector serve` decides it (CONNECTOR_WS_COMPRESSION, off by default)."""
-    return os.environ.get("CONNECTOR_WS_COMPRESSION", "").lower() in {"1", "true", "yes", "on"}
-
-
 def main(argv: list[str] | None = None) -> int:
-    import uvicorn
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
@@ -157,18 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     template = json.loads(args.template.read_text()) if args.template else DEFAULT_TEMPLATE
-    app = build_app(State(template, args.heartbeat, args.coalesce))
-    # Same logging shape as connector.logs.setup_logging at CONNECTOR_LOG_LEVEL=warning.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(args.log_level.upper())
-    logging.getLogger("uvicorn.access").disabled = True
-    # Same options as `connector serve` (connector/cli.py: cmd_serve).
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                server_header=False, ws_max_size=64 * 1024 + 1024, timeout_graceful_shutdown=10,
-                ws_per_message_deflate=_compression())
+    serve(build_app(State(template, args.heartbeat, args.coalesce)), args.host, args.port,
+          args.log_level)
     return 0
 
 

@@ -256,13 +256,15 @@ def run_round(*, target: str, rnd: int, rate: float, port: int, path: str, serve
 
 
 def _self_pid() -> int:
-    import os
 
     return os.getpid()
 
 
 def _server_compression() -> bool:
-    return os.environ.get("CONNECTOR_WS_COMPRESSION", "").lower() in {"1", "true", "yes", "on"}
+    """What `connector serve` (and the baselines, see bare_app.serve) will decide."""
+    from connector.settings import Settings
+
+    return Settings().ws_compression
 
 
 def main(argv: list[str] | None = None) -> int:

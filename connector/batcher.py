@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from connector.ingest import Inbound, Result
 from connector.ingest_process import WriterGone, WriterProcess, write_batch
 from connector.settings import Settings
-from connector.store import Store, Transaction
+from connector.store import Store
 from connector.stream import Event
 
 log = logging.getLogger("connector.ingest")
@@ -173,7 +173,7 @@ class IngestWriter:
         while True:
             events = await self._committed.get()
             try:
-                await self.store.after_commit(Transaction(None, events))  # type: ignore[arg-type]
+                await self.store.publish(events)
             except Exception:
                 # Live consoles miss a push but not the event: it is stored, and the hub
                 # fills cursor gaps from the database.

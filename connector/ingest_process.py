@@ -228,10 +228,6 @@ class WriterProcess:
         events = [Event.rendered(*e) for e in answer["events"]]
         return results, events
 
-    async def write(self, batch: list[Inbound]) -> tuple[list[Result | None], list[Event]]:
-        await self.send(batch)
-        return await self.receive()
-
     async def _gone(self, exc: BaseException) -> NoReturn:
         log.error("ingest: the writer process ended (%s); starting another", exc)
         await self.stop()

@@ -128,10 +128,7 @@ class Store:
 
     @property
     def writers_waiting(self) -> int:
-        """Writers queued for the turn: a writer holding it for long should let them in.
-
-        Read from any thread (a plain int).
-        """
+        """Writers queued for the turn: a writer holding it for long should let them in."""
         return self._waiting
 
     @asynccontextmanager
@@ -186,10 +183,14 @@ class Store:
     async def after_commit(self, tx: Tx | SyncTx) -> None:
         if tx.handed and self.on_handoff is not None:
             self.on_handoff(tx.handed)
-        if tx.events and self.bus is not None:
-            await self.bus.publish(tx.events)
+        await self.publish(tx.events)
         if tx.deliveries and self.on_delivery is not None:
             self.on_delivery()
+
+    async def publish(self, events: list[Event]) -> None:
+        """Send committed stream events to the live consoles (via the bus)."""
+        if events and self.bus is not None:
+            await self.bus.publish(events)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

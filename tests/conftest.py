@@ -23,6 +23,9 @@ from connector.security import hash_password
 from connector.settings import Settings
 from tests.fakes import FakeChannel
 
+#: The browser fixtures (`browser`, `consoles`, `staff`) for the console tests.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture
 def anyio_backend() -> str:

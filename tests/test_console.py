@@ -8,14 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import builders
-from tests.browser import (  # noqa: F401  (fixtures)
-    browser_fixture,
-    consoles_fixture,
-    people,
-    register_bot,
-    staff_fixture,
-    webhook,
-)
+from tests.browser import people, register_bot, webhook
 from tests.fakes import Reply
 
 pytestmark = pytest.mark.browser

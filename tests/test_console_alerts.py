@@ -9,14 +9,7 @@ from playwright.sync_api import expect
 
 from connector.migrate import upgrade
 from tests import builders
-from tests.browser import (  # noqa: F401  (fixtures)
-    browser_fixture,
-    consoles_fixture,
-    people,
-    register_bot,
-    staff_fixture,
-    webhook,
-)
+from tests.browser import people, register_bot, webhook
 from tests.conftest import free_port, make_settings
 
 pytestmark = pytest.mark.browser

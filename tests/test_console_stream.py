@@ -12,14 +12,7 @@ from playwright.sync_api import expect
 from connector import stream
 from connector.db import utcnow
 from tests import builders
-from tests.browser import (  # noqa: F401  (fixtures)
-    browser_fixture,
-    consoles_fixture,
-    people,
-    register_bot,
-    staff_fixture,
-    webhook,
-)
+from tests.browser import people, register_bot, webhook
 
 pytestmark = pytest.mark.browser
 

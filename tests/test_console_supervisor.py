@@ -11,14 +11,7 @@ from playwright.sync_api import expect
 
 from connector.models import Ticket
 from tests import builders
-from tests.browser import (  # noqa: F401  (fixtures)
-    browser_fixture,
-    consoles_fixture,
-    people,
-    register_bot,
-    staff_fixture,
-    webhook,
-)
+from tests.browser import people, register_bot, webhook
 from tests.helpers import execute
 
 pytestmark = pytest.mark.browser

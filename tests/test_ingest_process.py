@@ -73,9 +73,11 @@ async def test_a_writer_dying_with_a_batch_in_flight_fails_that_batch(settings):
         await wait_until(lambda: gone(pid), what="the child to die")
         writer._proc.is_alive = lambda: True  # type: ignore[union-attr]  # it died just after
         with pytest.raises(WriterGone):
-            await writer.write([body])
+            await writer.send([body])
+            await writer.receive()
         # The next batch gets a new child (which refuses the unknown integration: no result).
-        results, events = await writer.write([body])
+        await writer.send([body])
+        results, events = await writer.receive()
         assert results == [None] and events == []
         assert writer.pid != pid
     finally:
