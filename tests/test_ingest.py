@@ -587,3 +587,26 @@ def test_key_never_appears_in_logs(live, channel, caplog):
     text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     for secret in (bot.key, wrong_key, rotated.key):
         assert secret not in text
+
+
+async def test_a_client_gone_mid_body_gets_no_answer_and_nothing_is_stored(app, bot):
+    """The body never completes (the client hung up): nothing to answer, nothing stored."""
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": b'{"event": "message_re', "more_body": True},
+                {"type": "http.disconnect"}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    path, _, query = bot.smartly_path.partition("?")
+    before = await counts(app)
+    await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+               "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+               "query_string": query.encode(), "root_path": "", "headers": [],
+               "client": ("127.0.0.1", 1), "server": ("testserver", 80), "app": app},
+              receive, send)
+    assert sent == []
+    assert await counts(app) == before
