@@ -53,6 +53,7 @@ from _common import (
     machine,
     make_users,
     open_fds,
+    process_tree,
     raise_nofile,
     rss_kib,
     stack,
@@ -117,7 +118,7 @@ def measure(target: str, pid: int, url: str, headers: list[dict[str, str]],
         time.sleep(1.0)
         rss_connected = rss_kib(pid)
         peak = rss_connected
-        meter = CpuMeter({"server": pid})
+        meter = CpuMeter({"server": process_tree(pid)})
         spy = None
         if args.profile:
             out = Path(f"{args.profile}-{target}.txt")

@@ -77,6 +77,7 @@ from _common import (
     machine,
     make_users,
     paced_load,
+    process_tree,
     raise_nofile,
     stack,
     summary,
@@ -265,7 +266,8 @@ def run_round(st: Stack, channel: Channel, sessions: list[Session], claimed: lis
         consoles.wait_ready()
     load_before = loadavg()
     assert st.connector is not None
-    pids = {"server": st.connector.proc.pid, "channel": channel.proc.pid or 0,
+    pids: dict[str, int | list[int]] = {
+            "server": process_tree(st.connector.proc.pid), "channel": channel.proc.pid or 0,
             "client": _pid()}
     if consoles is not None:
         pids["consoles"] = consoles.pid

@@ -81,6 +81,7 @@ from _common import (
     machine,
     make_users,
     paced_load,
+    process_tree,
     stack,
     summary,
     token_re,
@@ -196,7 +197,8 @@ def run_round(*, target: str, rnd: int, rate: float, port: int, path: str, serve
                              f" ({failed} failed)")
         time.sleep(1.0)  # let the hello/presence frames pass
         load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-        pids = {"server": server_pid, "load generator": _self_pid()}
+        pids: dict[str, int | list[int]] = {"server": process_tree(server_pid),
+                                             "load generator": _self_pid()}
         pids.update({f"consoles{'' if len(consoles.pids) == 1 else i + 1}": pid
                      for i, pid in enumerate(consoles.pids)})
         meter = CpuMeter(pids)
@@ -418,7 +420,7 @@ def profile(st: Stack, pid: int, sessions: list[Session], users: list[str],
         spy = subprocess.Popen(
             ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
              "--duration", str(int(args.warmup + args.duration + 4)), "--format", fmt,
-             "--threads", "--output", str(out)],
+             "--threads", "--subprocesses", "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)
         print(f"profiled round (not counted) -> {out}")

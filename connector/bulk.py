@@ -102,6 +102,29 @@ class Writer:
         """A JSON column's value as the driver takes it (None is JSON null, as in Core)."""
         return json_dumps(value) if self.raw else value
 
+    def execute(self, core: Any, params: dict[str, Any] | list[dict[str, Any]], sqlite: str,
+                values: Sequence[Any] | list[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """One statement, or one per row when `values` is a list of rows: on SQLite
+        `sqlite` (plain SQL, `?` placeholders) with `values` on the DB-API cursor,
+        elsewhere `core` with `params`. Returns the rows it returns, as tuples."""
+        if not self.raw:
+            result = self.conn.execute(core, params)
+            return [tuple(r) for r in result] if result.returns_rows else []
+        cursor = self._cursor()
+        try:
+            if isinstance(values, list):
+                cursor.executemany(sqlite, values)
+                return []
+            cursor.execute(sqlite, values)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _cursor(self) -> Any:
+        # The DB-API connection as SQLAlchemy holds it: sqlite3 itself, or the aiosqlite
+        # adapter (under `run_sync`), which has the same synchronous cursor interface.
+        return self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
     def run(self, bulk: Bulk, rows: Sequence[tuple[Any, ...]],
             where: Any = None) -> list[tuple[Any, ...]]:
         if not rows:
@@ -113,9 +136,7 @@ class Writer:
                     p[bulk.where_param] = where
             result = self.conn.execute(bulk.core(self._dialect.name), params)
             return [tuple(r) for r in result] if bulk.returning else []
-        # The DB-API connection as SQLAlchemy holds it: sqlite3 itself, or the aiosqlite
-        # adapter (under `run_sync`), which has the same synchronous cursor interface.
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = self._cursor()
         out: list[tuple[Any, ...]] = []
         try:
             for start in range(0, len(rows), CHUNK):

@@ -22,13 +22,14 @@ others down with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import multiprocessing
 import multiprocessing.process
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO, NoReturn
 
@@ -136,6 +137,14 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
     setup_logging(settings)
     engine = create_sync_engine(settings)
     window = dt.timedelta(seconds=settings.dedupe_window_seconds)
+    # One connection for the child's life: no pool checkout and reset per batch.
+    conn = engine.connect()
+
+    @contextlib.contextmanager
+    def begin() -> Iterator[sa.Connection]:
+        with conn.begin():
+            yield conn
+
     try:
         while (request := _read(stdin)) is not None:
             batch: list[Inbound | None] = []
@@ -146,10 +155,11 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
                     log.exception("ingest: an event from the server cannot be read")
                     batch.append(None)
             valid = [b for b in batch if b is not None]
-            results, events = write_batch(engine.begin, valid, window) if valid else ([], [])
+            results, events = write_batch(begin, valid, window) if valid else ([], [])
             it = iter(results)
             _write(stdout, _answer([None if b is None else next(it) for b in batch], events))
     finally:
+        conn.close()
         engine.dispose()
 
 

@@ -96,7 +96,7 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
 
     convs = _conversations(bulk, {(batch[i].integration_id, batch[i].end_user_id or "")
                                   for i, ok in zip(todo, known, strict=True) if ok}, stamp)
-    open_tickets = _tickets(tx, {c.open_ticket_id for c in convs.values()
+    open_tickets = _tickets(bulk, {c.open_ticket_id for c in convs.values()
                                  if c.open_ticket_id is not None})
     pending: list[dict[str, Any]] = []
     touched: set[int] = set()
@@ -126,11 +126,8 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
     if touched:
         rows = [(c.last_seq, c.lang, c.platform, stamp, c.id)
                 for c in convs.values() if c.id in touched]
-        if bulk.raw:
-            tx.conn.exec_driver_sql(_SEQ_SQLITE, rows)
-        else:
-            tx.conn.execute(_SEQ, [dict(zip(("seq", "lang", "platform", "now", "cid"), r,
-                                             strict=True)) for r in rows])
+        bulk.execute(_SEQ, [dict(zip(("seq", "lang", "platform", "now", "cid"), r, strict=True))
+                            for r in rows], _SEQ_SQLITE, rows)
     return results  # type: ignore[return-value]
 
 
@@ -251,13 +248,17 @@ _SEQ_SQLITE = ("UPDATE conversation SET last_seq = ?, lang = ?, platform = ?, up
 #: What a turn needs of its open ticket: the audience of its stream event.
 _TICKETS = sa.select(_ticket.c.id, _ticket.c.state, _ticket.c.assignee_id).where(
     _ticket.c.id.in_(sa.bindparam("ids", expanding=True)))
+#: The same on SQLite, the ids as one JSON array (one statement text for any count).
+_TICKETS_SQLITE = ("SELECT id, state, assignee_id FROM ticket "
+                   "WHERE id IN (SELECT value FROM json_each(?))")
 
 
-def _tickets(tx: SyncTx, ids: set[int]) -> dict[int, dict[str, Any]]:
+def _tickets(bulk: Writer, ids: set[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
-    rows = tx.conn.execute(_TICKETS, {"ids": sorted(ids)})
-    return {r.id: dict(r._mapping) for r in rows}
+    ordered = sorted(ids)
+    rows = bulk.execute(_TICKETS, {"ids": ordered}, _TICKETS_SQLITE, (bulk.json(ordered),))
+    return {r[0]: {"id": r[0], "state": r[1], "assignee_id": r[2]} for r in rows}
 
 
 def _str(value: Any) -> str | None:

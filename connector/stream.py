@@ -27,6 +27,7 @@ STAFF_ROLES = frozenset({"supervisor", "admin"})
 
 _ADVANCE = (sa.update(_counter).where(_counter.c.name == "stream")
             .values(value=_counter.c.value + sa.bindparam("n")).returning(_counter.c.value))
+_ADVANCE_SQLITE = "UPDATE counter SET value = value + ? WHERE name = 'stream' RETURNING value"
 _INSERT = Bulk(_events, ("id", "type", "ticket_id", "public", "user_ids", "payload",
                          "created_at"))
 
@@ -70,10 +71,10 @@ def append_sync(conn: sa.Connection, events: list[Event]) -> list[Event]:
     """Store `events` with consecutive cursors in the caller's transaction."""
     if not events:
         return events
-    last = conn.execute(_ADVANCE, {"n": len(events)}).scalar_one()
+    bulk = Writer(conn)
+    ((last,),) = bulk.execute(_ADVANCE, {"n": len(events)}, _ADVANCE_SQLITE, (len(events),))
     now = utcnow()
     first = last - len(events) + 1
-    bulk = Writer(conn)
     stamp = bulk.stamp(now)
     rows = []
     for offset, event in enumerate(events):

@@ -137,3 +137,42 @@ async def test_works_under_run_sync_on_the_async_engine(migrated_db: Path, tmp_p
             assert (await conn.exec_driver_sql("SELECT count(*) FROM stream_event")).scalar() == 3
     finally:
         await engine.dispose()
+
+
+def test_single_statements_agree_on_both_paths(engine: Any) -> None:
+    """`Writer.execute` with the ingest writer's own statements: the plain SQLite text
+    and the Core statement read and write the same (the stream counter, the open
+    tickets' audience, the conversations' sequence update)."""
+    from connector import ingest_write, stream
+
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Integration.__table__).values(
+            id="i1", name="b", channel_url="http://x", verify_token="t", key_hash="h",
+            created_at=now))
+        conv_ids = [conn.execute(sa.insert(Conversation.__table__).values(
+            integration_id="i1", end_user_id=u, created_at=now, updated_at=now),
+        ).inserted_primary_key[0] for u in ("a", "b")]
+        for state, cid in (("waiting", conv_ids[0]), ("assigned", conv_ids[1])):
+            conn.exec_driver_sql(
+                "INSERT INTO ticket (conversation_id, integration_id, state, reason, opened_at, "
+                "version) VALUES (?, 'i1', ?, 'need_help', '2026-01-01 00:00:00.000000', 1)",
+                (cid, state))
+    results = {}
+    for make in (Writer, core):
+        with engine.begin() as conn:
+            w = make(conn)
+            before = conn.exec_driver_sql("SELECT value FROM counter WHERE name = 'stream'"
+                                          ).scalar_one()
+            ((after,),) = w.execute(stream._ADVANCE, {"n": 3}, stream._ADVANCE_SQLITE, (3,))
+            assert after == before + 3
+            tickets = ingest_write._tickets(w, {1, 2, 999})
+            w.execute(ingest_write._SEQ, [{"seq": 7, "lang": "fr", "platform": "web",
+                                           "now": now, "cid": conv_ids[0]}],
+                      ingest_write._SEQ_SQLITE, [(7, "fr", "web", w.stamp(now), conv_ids[0])])
+            results[make] = (tickets, stored(conn, Conversation.__table__, "id"))
+    assert results[Writer] == results[core]
+    tickets, convs = results[Writer]
+    assert tickets == {1: {"id": 1, "state": "waiting", "assignee_id": None},
+                       2: {"id": 2, "state": "assigned", "assignee_id": None}}
+    assert convs[0][3:7] == (7, None, "fr", "web")
