@@ -8,12 +8,12 @@ message, within the limits below.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import orjson
 
 from connector import stream
-from connector.realtime import HEARTBEAT, Client, Hub
+from connector.realtime import HEARTBEAT, Batch, Client, Hub
 from connector.stream import Event
 
 #: A coalesced message holds at most this many frames...
@@ -40,8 +40,7 @@ async def replay_then_live(hub: Hub, client: Client, after: int, send: Send) -> 
             client.behind = False
             last_sent = await _replay(hub, client, last_sent, send)
         elif client.pending:
-            batch, client.pending = client.pending, []
-            last_sent = await _send_live(client, batch, last_sent, send)
+            last_sent = await _send_live(client, client.take(), last_sent, send)
         else:
             client.wake.clear()
             await client.wake.wait()
@@ -61,33 +60,51 @@ async def _replay(hub: Hub, client: Client, last_sent: int, send: Send) -> int:
             return last_sent
 
 
-async def _send_live(client: Client, batch: list[Event], last_sent: int, send: Send) -> int:
-    """Send the events of `batch` beyond `last_sent`, or a heartbeat if it holds only that."""
+async def _send_live(client: Client, chunks: list[list[Event]], last_sent: int,
+                     send: Send) -> int:
+    """Send the events of `chunks` beyond `last_sent`, or a heartbeat if they hold only that."""
+    if len(chunks) == 1 and isinstance(batch := chunks[0], Batch) and batch[0].cursor > last_sent:
+        # The usual case: one batch, as every console that sees it all gets it.
+        if batch.messages is None:
+            batch.messages = list(_coalesce(batch))
+        for text in batch.messages:
+            await _send(client, send, text)
+        return batch[-1].cursor
     events = []
-    for event in batch:
-        if event is not HEARTBEAT and event.cursor > last_sent:
-            events.append(event)
-            last_sent = event.cursor
+    heartbeat = False
+    for chunk in chunks:
+        for event in chunk:
+            if event is HEARTBEAT:
+                heartbeat = True
+            elif event.cursor > last_sent:
+                events.append(event)
+                last_sent = event.cursor
     if events:
         await _send_events(client, events, send)
-    elif any(e is HEARTBEAT for e in batch):
+    elif heartbeat:
         await _send(client, send, orjson.dumps({"type": "heartbeat", "cursor": last_sent}).decode())
     return last_sent
 
 
 async def _send_events(client: Client, events: list[Event], send: Send) -> None:
     """Send `events` in order, in as few messages as the caps allow."""
+    for text in _coalesce(events):
+        await _send(client, send, text)
+
+
+def _coalesce(events: list[Event]) -> Iterator[str]:
+    """The messages (one frame, or a JSON array of frames) that carry `events`, in order."""
     texts: list[str] = []
     size = 0
     for event in events:
         text = event.text()
         if texts and (len(texts) >= MESSAGE_MAX_FRAMES or size + len(text) > MESSAGE_MAX_CHARS):
-            await _send(client, send, _message(texts))
+            yield _message(texts)
             texts, size = [], 0
         texts.append(text)
         size += len(text) + 1
     if texts:
-        await _send(client, send, _message(texts))
+        yield _message(texts)
 
 
 def _message(texts: list[str]) -> str:

@@ -64,12 +64,26 @@ HEARTBEAT = Event("heartbeat", {})
 TOO_SLOW = "client too slow; reconnect with your cursor"
 
 
+class Batch(list[Event]):
+    """Events forwarded together, in cursor order. Every client that sees all of them
+    is offered this same object, so the messages they make are built once
+    (`messages`, filled by the first console writer that sends the batch)."""
+
+    __slots__ = ("messages",)
+
+    def __init__(self, events: list[Event]) -> None:
+        super().__init__(events)
+        self.messages: list[str] | None = None
+
+
 @dataclass(eq=False)
 class Client:
     principal: auth.Principal
     queue_max: int
-    #: Live events for the writer, in cursor order; at most `queue_max`.
-    pending: list[Event] = field(default_factory=list)
+    #: Live events for the writer, in cursor order, as offered (chunks, each a `Batch`
+    #: or a list); `pending_count` events in all, at most `queue_max`.
+    pending: list[list[Event]] = field(default_factory=list)
+    pending_count: int = 0
     #: `pending` overflowed and was emptied: the writer must read the database first.
     behind: bool = False
     #: How many times `pending` overflowed (the client caught up from the database).
@@ -95,22 +109,28 @@ class Client:
             e for e in events if e is HEARTBEAT or e.visible_to(user_id, role)]
         if not visible:
             return
-        if len(self.pending) + len(visible) > self.queue_max:
+        if self.pending_count + len(visible) > self.queue_max:
             if not self.behind:
                 self.overflows += 1
                 log.info("realtime: a console of %s fell over %d events behind; it catches "
                          "up from the database", self.principal.username, self.queue_max)
-            self.pending = []
+            self.take()
             self.behind = True
         else:
-            self.pending.extend(visible)
+            self.pending.append(visible)
+            self.pending_count += len(visible)
         self.wake.set()
+
+    def take(self) -> list[list[Event]]:
+        """Empty `pending`, returning its chunks."""
+        chunks, self.pending, self.pending_count = self.pending, [], 0
+        return chunks
 
     def close(self, code: int, reason: str) -> None:
         if not self.closed.is_set():
             self.close_code, self.close_reason = code, reason
             self.closed.set()
-            self.pending = []
+            self.take()
             self.wake.set()
 
 
@@ -199,7 +219,7 @@ class Hub:
                 missing = await stream.read_after(conn, self.delivered_upto,
                                                   limit=batch[0].cursor - self.delivered_upto - 1)
             batch = missing + batch
-        fresh = []
+        fresh = Batch([])
         for event in batch:
             if event.cursor > self.delivered_upto:
                 self.delivered_upto = event.cursor
