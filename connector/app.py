@@ -32,7 +32,7 @@ from connector.integrations import IntegrationCache
 from connector.logs import AccessLogMiddleware
 from connector.models import DedupeKey
 from connector.realtime import Hub
-from connector.routes import api_admin, api_auth, api_tickets, health, hooks, openapi, ws
+from connector.routes import api_admin, api_auth, api_tickets, health, hooks, lanes, openapi, ws
 from connector.settings import Settings
 from connector.store import Store
 
@@ -99,7 +99,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[*hooks.routes, *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_admin.routes, *openapi.routes, *ws.routes, *console_routes()],
         middleware=[Middleware(AccessLogMiddleware), Middleware(SecurityHeadersMiddleware),
-                    Middleware(hooks.WebhookLane)],
+                    Middleware(lanes.FastLanes)],
         exception_handlers={Exception: unhandled},
         lifespan=lifespan,
     )

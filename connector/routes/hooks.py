@@ -2,20 +2,19 @@
 
 Every bot turn of every conversation arrives here, so these are plain ASGI
 apps rather than request/response functions: no `Request` object, no
-response class, a JSON answer written straight to `send`, and `WebhookLane`
-takes their POSTs past the router. They still sit behind the app's access
+response class, a JSON answer written straight to `send`, and
+`lanes.FastLanes` takes their POSTs past the router. They still sit behind the app's access
 log, security headers and error handling.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from connector import ingest, integrations
 from connector.batcher import IngestFailed
@@ -108,35 +107,9 @@ class Webhook:
         await send_json(send, status, body)
 
 
-_smartly, _chatlayer = Webhook(smartly), Webhook(chatlayer)
+smartly_app, chatlayer_app = Webhook(smartly), Webhook(chatlayer)
 
 routes = [
-    Route("/hooks/smartly/{integration_id}", _smartly, methods=["POST"]),
-    Route("/hooks/chatlayer/{integration_id}", _chatlayer, methods=["POST"]),
+    Route("/hooks/smartly/{integration_id}", smartly_app, methods=["POST"]),
+    Route("/hooks/chatlayer/{integration_id}", chatlayer_app, methods=["POST"]),
 ]
-
-_PATH = re.compile(r"/hooks/(smartly|chatlayer)/([^/]+)")
-
-
-class WebhookLane:
-    """Middleware: a webhook POST goes straight to its endpoint.
-
-    Placed after the access log and security headers, it skips only the
-    exception middleware and the router, which cost more per request than the
-    endpoint itself. Anything else (another method, another path) goes the
-    usual way, so 404, 405 and the routes' other behaviour are unchanged.
-    Errors still reach the app's outermost error handler.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            match = _PATH.fullmatch(scope["path"])
-            if match is not None:
-                scope["path_params"] = {"integration_id": match[2]}
-                endpoint = _smartly if match[1] == "smartly" else _chatlayer
-                await endpoint(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

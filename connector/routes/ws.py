@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from connector import auth, tickets
@@ -32,7 +33,20 @@ FLOOD_LIMIT = 100
 CLOSE_TIMEOUT = 10.0
 
 
-async def stream_endpoint(websocket: WebSocket) -> None:
+PATH = "/ws"
+
+
+async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+    """The endpoint as an ASGI app (`lanes.FastLanes` routes to it directly).
+
+    Once accepted, the console's writer sends each message on `send` itself:
+    one message per console per batch of events is the hot path, and
+    Starlette's per-send state checks add nothing there.
+    """
+    await _stream(WebSocket(scope, receive, send), send)
+
+
+async def _stream(websocket: WebSocket, asgi_send: Send) -> None:
     app = websocket.app
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in app.state.settings.allowed_origins:
@@ -51,7 +65,10 @@ async def stream_endpoint(websocket: WebSocket) -> None:
         return
     hub = app.state.hub
     client = Client(principal, app.state.settings.ws_queue_max)
-    send = websocket.send_text  # only hello/resync, then only the writer: one sender at a time
+
+    async def send(text: str) -> None:  # hello/resync, then only the writer: one at a time
+        await asgi_send({"type": "websocket.send", "text": text})
+
     # Judged before attaching: attaching emits events (presence) that would make a cursor
     # from the future look valid. The replay still reads after attaching: no gap.
     start, resync = await resume_point(hub, int(after_raw) if after_raw else None)
@@ -133,4 +150,4 @@ async def _typing(app: Any, client: Client, frame: dict[str, Any]) -> None:
                       public=False, user_ids=aud["user_ids"]))
 
 
-routes = [WebSocketRoute("/ws", stream_endpoint)]
+routes = [WebSocketRoute(PATH, stream)]
