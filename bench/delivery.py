@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CLIENT_SCHED_HELP,
     Consoles,
     ConsoleSpec,
     CpuMeter,
@@ -68,6 +69,7 @@ from _common import (
     Session,
     Stack,
     ThreadStates,
+    client_policy,
     describe,
     fmt_ms,
     free_port,
@@ -262,7 +264,8 @@ def run_round(st: Stack, channel: Channel, sessions: list[Session], claimed: lis
     consoles = None
     if args.consoles and ingest_rate:
         consoles = Consoles(ConsoleSpec(url=f"ws://127.0.0.1:{st.port}/ws",
-                                        headers=consoles_headers, count=args.consoles))
+                                        headers=consoles_headers, count=args.consoles,
+                                        sched=args.client_sched))
         consoles.wait_ready()
     load_before = loadavg()
     assert st.connector is not None
@@ -275,8 +278,9 @@ def run_round(st: Stack, channel: Channel, sessions: list[Session], claimed: lis
     meter.start()
     states = ThreadStates(st.connector.proc.pid).start()
     try:
-        rep, dire, ing = asyncio.run(_drive(st, channel, sessions, claimed, users, args, rnd,
-                                            ingest_rate, run_id))
+        with client_policy(args.client_sched):
+            rep, dire, ing = asyncio.run(_drive(st, channel, sessions, claimed, users, args,
+                                                rnd, ingest_rate, run_id))
         # Wait for the last deliveries (retries would take >= 1 s: they count as late).
         run_c, run_d = f"k{run_id}c{rnd}", f"k{run_id}d{rnd}"
         arrivals_c: dict[int, int] = {}
@@ -410,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=200, help="end users with an open ticket")
     p.add_argument("--tickets", type=int, default=50, help="tickets claimed and replied to")
     p.add_argument("--agents", type=int, default=5)
+    p.add_argument("--client-sched", choices=("batch", "normal"), default="batch",
+                   help=CLIENT_SCHED_HELP)
     p.add_argument("--consoles", type=int, default=0,
                    help="supervisor consoles connected during the ingest load")
     p.add_argument("--http-connections", type=int, default=64, help="for the ingest load")
@@ -448,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.consoles:
                 sups = make_users(st, "sup", "supervisor", min(10, args.consoles))
                 consoles_headers = [login(st, s).ws_headers(st.base) for s in sups]
-            print(f"machine: {machine()}; client loop {loop}")
+            print(f"machine: {machine()}; client loop {loop}; client processes {args.client_sched} "
+                  "scheduling")
             print(f"connector source: {describe(st.source)}")
             print(f"workload: {args.replies_per_second:g} replies/s over {len(claimed)} claimed "
                   f"tickets ({args.agents} agents), the same rate of direct POSTs to the "

@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CLIENT_SCHED_HELP,
     ConsoleGroup,
     ConsoleSpec,
     CpuMeter,
@@ -72,6 +73,7 @@ from _common import (
     Session,
     Stack,
     ThreadStates,
+    client_policy,
     describe,
     fmt_ms,
     free_port,
@@ -188,7 +190,7 @@ def run_round(*, target: str, rnd: int, rate: float, port: int, path: str, serve
     requests = [http_request("POST", path, port, turn_body(
         users[i % len(users)], token_text(run, i), ref=f"{run}-{i}")) for i in range(total)]
     spec = ConsoleSpec(url=f"ws://127.0.0.1:{port}/ws", headers=headers, count=args.consoles,
-                       token=run, compression=not args.no_compression)
+                       token=run, compression=not args.no_compression, sched=args.client_sched)
     consoles = ConsoleGroup(spec, args.console_procs)
     try:
         connected, failed, took = consoles.wait_ready()
@@ -213,7 +215,8 @@ def run_round(*, target: str, rnd: int, rate: float, port: int, path: str, serve
 
         frames0 = consoles.count()[1]
         states = ThreadStates(server_pid).start() if target == "connector" else None
-        load = asyncio.run(drive())
+        with client_policy(args.client_sched):
+            load = asyncio.run(drive())
         drained = consoles.drain(total * connected, quiet=args.drain)
         cpu = meter.stop()
         if states is not None:
@@ -285,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--http-connections", type=int, default=64)
     p.add_argument("--console-procs", type=int, default=1,
                    help="client processes the consoles are spread over")
+    p.add_argument("--client-sched", choices=("batch", "normal"), default="batch",
+                   help=CLIENT_SCHED_HELP)
     p.add_argument("--no-compression", action="store_true",
                    help="consoles do not offer permessage-deflate")
     p.add_argument("--targets", default="bare,connector",
@@ -329,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                                       "--template", str(template), *extra], port)
                 wait_ready(srv)
                 targets[name] = (port, srv.proc.pid, [{"Origin": f"http://127.0.0.1:{port}"}])
-        print(f"machine: {machine()}; client loop {loop}")
+        print(f"machine: {machine()}; client loop {loop}; client processes {args.client_sched} "
+                  "scheduling")
         print(f"connector source: {describe(st.source)}")
         print(f"workload: {args.consoles} consoles in {args.console_procs} process(es) "
               f"({args.logins} supervisor sessions, permessage-deflate "
