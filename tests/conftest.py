@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,18 @@ async def add_user(app: Any, username: str, role: str = "agent",
     async with app.state.store.transaction() as tx:
         return await users.create(tx.conn, username, password, role,
                                   password_hash=_hashes[password])
+
+
+async def sign_in(stack: AsyncExitStack, app: Any, username: str,
+                  password: str = PASSWORD) -> httpx.AsyncClient:
+    """An HTTP client on `app` (closed with `stack`) signed in as `username`: with its
+    session cookie and CSRF header."""
+    c = await stack.enter_async_context(httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"))
+    r = await c.post("/api/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return c
 
 
 def free_port() -> int:

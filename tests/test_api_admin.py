@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import builders
-from tests.conftest import PASSWORD, add_user
+from tests.conftest import add_user, sign_in
 from tests.fakes import FakeChannel, Reply
 
 pytestmark = pytest.mark.anyio
@@ -23,12 +23,8 @@ pytestmark = pytest.mark.anyio
 async def signed_in(app: Any, username: str, role: str) -> AsyncIterator[httpx.AsyncClient]:
     """A new user of `role`, signed in: an HTTP client with its cookie and CSRF header."""
     await add_user(app, username, role)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://testserver") as c:
-        r = await c.post("/api/login", json={"username": username, "password": PASSWORD})
-        assert r.status_code == 200, r.text
-        c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-        yield c
+    async with AsyncExitStack() as stack:
+        yield await sign_in(stack, app, username)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from connector import stream
 from connector.routes.openapi import ENDPOINTS
 from tests import builders
-from tests.conftest import PASSWORD, add_user
+from tests.conftest import add_user, sign_in
 from tests.fakes import Reply
 
 pytestmark = pytest.mark.anyio
@@ -41,12 +41,7 @@ async def team(app: Any) -> AsyncIterator[Team]:
             out = []
             for name in names:
                 await add_user(app, name, ROLES[name])
-                c = await stack.enter_async_context(httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://testserver"))
-                r = await c.post("/api/login", json={"username": name, "password": PASSWORD})
-                assert r.status_code == 200, r.text
-                c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-                out.append(c)
+                out.append(await sign_in(stack, app, name))
             return out[0] if len(out) == 1 else out
 
         yield make

@@ -22,7 +22,7 @@ from connector.migrate import upgrade
 from connector.models import Delivery, DeliveryAttempt, Message
 from connector.settings import Settings
 from tests import builders
-from tests.conftest import PASSWORD, add_bot, add_user, fresh_database, make_settings
+from tests.conftest import add_bot, add_user, fresh_database, make_settings, sign_in
 from tests.fakes import FakeChannel, Reply
 from tests.helpers import POSTGRES, postgres_admin, rows, running, wait_settled, wait_until
 
@@ -58,12 +58,7 @@ async def desk(app: Any, client: httpx.AsyncClient, channel: FakeChannel,
         clients = []
         for name, role in people:
             await add_user(app, name, role)
-            c = await stack.enter_async_context(httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://testserver"))
-            r = await c.post("/api/login", json={"username": name, "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-            clients.append(c)
+            clients.append(await sign_in(stack, app, name))
         yield bot, clients
 
 
