@@ -543,7 +543,7 @@ def profile(st: Stack, channel: Channel, ordered: list[Session], claimed: list[i
         spy = subprocess.Popen(
             ["py-spy", "record", "--pid", str(st.connector.proc.pid), "--rate", "250",
              "--nonblocking", "--duration", str(int(args.warmup + args.duration + 2)),
-             "--format", fmt, "--threads", "--output", str(out)],
+             "--format", fmt, "--threads", "--subprocesses", "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)
         print(f"profiled round (not counted) -> {out}")

@@ -436,7 +436,7 @@ def profile(conn: Server, args: argparse.Namespace, hook_path: str, run_id: str,
         spy = subprocess.Popen(
             ["py-spy", "record", "--pid", str(conn.proc.pid), "--rate", "250", "--nonblocking",
              "--duration", str(args.duration + 1), "--format", fmt, "--threads",
-             "--output", str(out)],
+             "--subprocesses", "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(1.0)  # let py-spy attach
         r = drive(conn, "connector", 100 + n, args.duration)

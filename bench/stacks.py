@@ -2,8 +2,9 @@
 
     python3 bench/stacks.py /tmp/ingest-profile.txt [--top 40]
 
-Prints, for the event-loop thread (MainThread) and for the SQLite worker
-threads separately:
+Prints, for the server's event-loop thread (MainThread), its SQLite worker
+threads and, in a profile taken with `--subprocesses` (as `bench/latency.py
+--profile` does), the ingest writer process separately:
 
 * where the samples are spent by layer, each sample charged to the innermost
   frame's layer (HTTP server stack, connector code, SQLAlchemy, aiosqlite,
@@ -84,7 +85,8 @@ def strip(frame: str) -> str:
 
 def summarise(path: str, top: int) -> None:
     groups: dict[str, list[tuple[list[str], int]]] = {"event loop thread": [],
-                                                      "SQLite worker threads": []}
+                                                      "SQLite worker threads": [],
+                                                      "ingest writer process": []}
     idle = 0
     threads: set[str] = set()
     with open(path) as fh:
@@ -94,6 +96,11 @@ def summarise(path: str, top: int) -> None:
                 continue
             frames = stack.split(";")
             n = int(count)
+            if frames[0].startswith("process "):  # py-spy --subprocesses
+                frames = frames[1:]
+                if any("ingest_process.py" in f for f in frames):
+                    groups["ingest writer process"].append((frames[1:], n))
+                    continue
             if "_connection_worker_thread" in frames[0]:
                 threads.add(frames[0].split(")")[0])
             if IDLE.search(frames[-1]):

@@ -981,3 +981,38 @@ async def test_compression_is_offered_only_when_configured(world, tmp_path):
             s = Stream(ws)
             assert (await s.next())["type"] == "hello"
 
+
+
+async def test_a_forwarded_batch_is_made_into_messages_once_and_skips_what_was_sent() -> None:
+    """Every console that sees a whole batch gets the same message texts, built once; a
+    console whose replay already sent part of the batch gets only the rest, and a
+    heartbeat offered with events adds nothing."""
+    from connector import console_feed
+    from connector.realtime import HEARTBEAT, Batch, Client
+
+    def rendered(cursor: int) -> Event:
+        return Event.rendered(json.dumps({"type": "presence", "cursor": cursor}), "presence",
+                              None, True, [], cursor)
+
+    batch = Batch([rendered(c) for c in (5, 6, 7)])
+    sent: dict[str, list[str]] = collections.defaultdict(list)
+
+    def sender(name: str) -> Callable[[str], Any]:
+        async def send(text: str) -> None:
+            sent[name].append(text)
+        return send
+
+    def client() -> Client:
+        return Client(auth.Principal("s", "c", 1, "sup", "supervisor"), 100)
+
+    assert await console_feed._send_live(client(), [batch], 4, sender("a")) == 7
+    assert await console_feed._send_live(client(), [batch], 4, sender("b")) == 7
+    assert sent["a"] == sent["b"] == batch.messages
+    assert [f["cursor"] for f in json.loads(sent["a"][0])] == [5, 6, 7]
+    assert sent["a"][0] is sent["b"][0]  # the same text object, not rebuilt
+    # A console whose replay already sent cursor 6, with a heartbeat queued too.
+    assert await console_feed._send_live(client(), [batch, [HEARTBEAT]], 6, sender("c")) == 7
+    assert [json.loads(m)["cursor"] for m in sent["c"]] == [7]
+    # Only a heartbeat: one heartbeat frame at the console's cursor.
+    assert await console_feed._send_live(client(), [[HEARTBEAT]], 7, sender("d")) == 7
+    assert [json.loads(m) for m in sent["d"]] == [{"type": "heartbeat", "cursor": 7}]
