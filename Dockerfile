@@ -14,11 +14,13 @@ RUN groupadd --system --gid 10001 connector \
     && mkdir -p /data \
     && chown connector:connector /data
 
-# The same install as the README's: `pip install .` of the source tree
-# (.dockerignore keeps tests, scripts and local state out of the context).
+# The same install as the README's (scripts/serve.sh): the locked dependencies,
+# hash-checked, then the source tree without dependencies (.dockerignore keeps
+# tests, scripts and local state out of the context).
 WORKDIR /src
 COPY . .
-RUN pip install . \
+RUN pip install --require-hashes -r requirements/run.lock \
+    && pip install --no-deps --no-build-isolation . \
     && cd / && rm -rf /src
 
 ENV CONNECTOR_DATABASE_URL=sqlite+aiosqlite:////data/connector.db \

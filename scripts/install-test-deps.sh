@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a Debian machine (run as root):
-# the project with its `test` extra, Debian's Chromium for the browser tests and
-# wrk for the benchmarks' smoke runs. Idempotent: apt is skipped when both exist.
+# the locked test dependencies (requirements/test.lock, hash-checked; the newest
+# releases with CONNECTOR_DEPS=latest) and the project, editable, into the Python
+# that scripts/_lib.sh picks; Debian's Chromium for the browser tests and wrk for
+# the benchmarks' smoke runs. Idempotent: apt is skipped when both exist.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/_lib.sh
+. scripts/_lib.sh
 
 # Browser tests drive Debian's Chromium (executable_path=/usr/bin/chromium);
 # Playwright must never fetch a browser build of its own.
@@ -12,8 +16,8 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 export DEBIAN_FRONTEND=noninteractive
 
-echo "install-test-deps: pip install -e '.[test]'"
-python3 -m pip install --quiet --root-user-action=ignore -e '.[test]'
+pick_python
+install_deps test
 
 # Debian packages: Chromium for the browser tests, wrk for the benchmarks' smoke runs.
 missing=()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -26,6 +27,18 @@ async def _forget_stream(app) -> None:
 async def _close_sockets(app, code: int) -> None:
     for client in list(app.state.hub.clients):
         client.close(code, "test")
+
+
+def _wait_for(page, expression: str, within: float = 10.0) -> None:
+    """Poll `expression` until it is truthy: page.wait_for_function's job, which cannot be
+    used here. Since Playwright 1.65 it eval()s its predicate in the page, and the console's
+    CSP (script-src 'self', no 'unsafe-eval') refuses that; page.evaluate goes through the
+    DevTools protocol, which the page's CSP does not govern."""
+    deadline = time.monotonic() + within
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression}")
+        page.wait_for_timeout(20)
 
 
 def _record_messages(page) -> list[str]:
@@ -129,9 +142,8 @@ def test_server_dropping_the_socket_is_resumed_from_the_cursor(consoles, staff, 
     for n in range(3):
         webhook(live, bot.smartly_path, builders.turn("u-1", f"message {n}", answer=None))
     # The second drop must find a socket: wait until the client is back first.
-    page.wait_for_function(
-        f"Number(document.documentElement.dataset.streamConnects) >= {connects + 1}"
-        " && document.querySelector('#conn').dataset.state === 'live'")
+    _wait_for(page, f"Number(document.documentElement.dataset.streamConnects) >= {connects + 1}"
+                    " && document.querySelector('#conn').dataset.state === 'live'")
     live.run(_close_sockets(live.app, 1011))  # a server error: reconnect with backoff
     other = webhook(live, bot.smartly_path, builders.escalation("u-5"))["ticket_id"]
 

@@ -257,6 +257,42 @@ async def test_kill_9_with_replies_pending_loses_nothing(deployment, channel):
     assert "one-time password" not in log and "admin password 1" not in log
 
 
+# --- logs -------------------------------------------------------------------------------------
+
+async def test_key_never_appears_in_logs(deployment, channel):
+    """What a real `serve` writes, at its most talkative level: no webhook key, right or wrong.
+    (Not pytest's log capture of an in-process server: pytest >= 9.2 attaches its handler to
+    loggers that do not propagate, which turns uvicorn's own access log on.)"""
+    d = deployment
+    d.env["CONNECTOR_LOG_LEVEL"] = "debug"
+    bot = add_integration(d, channel.url)
+    key = bot["smartly_webhook_url"].split("key=", 1)[1]
+    wrong_key = "wrong-" + key[::-1]
+    hook = f"{d.url}/hooks/smartly/{bot['id']}"
+    d.serve()
+    async with httpx.AsyncClient(timeout=10) as http:
+        async def send(key_: str, body: Any) -> int:
+            return (await http.post(f"{hook}?key={key_}", json=body)).status_code
+
+        assert await send(key, builders.turn("u-1", "hi", need_help=True)) == 200
+        assert await send(key, {"event": "message_received", "payload": []}) == 422
+        assert await send(wrong_key, builders.turn()) == 401
+        rotated = d.cli("integration", "rotate-key", bot["id"], "--json")  # beside the server
+        assert rotated.returncode == 0, rotated.stderr
+        new_key = json.loads(rotated.stdout)["smartly_webhook_url"].split("key=", 1)[1]
+        assert await send(new_key, builders.turn()) == 200
+        assert await send(key, builders.turn()) == 200  # the old key, within its grace time
+    d.stop()
+
+    log = d.logs[-1].read_text()
+    access = [line for line in log.splitlines()
+              if " connector.access: " in line and f"/hooks/smartly/{bot['id']}" in line]
+    assert len(access) == 5, log
+    assert sum(f"/hooks/smartly/{bot['id']} 401 " in line for line in access) == 1
+    for secret in (key, wrong_key, new_key):
+        assert secret not in log
+
+
 # --- the console script ---------------------------------------------------------------
 
 def test_bad_config_is_exit_2_and_one_line(deployment):
