@@ -44,7 +44,11 @@ PIPELINE = 2
 
 
 class IngestFailed(Exception):
-    pass
+    """The event was not stored this time; the same event may be sent again."""
+
+
+class IngestRefused(Exception):
+    """The event can never be stored (see `Result` status `rejected`)."""
 
 
 class IngestWriter:
@@ -116,7 +120,10 @@ class IngestWriter:
         """Like `_in_turn`, with the next batch sent before the last one is answered.
 
         Two batches in flight keep the child busy while this loop answers the
-        requests of the batch just written and gathers the next one.
+        requests of the batch just written and gathers the next one. If anything
+        goes wrong while batches are in flight, the child is abandoned (killed and
+        replaced) and those batches are answered with an error: an answer is only
+        ever read for the request it belongs to.
         """
         in_flight: collections.deque[list[_Item]] = collections.deque()
         sent = 0
@@ -128,17 +135,28 @@ class IngestWriter:
                     sent += 1
                     batch = self._take()
                     in_flight.append(batch)
-                    await child.send([inbound for inbound, _ in batch],
-                                     in_flight=len(in_flight) - 1)
+                    left_out = await child.send([inbound for inbound, _ in batch])
+                    if left_out:
+                        in_flight[-1] = self._refuse(batch, left_out)
                 if not in_flight:
                     return
                 results, events = await child.receive()
                 self._settle(in_flight.popleft(), results, events)
         except WriterGone:
             pass  # logged; the batches in flight are answered with an error below
+        except BaseException:
+            if in_flight:
+                await child.abandon()
+            raise
         finally:
-            for batch in in_flight:  # the child died: nothing is known of these
+            for batch in in_flight:  # nothing is known of these
                 self._settle(batch, [None] * len(batch), [])
+
+    def _refuse(self, batch: list[_Item], left_out: list[int]) -> list[_Item]:
+        """Answer the events of `batch` at `left_out` as refused; the rest of the batch."""
+        refused = set(left_out)
+        self._settle([batch[n] for n in left_out], [Result("rejected")] * len(left_out), [])
+        return [item for n, item in enumerate(batch) if n not in refused]
 
     def _take(self) -> list[_Item]:
         batch: list[_Item] = []
@@ -161,6 +179,8 @@ class IngestWriter:
                 continue
             if result is None:
                 future.set_exception(IngestFailed("could not store the event"))
+            elif result.status == "rejected":
+                future.set_exception(IngestRefused("the event cannot be stored"))
             else:
                 future.set_result(result)
         self._unanswered -= len(batch)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +9,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
+
+from connector import jsonin
 
 
 class HTTPError(Exception):
@@ -89,33 +90,16 @@ async def send_json(send: Send, status: int, body: Any) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
-def _not_json(name: str) -> Any:
-    # Python's parser accepts NaN and Infinity; JSON does not, nor can PostgreSQL store them.
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(raw: bytes) -> Any:
-    if not raw.strip():
-        raise HTTPError(400, "malformed_json", "malformed JSON: empty body")
+    """A request body as JSON through the door of `jsonin`: 400 when it is not JSON, 422
+    naming the field when it is JSON we could not store."""
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise HTTPError(400, "malformed_json", "malformed JSON: body is not UTF-8") from None
-    try:
-        return orjson.loads(raw)  # strict JSON, several times faster than the stdlib
-    except orjson.JSONDecodeError:
-        pass
-    # Not JSON (or beyond orjson, e.g. integers over 64 bits): the stdlib parser says
-    # precisely what is wrong, and where.
-    try:
-        return json.loads(raw, parse_constant=_not_json)
-    except UnicodeDecodeError:
-        raise HTTPError(400, "malformed_json", "malformed JSON: body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise HTTPError(400, "malformed_json", f"malformed JSON: {exc.msg} at line "
-                        f"{exc.lineno} column {exc.colno}") from None
-    except ValueError as exc:
+        return jsonin.load(raw)
+    except jsonin.Malformed as exc:
         raise HTTPError(400, "malformed_json", f"malformed JSON: {exc}") from None
+    except jsonin.Unstorable as exc:
+        raise HTTPError(422, "invalid", str(exc),
+                        [{"field": exc.field, "message": exc.message}]) from None
 
 
 async def json_body(request: Request, limit: int) -> tuple[Any, bytes]:

@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 KNOWN_SMARTLY = ("message_received", "escalation_requested")
@@ -25,9 +26,13 @@ CONTEXT_FIELDS = (
     "input_type", "understood", "event_name",
 )
 
-Id = str | int
+#: Integers are kept within 64 bits (a larger one cannot be written back as JSON).
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Id = str | Int64
 #: Routing ids are stored in 200-character columns.
-ShortId = Annotated[str, Field(max_length=200)] | int
+ShortId = Annotated[str, Field(max_length=200)] | Int64
+#: Fields of a Chatlayer body that are secrets: never stored, never shown.
+SECRET_FIELDS = ("verifyToken",)
 
 
 class BadInput(ValueError):
@@ -117,7 +122,10 @@ class Inbound:
 
 @dataclass(slots=True)
 class Result:
-    status: Literal["processed", "duplicate", "ignored"]
+    """What became of an event. `rejected`: it cannot be stored, whenever it is sent
+    (writing it alone failed for a reason of its own, not the database's state)."""
+
+    status: Literal["processed", "duplicate", "ignored", "rejected"]
     event_id: int | None = None
     ticket_id: int | None = None
     opened: bool = False
@@ -193,24 +201,49 @@ def parse_chatlayer(integration_id: str, body: Any, raw: bytes) -> Inbound:
     if who in (None, ""):
         raise BadInput([{"field": "recipient.id",
                          "message": "recipient.id, senderId or sender.id is required"}])
+    kept = orjson.dumps({k: v for k, v in body.items() if k not in SECRET_FIELDS}).decode()
     return Inbound("chatlayer", integration_id, "bot_message", fingerprint(raw), body,
-                   raw.decode(), end_user_id=str(who), payload=parsed)
+                   kept, end_user_id=str(who), payload=parsed)
 
 
-def message_text(message: dict[str, Any]) -> str:
-    """A readable one-line text for any Chatlayer message object (whole object kept)."""
+def public_raw(text: str) -> Any:
+    """A stored raw body as staff may see it: parsed, without secrets (rows stored before
+    secrets were stripped at ingest still hold them); the text itself when it does not
+    parse."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    if isinstance(value, dict):
+        for name in SECRET_FIELDS:
+            value.pop(name, None)
+    return value
+
+
+def message_text(message: Any) -> str:
+    """A readable one-line text for any Chatlayer message object (whole object kept).
+
+    Total: any JSON value gives a text (an odd shape gives a placeholder, never an error).
+    """
+    if not isinstance(message, dict):
+        return "[message]"
     if isinstance(message.get("text"), str):
         return message["text"]
     attachment = message.get("attachment")
     if isinstance(attachment, dict):
-        payload = attachment.get("payload") if isinstance(attachment.get("payload"), dict) else {}
+        payload = attachment.get("payload")
+        if not isinstance(payload, dict):
+            payload = {}
         kind = attachment.get("type")
         if kind == "template":
             if isinstance(payload.get("text"), str):
                 return payload["text"]
-            titles = [e.get("title") for e in payload.get("elements") or []
+            elements = payload.get("elements")
+            titles = [e["title"] for e in (elements if isinstance(elements, list) else ())
                       if isinstance(e, dict) and isinstance(e.get("title"), str)]
-            return " | ".join(titles) or f"[{payload.get('template_type', 'template')}]"
-        if kind in {"image", "video", "audio", "file"}:
+            template = payload.get("template_type")
+            name = template if isinstance(template, str) else "template"
+            return " | ".join(titles) or f"[{name}]"
+        if isinstance(kind, str) and kind in {"image", "video", "audio", "file"}:
             return f"[{kind}]"
     return "[message]"

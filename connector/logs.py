@@ -4,6 +4,12 @@ No secret reaches a log line: the request line carries the path without its
 query string (where the Smartly key lives), and a filter on every handler
 masks anything that looks like a key, token or password as a last line of
 defence.
+
+No request can forge a log line: the same filter escapes every control
+character of a message (CR and LF included, as `\\n`, `\\r`, `\\xNN`), and
+in text logs every further line of a traceback starts with `  | `, so each
+record starts exactly one line that starts with its timestamp. JSON logs are
+one JSON object per line by construction.
 """
 
 from __future__ import annotations
@@ -26,24 +32,45 @@ _SECRETS = re.compile(
 access = logging.getLogger("connector.access")
 
 
+#: C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def redact(text: str) -> str:
     return _SECRETS.sub(r"\1[redacted]", text)
 
 
+def escape(text: str) -> str:
+    """`text` on one line: every control character written as an escape."""
+    return _CONTROLS.sub(lambda m: _NAMED.get(m[0]) or f"\\x{ord(m[0]):02x}"
+                         if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
 class RedactingFilter(logging.Filter):
+    """Masks secrets and escapes control characters in every record's message."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact(message)
+        clean = escape(redact(message))
         if clean != message:
             record.msg, record.args = clean, None
         return True
 
 
 class RedactingFormatter(logging.Formatter):
-    """Text lines; tracebacks are masked too (an exception message may carry a secret)."""
+    """Text lines; tracebacks are masked too (an exception message may carry a secret),
+    and each of their lines is marked as part of the record above it."""
 
     def formatException(self, ei: Any) -> str:
-        return redact(super().formatException(ei))
+        return _continued(redact(super().formatException(ei)))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _continued(super().formatStack(stack_info))
+
+
+def _continued(text: str) -> str:
+    return "\n".join("  | " + escape(line) for line in text.splitlines())
 
 
 class JSONFormatter(logging.Formatter):

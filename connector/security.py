@@ -40,7 +40,9 @@ def secret_matches(secret: str, stored_hash: str | None) -> bool:
 
 
 def tokens_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    """Constant-time equality of two texts, any texts (a lone surrogate included)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"),
+                               b.encode("utf-8", "surrogatepass"))
 
 
 def hash_password(password: str) -> str:

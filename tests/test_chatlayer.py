@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Any
 
+import orjson
 import pytest
+import sqlalchemy as sa
 
 from connector.models import Conversation, InboundEvent, Message, StreamEvent
 from tests import builders
-from tests.conftest import add_bot
-from tests.helpers import counts, rows
+from tests.conftest import add_bot, sign_in
+from tests.helpers import add_staff, counts, execute, rows
 
 pytestmark = pytest.mark.anyio
 
@@ -178,3 +181,31 @@ async def test_body_over_the_limit_is_413(app, client, bot):
     r = await client.post(bot.chatlayer_path, json=body)
     assert r.status_code == 413
     assert await counts(app) == before
+
+
+async def test_the_verify_token_is_never_stored_nor_shown_to_staff(app, client, bot):
+    """The token is what /hooks/chatlayer accepts: an agent who saw it could post as the bot."""
+    r = await client.post(bot.smartly_path, json=builders.turn("u-1", "help", need_help=True))
+    ticket_id = r.json()["ticket_id"]
+    r = await client.post(bot.chatlayer_path,
+                          json=builders.chatlayer("u-1", bot.verify_token, BUTTONS))
+    assert r.status_code == 200
+    (stored,) = await rows(app, InboundEvent, InboundEvent.id == r.json()["event_id"])
+    assert bot.verify_token not in stored["raw"]
+    assert orjson.loads(stored["raw"])["message"] == BUTTONS
+    # A row stored by an earlier version still holds the token: views drop it too.
+    old = await client.post(bot.chatlayer_path,
+                            json=builders.chatlayer("u-1", bot.verify_token, {"text": "old"}))
+    await execute(app, sa.update(InboundEvent.__table__).where(
+        InboundEvent.__table__.c.id == old.json()["event_id"]).values(raw=orjson.dumps(
+            builders.chatlayer("u-1", bot.verify_token, {"text": "old"})).decode()))
+    await add_staff(app, ("alice", "agent"))
+    async with AsyncExitStack() as stack:
+        alice = await sign_in(stack, app, "alice")
+        assert (await alice.post(f"/api/tickets/{ticket_id}/claim")).status_code == 200
+        got = await alice.get(f"/api/tickets/{ticket_id}")
+    assert got.status_code == 200
+    assert bot.verify_token not in got.text
+    raws = [m["raw"] for m in got.json()["messages"] if m["kind"] == "bot" and m["raw"]]
+    assert {"recipient": {"id": "u-1"}, "message": BUTTONS} in raws
+    assert {"recipient": {"id": "u-1"}, "message": {"text": "old"}} in raws

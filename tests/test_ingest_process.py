@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from connector import ingest
+from connector.batcher import IngestFailed, IngestRefused
 from connector.ingest_process import WriterGone, WriterProcess
 from connector.models import InboundEvent
 from tests import builders
@@ -103,3 +104,90 @@ async def test_another_writer_waits_for_at_most_the_batches_in_flight(app, bot, 
     await asyncio.gather(*flood)
     # One batch sent when the turn began and at most one more in flight: 10-30 stored.
     assert 1 <= seen - 1 <= 3 * writer.batch_max, seen
+
+
+def inbounds_for(bot_id: str, n: int, tag: str) -> list[ingest.Inbound]:
+    bodies = [builders.turn(f"u-{i % 17}", f"{tag} {i}") for i in range(n)]
+    return [ingest.parse_smartly(bot_id, b, orjson.dumps(b)) for b in bodies]
+
+
+async def own_answers(app, inbounds, answers) -> None:
+    """Every answer is its own request's: the event it names is the one that was sent."""
+    by_id = {e["id"]: e for e in await rows(app, InboundEvent)}
+    for inbound, answer in zip(inbounds, answers, strict=True):
+        assert isinstance(answer, ingest.Result), answer
+        assert by_id[answer.event_id]["fingerprint"] == inbound.fingerprint
+
+
+async def test_an_event_the_writer_cannot_send_never_shifts_the_answers(app, bot):
+    """An event that cannot be encoded for the child (validation refuses such input; this
+    is the last guard) is refused alone, with two batches in flight around it, and every
+    other request, then and later, gets its own answer."""
+    writer = app.state.ingest
+    writer.batch_max = 5
+    good = inbounds_for(bot.id, 120, "burst")
+    poison = inbounds_for(bot.id, 3, "poison")
+    for p in poison:
+        p.raw = "\ud800 cannot be encoded"
+    mixed = [*good[:7], poison[0], *good[7:60], *poison[1:], *good[60:]]
+    answers = await asyncio.gather(*[writer.submit(i) for i in mixed],
+                                   return_exceptions=True)
+    refused = [a for i, a in zip(mixed, answers, strict=True) if i in poison]
+    assert all(isinstance(a, IngestRefused) for a in refused), refused
+    await own_answers(app, good, [a for i, a in zip(mixed, answers, strict=True)
+                                  if i not in poison])
+    later = inbounds_for(bot.id, 20, "later")
+    await own_answers(app, later, [await writer.submit(i) for i in later])
+    assert len(await rows(app, InboundEvent)) == 140
+
+
+async def test_a_failure_with_batches_in_flight_abandons_the_writer(app, bot, monkeypatch):
+    """An error between sending and reading: the child, whose answers can no longer be
+    matched, is replaced; its batches are answered with an error, later ones correctly."""
+    writer = app.state.ingest
+    writer.batch_max = 5
+    child = writer._process
+    await writer.submit(inbounds_for(bot.id, 1, "warm")[0])
+    old = child.pid
+    real = child.receive
+    calls = 0
+
+    async def broken() -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("something broke between two reads")
+        return await real()
+
+    monkeypatch.setattr(child, "receive", broken)
+    first = inbounds_for(bot.id, 12, "first")
+    answers = await asyncio.gather(*[writer.submit(i) for i in first], return_exceptions=True)
+    failed = [a for a in answers if isinstance(a, IngestFailed)]
+    assert failed, "the batches in flight must be answered with an error"
+    assert all(isinstance(a, IngestFailed | ingest.Result) for a in answers), answers
+    await own_answers(app, [i for i, a in zip(first, answers, strict=True)
+                            if isinstance(a, ingest.Result)],
+                      [a for a in answers if isinstance(a, ingest.Result)])
+    later = inbounds_for(bot.id, 30, "later")
+    await own_answers(app, later, await asyncio.gather(*[writer.submit(i) for i in later]))
+    assert child.pid not in (None, old)
+
+
+async def test_an_answer_out_of_step_restarts_the_writer(settings):
+    writer = WriterProcess(settings)
+    await writer.start()
+    try:
+        raw = builders.turn("u-1", "hi")
+        body = ingest.parse_smartly("no-such-integration", raw, orjson.dumps(raw))
+        await writer.send([body])
+        await writer.send([body])
+        writer._awaited[0] += 1  # as if an answer had been skipped
+        pid = writer.pid
+        with pytest.raises(WriterGone):
+            await writer.receive()
+        assert writer.pid is None and dead(pid)  # killed: its answers are never read
+        await writer.send([body])
+        results, _ = await writer.receive()
+        assert results == [None] and writer.pid not in (None, pid)
+    finally:
+        await writer.stop()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connector import tickets
-from connector.logs import redact, setup_logging
+from connector.logs import escape, redact, setup_logging
 from connector.settings import Settings
 from tests import builders
 from tests.conftest import add_bot, fresh_database, make_settings
@@ -159,3 +159,41 @@ def test_log_level_setting_applies(tmp_path, capsys):
         logging.getLogger("connector.x").warning("loud enough")
     err = capsys.readouterr().err
     assert "loud enough" in err and "quiet please" not in err
+
+
+FORGED = "2026-11-29 13:00:00,000 ERROR connector: FORGED"
+
+
+async def test_a_request_cannot_forge_a_log_line(tmp_path, migrated_db, capsys):
+    fresh_database(migrated_db, tmp_path)
+    settings = make_settings(tmp_path)
+    with configured(settings):
+        async with running(settings) as (app, client):
+            for sep in ("%0A", "%0D", "%0D%0A", "%E2%80%A8", "%1B[2K%0D"):
+                r = await client.post(f"/hooks/smartly/abc{sep}{FORGED}", json={})
+                assert r.status_code == 401
+            try:
+                raise ValueError(f"bad input\n{FORGED} from a traceback")
+            except ValueError:
+                logging.getLogger("connector.test").exception("failed on %s", f"x\r\n{FORGED}")
+    output = capsys.readouterr().err
+    assert "FORGED" in output  # the values were logged...
+    for line in output.splitlines():  # ...but never at the start of a line of their own
+        assert not line.startswith("2026-11-29 13:00:00"), line
+        assert "\x1b" not in line and "\r" not in line and "\u2028" not in line
+    access = [line for line in output.splitlines() if " connector.access: " in line]
+    assert sum("FORGED" in line for line in access) == 5
+    assert "abc\\n2026-11-29 13:00:00" in output
+    # Every line of the traceback is marked as belonging to the record above it.
+    trace = output[output.index("failed on"):].splitlines()[1:]
+    assert trace and all(line.startswith("  | ") for line in trace[:trace.index(
+        next(line for line in trace if "ValueError" in line)) + 1])
+
+
+@pytest.mark.parametrize(("text", "escaped"), [
+    ("a\nb", "a\\nb"), ("a\r\nb", "a\\r\\nb"), ("\x1b[31mred", "\\x1b[31mred"),
+    ("tab\there", "tab\\there"), ("del\x7f", "del\\x7f"), ("nel\x85", "nel\\x85"),
+    ("ls\u2028ps\u2029", "ls\\u2028ps\\u2029"), ("café ✓", "café ✓"),
+])
+def test_escape_writes_every_control_character_as_an_escape(text, escaped):
+    assert escape(text) == escaped

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connector import outbox, stream, tickets, transcript, users
+from connector import ingest, outbox, stream, tickets, transcript, users
 from connector.auth import Principal
 from connector.db import utcnow
 from connector.http import HTTPError
@@ -118,7 +117,7 @@ async def _raw_payloads(conn: Any, ids: set[int]) -> dict[int, Any]:
         return {}
     rows = (await conn.execute(sa.select(_inbound.c.id, _inbound.c.raw).where(
         _inbound.c.id.in_(ids)))).all()
-    return {r.id: json.loads(r.raw) for r in rows}
+    return {r.id: ingest.public_raw(r.raw) for r in rows}
 
 
 @api()

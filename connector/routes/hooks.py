@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from connector import ingest, integrations
-from connector.batcher import IngestFailed
+from connector.batcher import IngestFailed, IngestRefused
 from connector.http import ClientGone, HTTPError, parse_json, receive_body, send_json
 from connector.ingest import BadInput, Inbound
 from connector.models import Integration
@@ -85,6 +85,9 @@ async def _submit(state: Any, inbound: Inbound) -> tuple[int, Any]:
         result = await state.ingest.submit(inbound)
     except IngestFailed:
         raise HTTPError(503, "unavailable", "could not store the event; retry later") from None
+    except IngestRefused:
+        raise HTTPError(422, "unstorable", "the event cannot be stored; sending it again "
+                        "will not help") from None
     return 200 if inbound.known else 202, {
         "status": result.status, "event_id": result.event_id,
         "ticket_id": result.ticket_id, "ticket_opened": result.opened}

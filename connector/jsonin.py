@@ -1,0 +1,166 @@
+"""JSON from outside: parsed strictly, refused at the door if we could not store it.
+
+Contract of `load(raw)`: it returns a value only when every part of it can be
+written by the ingest writer and read back by every view, on SQLite and on
+PostgreSQL alike:
+
+* the body is UTF-8 and strict JSON (no NaN or Infinity);
+* no string or key holds a lone surrogate (not Unicode: no encoder takes it)
+  or a NUL character (PostgreSQL text cannot hold one);
+* every number fits what orjson writes back: integers from -2**63 to
+  2**64-1 (a longer integer is refused, not rounded to a float as orjson
+  reads it), floats that are finite;
+* containers nest at most `MAX_DEPTH` levels (orjson writes at most 254, and
+  Python's own parser, on the read side, stops near 1,000).
+
+Anything else raises `Malformed` (not JSON at all: a client error, 400) or
+`Unstorable` (valid JSON we refuse: 422, naming the first offending field).
+Neither carries HTTP: the web layer maps them.
+
+The common case costs one `orjson.loads` and a few byte scans; the walk over
+the parsed value runs only when a scan says it may find something.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+#: Deepest nesting of objects and arrays accepted (a Smartly turn nests about 4 levels,
+#: a Chatlayer carousel about 7).
+MAX_DEPTH = 32
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+#: 20 digits in a row: perhaps an integer beyond 64 bits (or only a long string of digits).
+_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+#: Longest field path named in an error (a key may be as long as the body).
+_PATH_MAX = 200
+
+
+class Malformed(ValueError):
+    """Not a JSON document: says what is wrong and where."""
+
+
+class Unstorable(ValueError):
+    """Valid JSON that we refuse to store; `field` is the dotted path of the first culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def load(raw: bytes) -> Any:
+    """The value of `raw`, or `Malformed` / `Unstorable` (see the module docstring)."""
+    if not raw.strip():
+        raise Malformed("empty body")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        _refuse(raw)
+    # Fewer brackets in all than the limit: no need to walk (brackets in strings count too).
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        _check_depth(value)
+    if _LONG_DIGITS.search(raw) is not None:
+        _check_integers(raw)
+    # orjson decodes \u0000 into a NUL character; its escape is the only way one gets in.
+    if b"\\u0000" in raw:
+        for path, culprit in _walk(value):
+            if isinstance(culprit, str) and "\x00" in culprit:
+                raise Unstorable(path, "contains a NUL character (\\u0000)")
+    return value
+
+
+def _refuse(raw: bytes) -> Any:
+    """Say why orjson refused `raw`: the stdlib parser is more lenient, and more precise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Malformed(f"body is not UTF-8 (byte {exc.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise Malformed(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise Unstorable("body", f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise Malformed(str(exc)) from None
+    # Valid JSON that orjson would not take: find what.
+    _check_depth(value)
+    for path, culprit in _walk(value):
+        problem = _unstorable(culprit)
+        if problem:
+            raise Unstorable(path, problem)
+    raise Unstorable("body", "cannot be stored")
+
+
+def _check_integers(raw: bytes) -> None:
+    """orjson reads an integer beyond 64 bits as a float: the stdlib parser keeps it whole."""
+    for path, culprit in _walk(json.loads(raw)):
+        if isinstance(culprit, int) and not isinstance(culprit, bool) \
+                and not _INT_MIN <= culprit <= _INT_MAX:
+            raise Unstorable(path, "integer out of range (at most 64 bits)")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unstorable(value: Any) -> str | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid Unicode)"
+        if "\x00" in value:
+            return "contains a NUL character (\\u0000)"
+    elif isinstance(value, bool):
+        return None
+    elif isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            return "integer out of range (at most 64 bits)"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return "number out of range"
+    return None
+
+
+def _check_depth(value: Any) -> None:
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        children = (node.items() if isinstance(node, dict)
+                    else enumerate(node) if isinstance(node, list) else ())
+        for key, child in children:
+            if isinstance(child, dict | list):
+                where = _join(path, key)
+                if depth + 1 > MAX_DEPTH:
+                    raise Unstorable(where, f"nested deeper than {MAX_DEPTH} levels")
+                stack.append((child, depth + 1, where))
+
+
+def _walk(value: Any) -> Iterator[tuple[str, Any]]:
+    """Every key and value below `value` with its dotted path, depth first."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, child in reversed(node.items()):
+                where = _join(path, key)
+                stack.append((child, where))
+                stack.append((key, where))
+        elif isinstance(node, list):
+            stack.extend((child, _join(path, i)) for i, child in reversed(list(enumerate(node))))
+        else:
+            yield path or "body", node
+
+
+def _join(path: str, key: object) -> str:
+    try:
+        part = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+    except UnicodeError:  # pragma: no cover - backslashreplace always encodes
+        part = "?"
+    joined = f"{path}.{part}" if path else part
+    return joined if len(joined) <= _PATH_MAX else joined[:_PATH_MAX - 1] + "…"
