@@ -63,7 +63,7 @@ function agentOption(agent, current) {
   return h("label", { class: "choice", for: id },
     h("input", { type: "radio", name: "transfer-to", id, value: agent.username, disabled: agent.username === current }),
     h("span", { class: ["presence", agent.online ? "online" : "offline"], "aria-hidden": "true" }),
-    h("span", { class: "choice-name" }, agent.username),
+    h("span", { class: "choice-name", title: agent.username }, agent.username),
     h("span", { class: "choice-meta" },
       `${agent.role} · ${agent.online ? "online" : "offline"} · ${agent.open_tickets} open`,
       agent.username === current ? " · current" : ""));

@@ -222,7 +222,7 @@ function integrationCard(i) {
   const grace = i.previous_key_valid_until && Date.parse(i.previous_key_valid_until) > Date.now();
   return h("article", { class: "card integration", dataset: { integrationId: i.id }, "aria-labelledby": `int-title-${i.id}` },
     h("header", { class: "card-head" },
-      h("h3", { id: `int-title-${i.id}`, dir: "auto" }, i.name),
+      h("h3", { id: `int-title-${i.id}`, class: "integration-name", dir: "auto", title: i.name }, i.name),
       h("span", { class: "muted" }, `id ${i.id} · created ${fullTime(i.created_at)}`)),
     secretPanel(i),
     h("div", { class: "kv" }, h("span", { class: "k" }, "Chatlayer URL"), copyField("Chatlayer webhook URL", i.chatlayer_webhook_url, { id: `chatlayer-url-${i.id}` })),

@@ -93,7 +93,7 @@ function userRow(user) {
   const saveRole = h("button", { type: "button", class: "small-button", hidden: true, onclick: () => change(user, { role: role.value }, `${user.username} is now ${role.value}.`) }, "Save role");
   role.addEventListener("change", () => { saveRole.hidden = role.value === user.role; });
   return h("tr", { dataset: { username: user.username }, class: user.disabled ? "disabled" : null },
-    h("td", {}, h("span", { class: "mono" }, user.username), self ? h("span", { class: "muted" }, " (you)") : null),
+    h("td", {}, h("span", { class: "mono cut name-cut", title: user.username }, user.username), self ? h("span", { class: "muted" }, " (you)") : null),
     h("td", {}, h("div", { class: "role-cell" }, role, saveRole)),
     h("td", {}, user.disabled ? badge("disabled", "disabled") : badge("active", "active")),
     h("td", {}, fullTime(user.created_at)),

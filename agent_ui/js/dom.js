@@ -82,9 +82,9 @@ export function $$(selector, root = document) {
   return Array.from(root.querySelectorAll(selector));
 }
 
-/** An icon-free badge. */
+/** An icon-free badge (cut with an ellipsis when long: its title keeps the whole text). */
 export function badge(text, kind = "") {
-  return h("span", { class: ["badge", kind && `badge-${kind}`] }, text);
+  return h("span", { class: ["badge", kind && `badge-${kind}`], title: text }, text);
 }
 
 /** Is the keyboard focus in something the user types into? */

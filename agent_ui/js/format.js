@@ -11,6 +11,12 @@ export function duration(seconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
+/** `text` cut to `max` characters with an ellipsis (for plain-text places: notifications). */
+export function shorten(text, max = 60) {
+  const chars = Array.from(String(text ?? ""));
+  return chars.length > max ? `${chars.slice(0, max - 1).join("")}…` : chars.join("");
+}
+
 /** "3 min", "2 h 5 min": a calmer rounding for summaries. */
 export function roughDuration(seconds) {
   if (seconds === null || seconds === undefined) return "—";

@@ -157,7 +157,7 @@ async function start(session) {
   resetReminder();
   $("#signin").hidden = true;
   $("#shell").hidden = false;
-  mount($("#whoami"), h("span", { class: "whoami-name" }, store.me.username), h("span", { class: "whoami-role" }, store.me.role));
+  mount($("#whoami"), h("span", { class: "whoami-name", title: store.me.username }, store.me.username), h("span", { class: "whoami-role" }, store.me.role));
   document.body.dataset.role = store.me.role;
   try {
     const cursor = await store.reload();

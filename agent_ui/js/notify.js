@@ -3,7 +3,7 @@
 // and a reminder repeated while a ticket waits longer than the threshold.
 
 import { elapsedSeconds } from "./clock.js";
-import { roughDuration } from "./format.js";
+import { roughDuration, shorten } from "./format.js";
 import { store } from "./store.js";
 
 const SOUND_KEY = "console.sound";
@@ -97,13 +97,13 @@ function record(kind) {
 }
 
 function who(ticket) {
-  return ticket.end_user ? `End user ${ticket.end_user}` : `Ticket #${ticket.id}`;
+  return ticket.end_user ? `End user ${shorten(ticket.end_user)}` : `Ticket #${ticket.id}`;
 }
 
 export function alertEscalation(ticket) {
   record("escalation");
   chime();
-  const tags = [ticket.lang, ticket.platform, ticket.category].filter(Boolean).join(" · ");
+  const tags = [ticket.lang, ticket.platform, ticket.category].filter(Boolean).map((t) => shorten(t, 40)).join(" · ");
   desktop("New conversation waiting", `${who(ticket)}${tags ? ` (${tags})` : ""}`, ticket.id);
 }
 

@@ -12,8 +12,8 @@ const str = (v) => (typeof v === "string" ? v : typeof v === "number" ? String(v
 const list = (v) => (Array.isArray(v) ? v.slice(0, MAX_ITEMS) : []);
 const obj = (v) => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
 
-function para(text, cls = "text") {
-  return text ? h("p", { class: cls, dir: "auto" }, text) : null;
+function para(text, cls = "text", title = null) {
+  return text ? h("p", { class: cls, dir: "auto", title }, text) : null;
 }
 
 function externalLink(url, label, cls = "card-link") {
@@ -28,19 +28,25 @@ function image(url, alt, cls = "card-image") {
   return h("img", { class: cls, src, alt: alt || "", loading: "lazy", referrerpolicy: "no-referrer", decoding: "async" });
 }
 
+/** One line cut with an ellipsis; its title keeps the whole text. */
+function oneLine(text, cls) {
+  return h("span", { class: cls, dir: "auto", title: text }, text);
+}
+
 /** A bot button: a link only for web_url with an http(s) URL, else an inert chip. */
 function button(b) {
   const btn = obj(b);
   const title = str(btn.title) || "(untitled)";
   const type = str(btn.type);
   if (type === "web_url") {
-    const link = externalLink(btn.url, title, "bot-button bot-link");
+    const link = externalLink(btn.url, oneLine(title, "bot-button-title"), "bot-button bot-link");
     if (link) return link;
     return h("span", { class: "bot-button inert", title: "link removed: not an http(s) address" },
-      title, h("span", { class: "hint" }, " · link removed"));
+      oneLine(title, "bot-button-title"), h("span", { class: "hint" }, " · link removed"));
   }
   const hint = type === "phone_number" ? str(btn.payload) : type === "postback" ? "postback" : type;
-  return h("span", { class: "bot-button inert", dir: "auto" }, title, hint ? h("span", { class: "hint" }, ` · ${hint}`) : null);
+  return h("span", { class: "bot-button inert" }, oneLine(title, "bot-button-title"),
+    hint ? h("span", { class: "hint", dir: "auto", title: hint }, ` · ${hint}`) : null);
 }
 
 function buttons(items, label = "Buttons") {
@@ -58,7 +64,7 @@ function quickReplies(items) {
     qs.map((q) => {
       const r = obj(q);
       const title = str(r.title) || str(r.content_type) || "(reply)";
-      return h("span", { class: "chip", role: "listitem", dir: "auto" }, image(r.image_url, "", "chip-image"), title);
+      return h("span", { class: "chip", role: "listitem" }, image(r.image_url, "", "chip-image"), oneLine(title, "chip-text"));
     }));
 }
 
@@ -68,8 +74,8 @@ function element(e, cls) {
   return h("div", { class: cls },
     image(el.image_url, str(el.title)),
     h("div", { class: "card-body" },
-      el.title ? h("h4", { class: "card-title", dir: "auto" }, str(el.title)) : null,
-      para(str(el.subtitle), "card-subtitle"),
+      el.title ? h("h4", { class: "card-title", dir: "auto", title: str(el.title) }, str(el.title)) : null,
+      para(str(el.subtitle), "card-subtitle", str(el.subtitle)),
       externalLink(el.item_url, "Open page"),
       action.url ? externalLink(action.url, "Default action") : null,
       buttons(el.buttons)));
@@ -126,10 +132,10 @@ function contextChips(msg) {
   if (msg.kind === "user" && c.intent) {
     const conf = percent(c.confidence);
     const low = typeof c.confidence === "number" && c.confidence < 0.5;
-    chips.push(h("span", { class: ["ctx", "ctx-intent"], title: "Intent understood by the bot" }, "intent ", h("b", {}, str(c.intent))));
+    chips.push(h("span", { class: ["ctx", "ctx-intent"], title: `Intent understood by the bot: ${str(c.intent)}` }, "intent ", h("b", { dir: "auto" }, str(c.intent))));
     if (conf) chips.push(h("span", { class: ["ctx", low && "ctx-low"], title: "NLU confidence" }, conf));
   }
-  if (c.state_name) chips.push(h("span", { class: "ctx", title: "Bot state" }, "state ", h("b", { dir: "auto" }, str(c.state_name))));
+  if (c.state_name) chips.push(h("span", { class: ["ctx", "ctx-state"], title: `Bot state: ${str(c.state_name)}` }, "state ", h("b", { dir: "auto" }, str(c.state_name))));
   if (msg.kind === "user" && c.need_help) chips.push(h("span", { class: ["ctx", "ctx-help"] }, "asked for a human"));
   return chips;
 }
@@ -203,6 +209,14 @@ export function renderDelivery(msg, { onResend, onRetry, onDiscard } = {}) {
 
 // --- the message -------------------------------------------------------------
 
+/** The author line: a long name is cut (its title keeps it), never what kind of message it is. */
+function author(msg) {
+  const name = (text) => h("span", { class: "who-name", title: text }, text);
+  if (msg.kind === "agent") return name(msg.author || "Agent");
+  if (msg.kind === "note") return [name(msg.author || "Someone"), h("span", { class: "who-kind" }, " · internal note")];
+  return authorLabel(msg);
+}
+
 function authorLabel(msg) {
   switch (msg.kind) {
     case "user": return "End user";
@@ -230,7 +244,7 @@ export function renderMessage(msg, handlers = {}) {
   const kind = ["user", "bot", "agent", "note"].includes(msg.kind) ? msg.kind : "system";
   const rich = kind === "bot" ? renderRich(msg.message) : null;
   const head = h("header", { class: "msg-head" },
-    h("span", { class: "who" }, authorLabel(msg)),
+    h("span", { class: "who" }, author(msg)),
     h("time", { datetime: str(msg.created_at), title: fullTime(msg.created_at) }, msg.pending ? "" : clock(msg.created_at)));
   const chips = contextChips(msg);
   const meta = chips.length ? h("div", { class: "msg-context" }, chips) : null;

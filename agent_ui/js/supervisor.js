@@ -61,7 +61,7 @@ function assignControl(t) {
 }
 
 function ticketLink(t) {
-  return h("a", { href: `#/ticket/${t.id}`, class: "row-link", dir: "auto" }, t.end_user || `#${t.id}`);
+  return h("a", { href: `#/ticket/${t.id}`, class: "row-link", dir: "auto", title: t.end_user || null }, t.end_user || `#${t.id}`);
 }
 
 function badges(t) {
@@ -92,7 +92,7 @@ function assignedTable() {
       h("th", { scope: "col" }, "With agent for"), h("th", { scope: "col" }, "Re-assign"))),
     h("tbody", {}, assigned.map((t) => h("tr", { dataset: { ticketId: String(t.id) } },
       h("td", { class: "num" }, String(t.id)), h("td", {}, ticketLink(t), badges(t)),
-      h("td", { class: "assignee" }, t.assignee || "—"),
+      h("td", { class: "assignee" }, h("span", { class: "cut name-cut", title: t.assignee || null }, t.assignee || "—")),
       h("td", {}, duration(t.wait_seconds)),
       h("td", {}, t.first_response_seconds == null ? h("span", { class: "muted" }, "not yet") : duration(t.first_response_seconds)),
       h("td", {}, counter(t.claimed_at, null)),
@@ -107,7 +107,7 @@ function agentsList() {
     const load = store.loadOf(a.username);
     return h("li", { class: ["agent", a.online ? "online" : "offline"], dataset: { username: a.username } },
       h("span", { class: ["presence", a.online ? "online" : "offline"], title: a.online ? "online" : "offline" }),
-      h("span", { class: "agent-name" }, a.username),
+      h("span", { class: "agent-name", title: a.username }, a.username),
       h("span", { class: "agent-role" }, a.role),
       h("meter", { class: "load", min: "0", max: String(max), value: String(load), "aria-label": `${a.username} load` }),
       h("span", { class: "agent-load" }, `${load} open`));
