@@ -1,0 +1,81 @@
+"""`connector.jsonin`: the door for JSON from outside, as a property: whatever the bytes,
+either a value every part of the system can store and read back, or a clear refusal."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connector import jsonin
+
+anything = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.floats(), st.integers(min_value=-(2**80),
+                                                                  max_value=2**80),
+              st.text(alphabet=st.characters(codec=None), max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=12)
+
+
+def depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth, value), default=0)
+    return 0
+
+
+def storable(value: object) -> None:
+    """What the door promises: orjson writes it, and Python's parser reads it back."""
+    assert json.loads(orjson.dumps(value)) == json.loads(orjson.dumps(value))
+    assert depth(value) <= jsonin.MAX_DEPTH
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.binary(max_size=64))
+def test_any_bytes_are_a_value_or_a_refusal(raw):
+    try:
+        storable(jsonin.load(raw))
+    except (jsonin.Malformed, jsonin.Unstorable):
+        pass
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(anything)
+def test_any_json_text_is_a_storable_value_or_names_its_culprit(value):
+    # json.dumps writes lone surrogates as escapes and big integers whole, as a platform may.
+    raw = json.dumps(value, allow_nan=True).encode()
+    try:
+        storable(jsonin.load(raw))
+    except jsonin.Malformed:
+        assert any(name in raw for name in (b"NaN", b"Infinity"))
+    except jsonin.Unstorable as exc:
+        assert exc.field and exc.message
+
+
+@pytest.mark.parametrize(("raw", "field", "message"), [
+    (b'{"a": {"b": ["x", "\\ud800"]}}', "a.b.1", "lone surrogate"),
+    (b'{"a": 123456789012345678901}', "a", "64 bits"),
+    (b'{"a": -9223372036854775809}', "a", "64 bits"),
+    (b'{"a": [1e400]}', "a.0", "out of range"),
+    (b'{"k\\u0000": 1}', "k\x00", "NUL"),
+    (b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", "a" + ".0" * 31, "nested deeper"),
+])
+def test_the_refusal_names_the_first_culprit(raw, field, message):
+    with pytest.raises(jsonin.Unstorable) as refused:
+        jsonin.load(raw)
+    assert refused.value.field == field and message in refused.value.message
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a": 18446744073709551615, "b": -9223372036854775808}',  # the extremes orjson writes
+    b'{"id": "123456789012345678901234567890"}',  # a long string of digits is only text
+    b'{"a": "\\\\u0000"}',  # an escaped backslash, then the text u0000
+    b"[" * 32 + b"]" * 32,
+])
+def test_values_at_the_limits_are_accepted(raw):
+    storable(jsonin.load(raw))
