@@ -98,7 +98,8 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[*hooks.routes, *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_admin.routes, *openapi.routes, *ws.routes, *console_routes()],
-        middleware=[Middleware(AccessLogMiddleware), Middleware(SecurityHeadersMiddleware),
+        middleware=[Middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_networks),
+                    Middleware(SecurityHeadersMiddleware),
                     Middleware(lanes.FastLanes)],
         exception_handlers={Exception: unhandled},
         lifespan=lifespan,

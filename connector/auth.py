@@ -9,9 +9,11 @@ its user's password changes or the user is disabled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,30 +66,39 @@ async def login(store: Store, settings: Settings, username: str, password: str,
                 address: str) -> tuple[str, Principal]:
     """Check credentials; returns (cookie value, principal) or raises LoginRefused.
 
-    Every attempt is counted, atomically, *before* the password is checked, so
-    a burst of parallel guesses cannot all slip past the limit; a success takes
-    its count back. The argon2 check runs in a thread and outside any write
-    transaction, so a sign-in never holds the database's write lock for it.
+    Only a wrong password (or unknown or disabled user) counts, and only once
+    checked: a right one never does, however many arrive at once. Failures are
+    counted per username and per client address in the database, so every
+    instance shares them; a key that reaches its limit is locked, and a locked
+    key is refused before any password is checked. So that a parallel burst of
+    guesses cannot all be checked before the first failures are counted, the
+    checks of one key run one after another in this process (see `_one_at_a_time`).
+    The argon2 check runs in a thread and outside any write transaction, so a
+    sign-in never holds the database's write lock for it.
     """
     keys = [f"user:{username.lower()[:100]}", f"addr:{address[:100]}"]
-    async with store.begin() as conn:
-        locked = await _count_attempt(conn, settings, keys)
-    if locked:
-        raise LoginRefused(retry_after=locked)
-    async with store.read() as conn:
-        row = (await conn.execute(sa.select(_u).where(_u.c.username == username))).first()
-    ok = await run_in_threadpool(verify_password, password, row.password_hash if row else None)
-    ok = ok and row is not None and not row.disabled
-    if not ok:
-        raise LoginRefused()
+    async with _one_at_a_time(keys):
+        async with store.read() as conn:
+            wait = await _locked_for(conn, keys)
+        if wait:
+            raise LoginRefused(retry_after=wait)
+        async with store.read() as conn:
+            row = (await conn.execute(sa.select(_u).where(_u.c.username == username))).first()
+        ok = await run_in_threadpool(verify_password, password,
+                                     row.password_hash if row else None)
+        ok = ok and row is not None and not row.disabled
+        if not ok:
+            async with store.begin() as conn:
+                wait = await _count_failure(conn, settings, keys)
+            raise LoginRefused(retry_after=wait)
     assert row is not None
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     now = utcnow()
     async with store.begin() as conn:
-        await conn.execute(sa.delete(_th).where(_th.c.key == keys[0]))
-        await conn.execute(sa.update(_th).where(_th.c.key == keys[1], _th.c.failures > 0)
-                           .values(failures=_th.c.failures - 1))
+        # The username's failures start again; a lock set meanwhile stays.
+        await conn.execute(sa.delete(_th).where(
+            _th.c.key == keys[0], sa.or_(_th.c.locked_until.is_(None), _th.c.locked_until <= now)))
         await conn.execute(sa.insert(_s).values(
             id=hash_secret(token), user_id=row.id, csrf_token=csrf, created_at=now,
             last_seen_at=now))
@@ -175,12 +186,52 @@ def csrf_ok(principal: Principal, presented: str | None) -> bool:
     return presented is not None and tokens_equal(presented, principal.csrf_token)
 
 
-async def _count_attempt(conn: AsyncConnection, settings: Settings,
-                         keys: list[str]) -> float | None:
-    """Count one attempt per key (username, address); seconds to wait when over a limit.
+#: Sign-in checks under way in this process, per throttle key: the lock and its users.
+_key_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    An address gets more room than a username (several people behind one NAT).
-    Runs in a write transaction: the row updates serialise concurrent attempts.
+
+@contextlib.asynccontextmanager
+async def _one_at_a_time(keys: list[str]) -> AsyncIterator[None]:
+    """Hold each key's lock (in a fixed order, so never a deadlock).
+
+    A check of a key waits for the one before it, which has counted its failure by
+    then: of a burst of wrong guesses only the key's limit is ever checked. With
+    several instances, each checks at most one guess per key at a time, so a burst
+    spread over N instances gets at most N - 1 checks beyond the limit.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        for key in sorted(set(keys)):
+            lock, users = _key_locks.get(key) or (asyncio.Lock(), 0)
+            _key_locks[key] = (lock, users + 1)
+            stack.callback(_let_go, key)
+            await stack.enter_async_context(lock)
+        yield
+
+
+def _let_go(key: str) -> None:
+    lock, users = _key_locks[key]
+    if users == 1:
+        del _key_locks[key]
+    else:
+        _key_locks[key] = (lock, users - 1)
+
+
+async def _locked_for(conn: AsyncConnection, keys: list[str]) -> float | None:
+    """Seconds until every key's lock has ended; None when none is locked."""
+    now = utcnow()
+    ends = (await conn.execute(sa.select(_th.c.locked_until).where(
+        _th.c.key.in_(keys), _th.c.locked_until > now))).scalars()
+    return max(((end - now).total_seconds() for end in ends), default=0.0) or None
+
+
+async def _count_failure(conn: AsyncConnection, settings: Settings,
+                         keys: list[str]) -> float | None:
+    """Count one failed sign-in per key (username, address); seconds to wait when locked.
+
+    A key is locked when its failures within the window reach its limit; an address
+    gets more room than a username (several people behind one NAT). Runs in a write
+    transaction: the row locks serialise concurrent failures, from any instance. A
+    failure on a key another instance locked meanwhile is refused and not counted.
     """
     now = utcnow()
     window = dt.timedelta(seconds=settings.login_lockout_seconds)
@@ -193,22 +244,14 @@ async def _count_attempt(conn: AsyncConnection, settings: Settings,
             index_elements=["key"]))
         rows[key] = (await conn.execute(
             sa.select(_th).where(_th.c.key == key).with_for_update())).one()
-    # A refused attempt is not counted: it must not lock anyone else out.
     wait = max(((r.locked_until - now).total_seconds() for r in rows.values()
                 if r.locked_until is not None and r.locked_until > now), default=0.0)
     if wait:
         return wait
-    counts = {}
     for key, row in rows.items():
         fresh = now - row.first_failure_at >= window or row.locked_until is not None
-        counts[key] = (1 if fresh else row.failures + 1,
-                       now if fresh else row.first_failure_at)
-    over = {key for key, (n, _) in counts.items() if n > limits[key]}
-    # Over a limit: lock that key and refuse, counting nothing against the other.
-    for key in over or counts:
-        n, first = counts[key]
+        failures = 1 if fresh else row.failures + 1
         await conn.execute(sa.update(_th).where(_th.c.key == key).values(
-            failures=n, first_failure_at=first, locked_until=now + window if over else None))
-    if over:
-        wait = window.total_seconds()
-    return wait or None
+            failures=failures, first_failure_at=now if fresh else row.first_failure_at,
+            locked_until=now + window if failures >= limits[key] else None))
+    return None

@@ -61,7 +61,11 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {"host": settings.host, "port": settings.port, "log_config": None,
             "access_log": False, "server_header": False, "ws_max_size": 64 * 1024 + 1024,
             "ws_per_message_deflate": settings.ws_compression,
-            "timeout_graceful_shutdown": 10}
+            "timeout_graceful_shutdown": 10,
+            # Uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 (or from
+            # $FORWARDED_ALLOW_IPS): the app reads them itself, from the proxies the
+            # operator lists in CONNECTOR_TRUSTED_PROXIES only (`connector.proxies`).
+            "proxy_headers": False}
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,10 +19,12 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connector.proxies import Network, client_address
 from connector.settings import Settings
 
 _SECRETS = re.compile(
@@ -107,8 +109,11 @@ def setup_logging(settings: Settings) -> None:
 
 
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """One line per request, with the same client address the sign-in throttle uses."""
+
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network] = ()) -> None:
         self.app = app
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,6 +132,6 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             if access.isEnabledFor(logging.INFO):
-                client = scope.get("client") or ("-", 0)
-                access.info("%s %s %s %d %.1fms", client[0], scope["method"], scope["path"],
-                            status, (time.perf_counter() - started) * 1000)
+                access.info("%s %s %s %d %.1fms", client_address(scope, self.trusted_proxies),
+                            scope["method"], scope["path"], status,
+                            (time.perf_counter() - started) * 1000)

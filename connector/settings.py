@@ -7,11 +7,14 @@ no module reads the environment on its own.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from connector.proxies import Network, parse_networks
 
 
 class ConfigError(Exception):
@@ -27,6 +30,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     #: Origins allowed to open the live stream; default: the public URL's origin.
     allowed_origins: list[str] = []
+    #: Comma-separated IPs or CIDR networks of the reverse proxies whose
+    #: X-Forwarded-For is believed (`connector.proxies`); none by default.
+    trusted_proxies: str = ""
     bus_url: str = "memory://"
 
     log_level: str = "info"
@@ -79,6 +85,11 @@ class Settings(BaseSettings):
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL, e.g. https://connector.example.com")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        return ",".join(str(n) for n in parse_networks(value))
 
     @field_validator("database_url")
     @classmethod
@@ -139,6 +150,10 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.split(":///", 1)[1]
         return None if path in {"", ":memory:"} else Path(path)
+
+    @cached_property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def secure_cookies(self) -> bool:

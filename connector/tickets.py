@@ -69,7 +69,19 @@ class Actor:
 
 
 def can_see(actor: Actor, ticket: dict[str, Any]) -> bool:
+    """Staff see every ticket; an agent the queue and the tickets assigned to them."""
     return actor.is_staff or ticket["state"] == "queued" or ticket["assignee_id"] == actor.id
+
+
+def visible(actor: Actor, ticket: dict[str, Any] | None) -> dict[str, Any]:
+    """The ticket, if `actor` may see it: the one check of `GET /api/tickets/{id}` and of
+    every action on a ticket, made before any other, so that a ticket the actor may not
+    see gets the same answer whatever it is asked (404 or 403, nothing about the ticket)."""
+    if ticket is None:
+        raise NotFound("no such ticket")
+    if not can_see(actor, ticket):
+        raise Forbidden("not allowed to see this ticket")
+    return ticket
 
 
 def metrics(ticket: dict[str, Any], now: dt.datetime | None = None) -> dict[str, float | None]:
@@ -204,16 +216,13 @@ def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | N
 def claim_sync(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
     result = tx.conn.execute(_CLAIM, {"tid": ticket_id, "uid": actor.id, "at": utcnow()})
     if result.rowcount != 1:
-        ticket = load_sync(tx.conn, ticket_id)
-        if ticket is None:
-            raise NotFound("no such ticket")
+        ticket = visible(actor, load_sync(tx.conn, ticket_id))
         if ticket["state"] == "assigned" and ticket["assignee_id"] == actor.id:
             return ticket
         if ticket["state"] == "assigned":
-            # Who holds it is no secret: the claim went out to every console as ticket.updated.
+            # Named only to those who may see the ticket (an agent who lost the race
+            # was answered 403 above, as a GET of it would be).
             raise Conflict("ticket already taken", assignee=ticket["assignee"])
-        if not can_see(actor, ticket):
-            raise Forbidden("not allowed to see this ticket")
         raise Conflict(f"ticket is {ticket['state']}")
     _transition(tx, ticket_id, "claimed", "queued", "assigned", actor.id, actor.id)
     ticket = _changed(tx, _reload(tx, ticket_id), public=True)
@@ -365,13 +374,7 @@ def _changed(tx: SyncTx, ticket: dict[str, Any], *also: int | None,
 def _get(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
     """The ticket, locked for this transaction (see `_LOCKED`), if the actor may see it."""
     row = tx.conn.execute(_LOCKED, {"tid": ticket_id}).first()
-    if row is None:
-        raise NotFound("no such ticket")
-    ticket = dict(row._mapping)
-    if not can_see(actor, ticket):
-        # Same answer for every ticket the actor may not see: nothing about it leaks.
-        raise Forbidden("not allowed to see this ticket")
-    return ticket
+    return visible(actor, dict(row._mapping) if row else None)
 
 
 def _check_text(text: str) -> str:

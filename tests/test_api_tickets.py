@@ -138,6 +138,57 @@ async def test_the_matrix_covers_every_api_endpoint(app):
     assert set(MATRIX) == {(m, p) for m, p, *_ in ENDPOINTS}
 
 
+#: Every action on a ticket: (path after the ticket's or message's URL, body).
+ACTIONS = {
+    "claim": ("claim", None),
+    "reply": ("messages", {"text": "hi"}),
+    "note": ("notes", {"text": "hi"}),
+    "take": ("transfer", {"to": "alice"}),
+    "transfer": ("transfer", {"to": "sam"}),
+    "release": ("transfer", {"to": None}),
+    "resolve": ("resolve", {"closing_message": "bye"}),
+    "resend": ("resend", None),
+}
+
+
+@pytest.mark.parametrize("state", ["assigned", "resolved"])
+@pytest.mark.parametrize("action", ACTIONS)
+async def test_an_action_on_a_ticket_one_may_not_see_is_answered_as_reading_it(
+        app, client, bot, team, action, state):
+    # The rule (README, `tickets.can_see`): an agent sees the queue and their own tickets.
+    alice, bob, sam = await team("alice", "bob", "sam")
+    ticket = await escalate(client, bot, "u-1")
+    assert (await claim(bob, ticket)).status_code == 200
+    r = await bob.post(f"/api/tickets/{ticket}/messages", json={"text": "hello"})
+    assert r.status_code == 201, r.text
+    message = r.json()["id"]
+    if state == "resolved":
+        assert (await bob.post(f"/api/tickets/{ticket}/resolve", json={})).status_code == 200
+
+    async def seen_by_sam() -> Any:
+        t = (await sam.get(f"/api/tickets/{ticket}")).json()
+        return (t["state"], t["assignee"], t["transitions"],
+                [(m["kind"], m["text"]) for m in t["messages"]])
+
+    before = await seen_by_sam()
+    read = await alice.get(f"/api/tickets/{ticket}")
+    assert read.status_code == 403
+
+    path, body = ACTIONS[action]
+    url = (f"/api/messages/{message}/{path}" if action == "resend"
+           else f"/api/tickets/{ticket}/{path}")
+    r = await alice.post(url, **({} if body is None else {"json": body}))
+    assert (r.status_code, r.json()) == (read.status_code, read.json()), r.text
+    assert "bob" not in r.text
+    assert await seen_by_sam() == before  # nothing changed
+    if action != "resend":  # an unknown ticket: GET's 404
+        r = await alice.post(f"/api/tickets/999999/{path}", **({} if body is None
+                                                               else {"json": body}))
+        missing = await alice.get("/api/tickets/999999")
+        assert (r.status_code, r.json()) == (missing.status_code, missing.json()) == (
+            404, {"error": "not_found", "message": "no such ticket"})
+
+
 async def test_every_endpoint_is_authorised_by_role(app, client, team):
     agent, supervisor, admin = await team("alice", "sam", "root")
     by_role = {"agent": agent, "supervisor": supervisor, "admin": admin}
@@ -173,6 +224,7 @@ async def test_an_agent_cannot_read_or_act_on_another_agents_ticket(app, client,
 
     attempts = [
         await alice.get(f"/api/tickets/{ticket}"),
+        await claim(alice, ticket),
         await alice.post(f"/api/tickets/{ticket}/messages", json={"text": "hi"}),
         await alice.post(f"/api/tickets/{ticket}/notes", json={"text": "hi"}),
         await alice.post(f"/api/tickets/{ticket}/transfer", json={"to": "alice"}),
@@ -183,12 +235,7 @@ async def test_an_agent_cannot_read_or_act_on_another_agents_ticket(app, client,
     for r in attempts:
         assert r.status_code == 403, (r.request.url, r.text)
         assert "SECRET" not in r.text and "u-secret" not in r.text
-        assert "4111" not in r.text
-    # Claiming a ticket someone holds is a conflict, and tells nothing of its content.
-    r = await claim(alice, ticket)
-    assert r.status_code == 409, r.text
-    assert r.json()["error"] == "conflict" and r.json().get("assignee") in (None, "bob")
-    assert "SECRET" not in r.text and "u-secret" not in r.text
+        assert "4111" not in r.text and "bob" not in r.text
 
     assert ticket not in await ticket_ids(alice)
     full = await sam.get(f"/api/tickets/{ticket}")
@@ -288,12 +335,15 @@ async def test_claim_and_conflicts(app, client, bot, team):
     assert (r.json()["state"], r.json()["assignee"]) == ("assigned", "alice")
     assert r.json()["claimed_at"] is not None
     assert (await claim(alice, ticket)).status_code == 200  # idempotent for the holder
-    for other in (bob, sam):
-        r = await claim(other, ticket)
-        assert r.status_code == 409, r.text
-        assert r.json()["error"] == "conflict"
-    # A supervisor, who may see the ticket, is told who holds it.
-    assert (await claim(sam, ticket)).json()["assignee"] == "alice"
+    # A supervisor, who may see the ticket, is told who holds it ...
+    r = await claim(sam, ticket)
+    assert r.status_code == 409, r.text
+    assert (r.json()["error"], r.json()["assignee"]) == ("conflict", "alice")
+    # ... an agent, who may not, gets what reading it gets: 403, not a word of who.
+    r = await claim(bob, ticket)
+    assert r.status_code == 403, r.text
+    assert r.json() == (await bob.get(f"/api/tickets/{ticket}")).json()
+    assert "alice" not in r.text
     r = await alice.get(f"/api/tickets/{ticket}")
     assert r.json()["assignee"] == "alice"
 
@@ -306,12 +356,12 @@ async def test_concurrent_claims_exactly_one_wins(app, client, bot, team):
         first, second = (alice, bob) if n % 2 else (bob, alice)
         results = await asyncio.gather(claim(first, ticket), claim(second, ticket))
         statuses = sorted(r.status_code for r in results)
-        assert statuses == [200, 409], [r.text for r in results]
+        # The loser may no longer see the ticket: 403, as a GET of it answers.
+        assert statuses == [200, 403], [r.text for r in results]
         winner = next(c for c, r in zip((first, second), results, strict=True)
                       if r.status_code == 200)
-        loser = next(r for r in results if r.status_code == 409)
-        assert loser.json()["error"] == "conflict"
-        assert loser.json().get("assignee") in (None, names[id(winner)])
+        loser = next(r for r in results if r.status_code == 403)
+        assert loser.json() == {"error": "forbidden", "message": "not allowed to see this ticket"}
         r = await winner.get(f"/api/tickets/{ticket}")
         assert r.json()["assignee"] == names[id(winner)]
         assert [m["text"] for m in r.json()["messages"]].count(

@@ -414,3 +414,51 @@ async def test_a_parallel_burst_of_guesses_cannot_pass_the_limit(tmp_path):
             codes = sorted(r.status_code for r in answers)
             assert codes.count(401) == 5, codes
             assert codes.count(429) == 15, codes
+
+
+async def test_a_parallel_burst_checks_no_more_guesses_than_the_limit(tmp_path):
+    # The right password comes last: by then the first five guesses have locked the name.
+    async with app_with(tmp_path, login_max_failures=5) as application:
+        await add_user(application, "alice")
+        async with browsers(application) as open_:
+            c = await open_()
+            answers = await asyncio.gather(*(login(c, "alice", f"guess-{n}") for n in range(19)),
+                                           login(c, "alice"))
+            assert answers[-1].status_code == 429 and "set-cookie" not in answers[-1].headers
+            assert sorted(r.status_code for r in answers) == [401] * 5 + [429] * 15
+
+
+async def test_parallel_right_sign_ins_all_succeed(tmp_path):
+    # A right password never counts as a failure, however many arrive at once.
+    async with app_with(tmp_path, login_max_failures=5) as application:
+        await add_user(application, "alice")
+        async with browsers(application) as open_:
+            tabs = [await open_() for _ in range(10)]
+            answers = await asyncio.gather(*(login(c, "alice") for c in tabs))
+            assert [r.status_code for r in answers] == [200] * 10, [r.text for r in answers]
+            assert len({cookie_attributes(r)[0] for r in answers}) == 10
+
+
+async def test_parallel_failures_lock_as_one_after_another_do(tmp_path):
+    async with app_with(tmp_path, login_max_failures=5) as application:
+        await add_user(application, "alice")
+        async with browsers(application) as open_:
+            tabs = [await open_(address=f"198.51.100.{n}") for n in range(5)]
+            answers = await asyncio.gather(*(login(c, "alice", f"guess-{n}")
+                                             for n, c in enumerate(tabs)))
+            assert [r.status_code for r in answers] == [401] * 5
+            right = await login(await open_(address="192.0.2.1"), "alice")
+            assert right.status_code == 429 and "set-cookie" not in right.headers
+
+
+async def test_failures_on_two_instances_of_one_database_add_up(tmp_path):
+    async with app_with(tmp_path, login_max_failures=4) as one:
+        await add_user(one, "alice")
+        two = create_app(one.state.settings)
+        async with two.router.lifespan_context(two), browsers(one) as on_one, \
+                browsers(two) as on_two:
+            a, b = await on_one(), await on_two()
+            answers = await asyncio.gather(*(login(c, "alice", "guess") for c in (a, b, a, b)))
+            assert [r.status_code for r in answers] == [401] * 4
+            assert (await login(a, "alice")).status_code == 429
+            assert (await login(b, "alice")).status_code == 429

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -22,7 +24,7 @@ from connector.migrate import upgrade
 from connector.models import InboundEvent, Message, Ticket
 from connector.settings import Settings
 from tests import builders, test_ingest
-from tests.conftest import add_bot, add_user, make_settings
+from tests.conftest import PASSWORD, add_bot, add_user, make_settings
 from tests.fakes import FakeChannel
 from tests.helpers import POSTGRES, postgres_admin
 
@@ -93,7 +95,7 @@ async def test_claim_race_and_delivery(app, client):
                 async with app.state.store.transaction() as tx:
                     await tickets.claim(tx, ticket_id, tickets.Actor(user.id, user.username,
                                                                      "agent"))
-            except tickets.Conflict:
+            except tickets.Forbidden:  # an agent may not see a colleague's ticket
                 return "lost"
             return "won"
 
@@ -115,3 +117,26 @@ async def test_a_failing_write_is_isolated_in_savepoints(app, client, bot, chann
     and the rest of its batch commits."""
     await test_ingest.test_a_failing_write_leaves_nothing_and_spares_its_batch(
         app, client, bot, channel)
+
+
+async def test_sign_in_throttle_on_two_instances(app, settings):
+    """Concurrent sign-ins through two instances of one database: a right password never
+    counts, and concurrent failures add up to the lock on both."""
+    from connector.app import create_app
+
+    await add_user(app, "alice")
+    two = create_app(settings)
+    async with two.router.lifespan_context(two), AsyncExitStack() as stack:
+        tabs = [await stack.enter_async_context(httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=instance), base_url="http://testserver"))
+            for instance in (app, two)]
+
+        async def login(n: int, password: str = PASSWORD) -> int:
+            r = await tabs[n % 2].post("/api/login", json={"username": "alice",
+                                                           "password": password})
+            return r.status_code
+
+        assert await asyncio.gather(*(login(n) for n in range(10))) == [200] * 10
+        limit = settings.login_max_failures
+        assert await asyncio.gather(*(login(n, "guess") for n in range(limit))) == [401] * limit
+        assert [await login(0), await login(1)] == [429, 429]

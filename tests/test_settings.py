@@ -56,6 +56,17 @@ def test_allowed_origins_as_a_json_list(clean_env):
     assert load_settings().allowed_origins == ["https://a.example", "https://b.example"]
 
 
+def test_trusted_proxies_are_none_by_default_and_a_comma_separated_list(clean_env):
+    assert load_settings().trusted_networks == ()
+    clean_env.setenv("CONNECTOR_TRUSTED_PROXIES", " 10.0.0.0/8, 192.168.1.5 ,fd00::/8")
+    s = load_settings()
+    assert s.trusted_proxies == "10.0.0.0/8,192.168.1.5/32,fd00::/8"
+    assert [str(n) for n in s.trusted_networks] == ["10.0.0.0/8", "192.168.1.5/32", "fd00::/8"]
+    with pytest.raises(ConfigError, match=r"^CONNECTOR_TRUSTED_PROXIES: '10.0.0.1/8' is not an "
+                                          r"IP address or network; did you mean 10.0.0.0/8\?$"):
+        load_settings(trusted_proxies="10.0.0.1/8")
+
+
 def test_in_memory_sqlite_is_refused():
     # The writer thread, the pool and the migrations would each get their own database.
     with pytest.raises(ConfigError, match="CONNECTOR_DATABASE_URL: needs a file"):
@@ -76,6 +87,9 @@ def test_in_memory_sqlite_is_refused():
     ("RETRY_JITTER", "1.5"),
     ("DELIVERY_TIMEOUT_SECONDS", "0"),
     ("ALLOWED_ORIGINS", "https://not-a-json-list.example"),
+    ("TRUSTED_PROXIES", "proxy.example.com"),
+    ("TRUSTED_PROXIES", "10.0.0.1/8"),
+    ("TRUSTED_PROXIES", "10.0.0.5; 10.0.0.6"),
 ])
 def test_bad_value_is_one_line_naming_the_setting(clean_env, name, value):
     clean_env.setenv(f"CONNECTOR_{name}", value)

@@ -27,6 +27,9 @@ export async function claim(ticketId) {
   } catch (err) {
     if (err instanceof ApiError && err.status === 409 && err.body.assignee) {
       toast(`${err.body.assignee} took this conversation first.`, "error");
+    } else if (err instanceof ApiError && err.status === 403) {
+      // An agent is not told who holds a ticket they may not see (nor is GET).
+      toast("Too late: this conversation is no longer in the queue.", "error");
     } else toast(`Could not claim: ${errorText(err)}`, "error");
     store.openTicket(ticketId);
     return false;

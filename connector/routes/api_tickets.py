@@ -38,6 +38,14 @@ def _ticket_error(exc: tickets.TicketError) -> HTTPError:
     return HTTPError(status, code, str(exc), fields, **extra)
 
 
+def _visible(principal: Principal, ticket: dict[str, Any] | None) -> dict[str, Any]:
+    """The ticket, or the answer to a ticket the principal may not see (`tickets.visible`)."""
+    try:
+        return tickets.visible(principal.actor, ticket)
+    except tickets.TicketError as exc:
+        raise _ticket_error(exc) from None
+
+
 async def _act(request: Request, operation: Any, *args: Any) -> Any:
     """Run a synchronous ticket action in one write hop (`Store.write`)."""
     try:
@@ -75,11 +83,7 @@ async def list_tickets(request: Request, principal: Principal) -> Response:
 async def get_ticket(request: Request, principal: Principal) -> Response:
     ticket_id = int_param(request, "id")
     async with request.app.state.store.read() as conn:
-        ticket = await tickets.load(conn, ticket_id)
-        if ticket is None:
-            raise HTTPError(404, "not_found", "no such ticket")
-        if not tickets.can_see(principal.actor, ticket):
-            raise HTTPError(403, "forbidden", "not allowed to see this ticket")
+        ticket = _visible(principal, await tickets.load(conn, ticket_id))
         messages = await transcript.messages_of(conn, ticket["conversation_id"])
         if not principal.actor.is_staff:
             # The bot's history and this ticket, plus earlier tickets the agent handled:
@@ -175,6 +179,7 @@ async def resend(request: Request, principal: Principal) -> Response:
         ticket = await tickets.load(conn, ticket_id) if ticket_id else None
     if ticket is None:
         raise HTTPError(404, "not_found", "no such message")
+    _visible(principal, ticket)  # a message of a ticket one may not see: as GET answers
     if not (principal.actor.is_staff or ticket["assignee_id"] == principal.user_id):
         raise HTTPError(403, "forbidden", "only the assignee or a supervisor can re-send")
     try:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from connector import auth
+from connector import auth, proxies
 from connector.http import HTTPError, json_body
 
 M = TypeVar("M", bound=BaseModel)
@@ -90,7 +90,8 @@ def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> in
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    """The client's address: the peer, or what trusted proxies forwarded (`proxies`)."""
+    return proxies.client_address(request.scope, request.app.state.settings.trusted_networks)
 
 
 def origin_allowed(request: Any) -> bool:
