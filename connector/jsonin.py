@@ -5,8 +5,9 @@ written by the ingest writer and read back by every view, on SQLite and on
 PostgreSQL alike:
 
 * the body is UTF-8 and strict JSON (no NaN or Infinity);
-* no string or key holds a lone surrogate (not Unicode: no encoder takes it)
-  or a NUL character (PostgreSQL text cannot hold one);
+* no string or key holds a lone surrogate (not Unicode: no encoder takes it);
+  a NUL character is accepted (the writer shows it as U+FFFD in text columns,
+  which cannot hold one on PostgreSQL, and the raw body keeps its escape);
 * every number fits what orjson writes back: integers from -2**63 to
   2**64-1 (a longer integer is refused, not rounded to a float as orjson
   reads it), floats that are finite;
@@ -70,11 +71,6 @@ def load(raw: bytes) -> Any:
         _check_depth(value)
     if _LONG_DIGITS in scan:
         _check_integers(raw)
-    # orjson decodes \u0000 into a NUL character; its escape is the only way one gets in.
-    if b"\\u0000" in raw:
-        for path, culprit in _walk(value):
-            if isinstance(culprit, str) and "\x00" in culprit:
-                raise Unstorable(path, "contains a NUL character (\\u0000)")
     return value
 
 
@@ -119,8 +115,6 @@ def _unstorable(value: Any) -> str | None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return "contains a lone surrogate (not valid Unicode)"
-        if "\x00" in value:
-            return "contains a NUL character (\\u0000)"
     elif isinstance(value, bool):
         return None
     elif isinstance(value, int):

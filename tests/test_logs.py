@@ -168,7 +168,7 @@ async def test_a_request_cannot_forge_a_log_line(tmp_path, migrated_db, capsys):
     fresh_database(migrated_db, tmp_path)
     settings = make_settings(tmp_path)
     with configured(settings):
-        async with running(settings) as (app, client):
+        async with running(settings) as (_, client):
             for sep in ("%0A", "%0D", "%0D%0A", "%E2%80%A8", "%1B[2K%0D"):
                 r = await client.post(f"/hooks/smartly/abc{sep}{FORGED}", json={})
                 assert r.status_code == 401

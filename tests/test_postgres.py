@@ -76,6 +76,14 @@ async def test_text_postgres_cannot_store_is_handled(app, client, channel):
     async with app.state.store.read() as conn:
         texts = set((await conn.execute(sa.select(Message.__table__.c.text))).scalars())
     assert "a\ufffdb" in texts
+    # A NUL anywhere else: in the turn's context, in a key, in a Chatlayer message.
+    r = await client.post(bot.smartly_path, json=builders.turn(
+        "u-1", "y", state_name="s\x00t", custom_entities={"k\x00": "v\x00"}))
+    assert r.status_code == 200, r.text
+    r = await client.post(bot.chatlayer_path, json=builders.chatlayer(
+        "u-1", bot.verify_token, {"text": "bot\x00says", "quick_replies": [
+            {"content_type": "text", "title": "t\x00", "payload": "p\x00"}]}))
+    assert r.status_code == 200, r.text
     r = await client.post(bot.smartly_path,
                              json=builders.turn("u-1", "x", skill_id="s" * 201))
     assert r.status_code == 422

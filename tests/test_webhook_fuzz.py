@@ -22,10 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.migrate import upgrade
 from connector.models import InboundEvent
 from tests import builders
 from tests.conftest import LiveServer, add_bot, free_port, fresh_database, make_settings
-from tests.helpers import rows
+from tests.helpers import POSTGRES, postgres_admin, rows
 
 MAX_BODY = 32 * 1024
 VALID_PER_EXAMPLE = 12
@@ -50,6 +51,10 @@ turn_fields = st.sampled_from(["input", "answer", "user_id", "client_id", "skill
                                "intent", "state_name", "confidence", "need_help",
                                "handover_category_name", "nlu_model", "custom_entities",
                                "platform", "muted", "client_session_id"])
+
+
+#: Fixed, so that a draw's bounds do not change between examples (turns are numbered).
+TRUNCATABLE = json.dumps(builders.turn("fz", "x")).encode()
 
 
 def with_literal(body: dict[str, Any], path: list[str], literal: str) -> bytes:
@@ -103,20 +108,30 @@ def hostile_body(draw: st.DrawFn, token: str) -> tuple[str, bytes]:
     if kind == "odd-template":
         return "chatlayer", orjson.dumps(builders.chatlayer("fz", token, {"attachment": {
             "type": "template", "payload": {"elements": draw(json_value)}}}))
-    raw = json.dumps(builders.turn("fz", "x")).encode()
-    return route, raw[:draw(st.integers(min_value=1, max_value=len(raw) - 1))]
+    return route, TRUNCATABLE[:draw(st.integers(min_value=1, max_value=len(TRUNCATABLE) - 1))]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, migrated_db: Any) -> Any:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           migrated_db: Any) -> Any:
+    """A real server on a real database: accepted oddities must be storable on both."""
     tmp = tmp_path_factory.mktemp("fuzz")
-    fresh_database(migrated_db, tmp)
     port = free_port()
-    live = LiveServer(make_settings(tmp, port=port, public_url=f"http://127.0.0.1:{port}",
-                                    max_body_bytes=MAX_BODY)).start()
+    overrides: dict[str, Any] = {"port": port, "public_url": f"http://127.0.0.1:{port}",
+                                 "max_body_bytes": MAX_BODY}
+    name = f"connector_fuzz_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgresql":
+        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
+        overrides["database_url"] = f"{POSTGRES}/{name}"
+        upgrade(make_settings(tmp, **overrides))
+    else:
+        fresh_database(migrated_db, tmp)
+    live = LiveServer(make_settings(tmp, **overrides)).start()
     bot = live.run(add_bot(live.app, "http://127.0.0.1:9/channel"))
     yield live, bot
     live.stop()
+    if request.param == "postgresql":
+        asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 async def post(client: httpx.AsyncClient, path: str, raw: bytes) -> httpx.Response:
