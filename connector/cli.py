@@ -43,8 +43,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from connector.app import create_app
     from connector.logs import setup_logging
+    from connector.server import raise_open_files_limit
 
     setup_logging(settings)
+    raise_open_files_limit()
     generated = _run_db(settings, lambda c: users.ensure_admin(
         c, settings.admin_username, settings.admin_password))
     if generated is not None:
@@ -58,7 +60,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """How `serve` runs uvicorn (the benchmarks' baselines run with the same)."""
-    return {"host": settings.host, "port": settings.port, "log_config": None,
+    from connector.server import http_protocol
+
+    return {"http": http_protocol(settings.header_timeout_seconds),
+            "host": settings.host, "port": settings.port, "log_config": None,
             "access_log": False, "server_header": False, "ws_max_size": 64 * 1024 + 1024,
             "ws_per_message_deflate": settings.ws_compression,
             "timeout_graceful_shutdown": 10,

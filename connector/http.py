@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,6 +37,19 @@ class ClientGone(Exception):
     """The client disconnected before its request body was complete."""
 
 
+class BodyTimeout(HTTPError):
+    """The request body did not arrive in time: 408, and the connection is closed (its
+    client may still be sending the rest)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, "timeout", f"request body not received within {seconds:g} s")
+
+    def response(self) -> JSONResponse:
+        response = super().response()
+        response.headers["connection"] = "close"
+        return response
+
+
 def header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -55,18 +69,26 @@ async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             if not message.get("more_body", False):
                 return
 
-    return await bounded(chunks(), header(scope, b"content-length"), limit)
+    return await bounded(chunks(), header(scope, b"content-length"), limit,
+                         _body_timeout(scope))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """A Starlette request's body (which it may already hold), at most `limit` bytes."""
     declared = request.headers.get("content-length")
     return await bounded(request.stream(), declared.encode("latin-1") if declared else None,
-                         limit)
+                         limit, _body_timeout(request.scope))
 
 
-async def bounded(chunks: AsyncIterator[bytes], declared: bytes | None, limit: int) -> bytes:
-    """Read at most `limit` bytes; refuse larger bodies without reading them all."""
+def _body_timeout(scope: Scope) -> float:
+    """The app's `CONNECTOR_BODY_TIMEOUT_SECONDS` (Starlette puts the app in every scope)."""
+    return float(scope["app"].state.settings.body_timeout_seconds)
+
+
+async def bounded(chunks: AsyncIterator[bytes], declared: bytes | None, limit: int,
+                  within: float) -> bytes:
+    """Read at most `limit` bytes within `within` seconds; refuse larger bodies without
+    reading them all, and slower ones with `BodyTimeout`."""
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise HTTPError(400, "bad_request", "invalid Content-Length header")
@@ -74,11 +96,15 @@ async def bounded(chunks: AsyncIterator[bytes], declared: bytes | None, limit: i
             raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
     parts: list[bytes] = []
     size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
-        parts.append(chunk)
+    try:
+        async with asyncio.timeout(within):
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
+                parts.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(within) from None
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     #: A resent identical webhook body within this window is a duplicate.
     dedupe_window_seconds: float = Field(600, ge=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    #: A request's line and headers must arrive within this time of its first byte (of the
+    #: connection's opening for its first request), else 408 and the connection is closed.
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    #: A request body must arrive within this time of the app starting to read it, else 408
+    #: and the connection is closed (a 1 MiB body then needs 35 KB/s on average).
+    body_timeout_seconds: float = Field(30.0, gt=0)
     #: Ingest group commit: most events per transaction.
     ingest_batch_max: int = Field(256, ge=1)
 
