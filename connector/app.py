@@ -32,7 +32,17 @@ from connector.integrations import IntegrationCache
 from connector.logs import AccessLogMiddleware
 from connector.models import DedupeKey
 from connector.realtime import Hub
-from connector.routes import api_admin, api_auth, api_tickets, health, hooks, lanes, openapi, ws
+from connector.routes import (
+    api_admin,
+    api_auth,
+    api_tickets,
+    fallback,
+    health,
+    hooks,
+    lanes,
+    openapi,
+    ws,
+)
 from connector.settings import Settings
 from connector.store import Store
 
@@ -97,7 +107,9 @@ def create_app(settings: Settings) -> Starlette:
 
     return Starlette(
         routes=[*hooks.routes, *health.routes, *api_auth.routes, *api_tickets.routes,
-                *api_admin.routes, *openapi.routes, *ws.routes, *console_routes()],
+                *api_admin.routes, *openapi.routes, *ws.routes,
+                # JSON 404/405 for API paths the routes above did not take; then the console.
+                fallback.ApiFallback(), *console_routes()],
         middleware=[Middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_networks),
                     Middleware(SecurityHeadersMiddleware),
                     Middleware(lanes.FastLanes)],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,8 +37,15 @@ class Created:
 
 
 def check_channel_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    """An absolute http(s) URL with a host and a valid port, that the HTTP client
+    (httpx, which delivers to it) can parse."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when not a number from 0 to 65535
+        host = httpx.URL(url).host if parts.scheme in {"http", "https"} else ""
+    except (ValueError, httpx.InvalidURL):  # e.g. "http://[", an IDNA-invalid host
+        host = ""
+    if not host:
         raise IntegrationError("channel_url", "must be an absolute http(s) URL")
     return url
 

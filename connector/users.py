@@ -28,7 +28,7 @@ class UserError(ValueError):
 
 
 def check_username(username: str) -> str:
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):  # `$` alone would let a final newline through
         raise UserError("username", "1 to 100 letters, digits or . _ @ -")
     return username
 

@@ -106,6 +106,20 @@ async def test_create_integration_validation(admin):
     assert created["verify_token"] == "my-token"
 
 
+async def test_channel_urls_the_client_cannot_send_to_are_refused(admin):
+    """Each of these made a 500 (the URL parser raised) or was stored and then made the
+    test message a 500 (httpx could not parse it)."""
+    created = await create(admin, "https://example.com/hook")
+    for url in ("http://[", "http://\uff03/", "http://127.0.0.1:99999/", "http://xn--a/",
+                "http://a\x01b/", "http://@/"):
+        r = await admin.post("/api/integrations", json={"name": "x", "channel_url": url})
+        assert r.status_code == 422 and fields(r) == ["channel_url"], (url, r.text)
+        r = await admin.patch(f"/api/integrations/{created['id']}", json={"channel_url": url})
+        assert r.status_code == 422 and fields(r) == ["channel_url"], (url, r.text)
+    assert [i["id"] for i in (await admin.get("/api/integrations")).json()["integrations"]] == [
+        created["id"]]
+
+
 async def test_rotate_key_keeps_the_old_key_for_the_grace_period(app, client, admin, channel):
     created = await create(admin, channel.url)
     iid, old = created["id"], path_of(created["smartly_webhook_url"])
@@ -266,6 +280,7 @@ async def test_user_validation(app, admin):
         ({"username": "dave", "role": "boss", "password": "long enough"}, "role"),
         ({"username": "dave", "role": "agent", "password": "short"}, "password"),
         ({"username": "dave smith", "role": "agent", "password": "long enough"}, "username"),
+        ({"username": "dave\n", "role": "agent", "password": "long enough"}, "username"),
         ({"username": "", "role": "agent", "password": "long enough"}, "username"),
         ({"username": "carol", "role": "agent", "password": "long enough"}, "username"),
         ({"username": "dave", "role": "agent"}, "password"),

@@ -62,3 +62,67 @@ async def test_openapi_request_bodies_match_what_is_enforced(client):
                            for p in op["parameters"]), (method, path)
     assert spec["components"]["securitySchemes"]["session"] == {
         "type": "apiKey", "in": "cookie", "name": "connector_session"}
+
+
+async def test_openapi_path_ids_have_the_type_the_route_takes(app, client):
+    """`{id:int}` routes match digits only (anything else is a 404): the id is an integer."""
+    spec = (await client.get("/api/openapi.json")).json()
+    served = {route.path.replace(":int}", "}"): route.path for route in app.routes
+              if isinstance(route, Route)}
+    checked = 0
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for p in op.get("parameters", []):
+                if p["in"] != "path":
+                    continue
+                wanted = "integer" if f"{{{p['name']}:int}}" in served[path] else "string"
+                assert p["schema"]["type"] == wanted, (method, path, p)
+                checked += wanted == "integer"
+    assert checked >= 8  # tickets, messages and users
+
+
+async def test_openapi_describes_every_answer_with_its_json_schema(client):
+    spec = (await client.get("/api/openapi.json")).json()
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            where = (method, path)
+            answers = op["responses"]
+            ok = [s for s in answers if s.startswith("2")]
+            assert len(ok) == 1, where
+            schema = answers[ok[0]]["content"]["application/json"]["schema"]
+            assert schema["$ref"].startswith("#/components/schemas/"), where
+            assert schema["$ref"].rsplit("/", 1)[1] in spec["components"]["schemas"], where
+            for status, answer in answers.items():
+                if not status.startswith("2"):
+                    assert answer["content"]["application/json"]["schema"] == error, where
+            assert "401" in answers, where
+            if "requestBody" in op:  # a body can be malformed, too large or invalid
+                assert {"400", "413", "422"} <= set(answers), where
+            if "{id}" in path:
+                assert "404" in answers, where
+            if method != "get":
+                assert "403" in answers, where  # CSRF; sign-in: a cross-origin request
+    login = spec["paths"]["/api/login"]["post"]
+    assert {"401", "429"} <= set(login["responses"]) and login["security"] == []
+    assert "Retry-After" in login["responses"]["429"]["headers"]
+    claim = spec["paths"]["/api/tickets/{id}/claim"]["post"]["responses"]
+    assert claim["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Ticket"}
+    assert "409" in claim
+    # Any path answers 405 with Allow for a method it does not take, in the same JSON.
+    not_allowed = spec["components"]["responses"]["MethodNotAllowed"]
+    assert not_allowed["content"]["application/json"]["schema"] == error
+    assert not_allowed["headers"]["Allow"]["required"] is True
+
+
+async def test_openapi_answer_schemas_are_closed_and_list_their_fields(client):
+    spec = (await client.get("/api/openapi.json")).json()
+    ticket = spec["components"]["schemas"]["Ticket"]
+    assert ticket["additionalProperties"] is False
+    assert {"id", "state", "assignee", "opened_at", "wait_seconds"} <= set(ticket["required"])
+    assert ticket["properties"]["opened_at"]["format"] == "date-time"
+    detail = spec["components"]["schemas"]["TicketDetail"]
+    assert {"messages", "transitions"} <= set(detail["required"])
+    message = spec["components"]["schemas"]["Message"]
+    assert "delivery" in message["properties"] and "delivery" not in message["required"]
