@@ -126,8 +126,3 @@ def parse_json(raw: bytes) -> Any:
     except jsonin.Unstorable as exc:
         raise HTTPError(422, "invalid", str(exc),
                         [{"field": exc.field, "message": exc.message}]) from None
-
-
-async def json_body(request: Request, limit: int) -> tuple[Any, bytes]:
-    raw = await read_body(request, limit)
-    return parse_json(raw), raw

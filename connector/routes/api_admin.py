@@ -103,7 +103,7 @@ async def patch_integration(request: Request, principal: Principal) -> Response:
 
 @api("admin")
 async def rotate_key(request: Request, principal: Principal) -> Response:
-    data = await body(request, RotateIn) if await request.body() else RotateIn()
+    data = await body(request, RotateIn, optional=True)
     await _integration(request)
     grace = (data.grace_seconds if data.grace_seconds is not None
              else request.app.state.settings.key_grace_seconds)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from connector import auth, proxies
-from connector.http import HTTPError, json_body
+from connector.http import HTTPError, parse_json, read_body
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[Response]]
@@ -54,8 +54,13 @@ async def current(request: Request) -> auth.Principal | None:
                                    request.cookies.get(auth.COOKIE))
 
 
-async def body(request: Request, model: type[M]) -> M:
-    data, _ = await json_body(request, API_BODY_LIMIT)
+async def body(request: Request, model: type[M], *, optional: bool = False) -> M:
+    """The request's JSON body validated as `model` (read within the size and time limits);
+    with `optional`, an empty body is `model()`."""
+    raw = await read_body(request, API_BODY_LIMIT)
+    if optional and not raw.strip():
+        return model()
+    data = parse_json(raw)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
