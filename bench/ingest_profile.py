@@ -4,7 +4,7 @@
 
 Runs what the server and the writer process (connector/ingest_process.py)
 do for each event, on a fresh SQLite file in this process: validate the
-body, ship it and rebuild it as the writer does, then `ingest_write.write` in
+body, ship it and rebuild it as the writer does, then `apply.write` in
 one transaction per batch of `--batch`, with the
 same `message_received` bodies as bench/ingest.lua (1,000 end users, 5%
 need_help). Prints per event: the CPU of each step, and the write's CPU
@@ -91,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     import orjson
     import sqlalchemy as sa
 
-    from connector import ingest_write, migrate
-    from connector.db import create_sync_engine, utcnow
-    from connector.ingest import parse_smartly
-    from connector.ingest_process import _inbound, shipped
-    from connector.models import Integration
+    from connector.ingest import apply
+    from connector.ingest.inbound import parse_smartly
+    from connector.ingest.process import _inbound, shipped
     from connector.settings import Settings
+    from connector.storage import migrate
+    from connector.storage.db import create_sync_engine, utcnow
+    from connector.storage.models import Integration
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db")
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         def write(items: list[Any]) -> None:
             for i in range(0, len(items), args.batch):
                 with engine.begin() as conn:
-                    ingest_write.write(conn, items[i:i + args.batch], window)
+                    apply.write(conn, items[i:i + args.batch], window)
 
         warm = len(inbounds) // 4
         write(inbounds[:warm])  # tables and caches warm, conversations exist
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"server: validate (orjson + pydantic + sha256): {validate:6.1f} us CPU per event")
     print(f"server: ship to the writer (fields only):      {ship:6.1f} us CPU per event")
     print(f"writer: rebuild from the wire (orjson):        {rebuild:6.1f} us CPU per event")
-    print(f"writer: ingest_write.write + commit:          {cpu:7.1f} us CPU per event, "
+    print(f"writer: apply.write + commit:          {cpu:7.1f} us CPU per event, "
           f"{wall:.1f} us wall{' (under cProfile)' if profiler else ''}")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)

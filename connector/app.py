@@ -22,29 +22,29 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from connector import stream
-from connector.batcher import IngestWriter
-from connector.bus import create_bus
-from connector.db import Checkpointer, create_engine, create_sync_engine, utcnow
-from connector.delivery import DeliveryWorker
-from connector.headers import SecurityHeadersMiddleware
-from connector.integrations import IntegrationCache
+from connector.accounts.integrations import IntegrationCache
+from connector.delivery.worker import DeliveryWorker
+from connector.ingest.batcher import IngestWriter
 from connector.logs import AccessLogMiddleware
-from connector.models import DedupeKey
-from connector.realtime import Hub
-from connector.routes import (
+from connector.realtime import stream
+from connector.realtime.bus import create_bus
+from connector.realtime.hub import Hub
+from connector.settings import Settings
+from connector.storage.db import Checkpointer, create_engine, create_sync_engine, utcnow
+from connector.storage.models import DedupeKey
+from connector.storage.store import Store
+from connector.web import lanes
+from connector.web.headers import SecurityHeadersMiddleware
+from connector.web.routes import (
     api_admin,
     api_auth,
     api_tickets,
     fallback,
     health,
     hooks,
-    lanes,
     openapi,
     ws,
 )
-from connector.settings import Settings
-from connector.store import Store
 
 log = logging.getLogger("connector")
 

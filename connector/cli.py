@@ -11,9 +11,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from connector import integrations, users
-from connector.db import create_engine
+from connector.accounts import integrations, users
 from connector.settings import ConfigError, Settings, load_settings
+from connector.storage.db import create_engine
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ def _run_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _migrate(settings: Settings) -> None:
-    from connector.migrate import upgrade
+    from connector.storage.migrate import upgrade
 
     upgrade(settings)
 
@@ -43,7 +43,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from connector.app import create_app
     from connector.logs import setup_logging
-    from connector.server import raise_open_files_limit
+    from connector.web.server import raise_open_files_limit
 
     setup_logging(settings)
     raise_open_files_limit()
@@ -60,7 +60,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """How `serve` runs uvicorn (the benchmarks' baselines run with the same)."""
-    from connector.server import http_protocol
+    from connector.web.server import http_protocol
 
     return {"http": http_protocol(settings.header_timeout_seconds),
             "host": settings.host, "port": settings.port, "log_config": None,

@@ -24,8 +24,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connector.proxies import Network, client_address
 from connector.settings import Settings
+from connector.web.proxies import Network, client_address
 
 _SECRETS = re.compile(
     r"(?i)((?:key|token|verifytoken|password|secret|session|csrf[_-]?token)"

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from connector.proxies import Network, parse_networks
+from connector.web.proxies import Network, parse_networks
 
 
 class ConfigError(Exception):

@@ -17,11 +17,11 @@ import httpx
 import pytest
 import uvicorn
 
-from connector import integrations, users
+from connector.accounts import integrations, users
+from connector.accounts.security import hash_password
 from connector.app import create_app
-from connector.migrate import upgrade
-from connector.security import hash_password
 from connector.settings import Settings
+from connector.storage.migrate import upgrade
 from tests.fakes import FakeChannel
 
 #: The browser fixtures (`browser`, `consoles`, `staff`) for the console tests.

@@ -13,11 +13,13 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from connector import tickets
+from connector.accounts.security import hash_password
 from connector.app import create_app
-from connector.db import utcnow
-from connector.migrate import upgrade
-from connector.models import (
+from connector.domain import tickets
+from connector.settings import Settings
+from connector.storage.db import utcnow
+from connector.storage.migrate import upgrade
+from connector.storage.models import (
     Conversation,
     DedupeKey,
     Delivery,
@@ -29,9 +31,7 @@ from connector.models import (
     TicketTransition,
     User,
 )
-from connector.security import hash_password
-from connector.settings import Settings
-from connector.store import Store
+from connector.storage.store import Store
 
 #: The PostgreSQL server on every machine (trust auth); tests make a database each.
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -129,7 +129,7 @@ async def wait_until(check: Callable[[], Awaitable[Any]], within: float = 10.0,
 
 
 async def deliveries(where: Any, *criteria: Any) -> list[dict[str, Any]]:
-    from connector.models import Delivery
+    from connector.storage.models import Delivery
 
     return await rows(where, Delivery, *criteria)
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from connector import stream
-from connector.routes.openapi import ENDPOINTS
+from connector.realtime import stream
+from connector.web.routes.openapi import ENDPOINTS
 from tests import builders
 from tests.conftest import add_user, sign_in
 from tests.fakes import Reply

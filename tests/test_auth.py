@@ -19,10 +19,10 @@ import anyio
 import httpx
 import pytest
 
-from connector import auth, users
+from connector.accounts import auth, users
 from connector.app import create_app
-from connector.migrate import upgrade
-from connector.routes.openapi import ENDPOINTS
+from connector.storage.migrate import upgrade
+from connector.web.routes.openapi import ENDPOINTS
 from tests.conftest import PASSWORD, add_user, make_settings
 
 pytestmark = pytest.mark.anyio

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connector.bulk import CHUNK, Bulk, Writer
-from connector.db import create_engine, create_sync_engine, utcnow
-from connector.models import Conversation, DedupeKey, Integration, Message, StreamEvent
+from connector.storage.bulk import CHUNK, Bulk, Writer
+from connector.storage.db import create_engine, create_sync_engine, utcnow
+from connector.storage.models import Conversation, DedupeKey, Integration, Message, StreamEvent
 from tests.conftest import fresh_database, make_settings
 
 _dedupe = DedupeKey.__table__
@@ -143,7 +143,8 @@ def test_single_statements_agree_on_both_paths(engine: Any) -> None:
     """`Writer.execute` with the ingest writer's own statements: the plain SQLite text
     and the Core statement read and write the same (the stream counter, the open
     tickets' audience, the conversations' sequence update)."""
-    from connector import ingest_write, stream
+    from connector.ingest import apply
+    from connector.realtime import stream
 
     now = utcnow()
     with engine.begin() as conn:
@@ -166,10 +167,10 @@ def test_single_statements_agree_on_both_paths(engine: Any) -> None:
                                           ).scalar_one()
             ((after,),) = w.execute(stream._ADVANCE, {"n": 3}, stream._ADVANCE_SQLITE, (3,))
             assert after == before + 3
-            tickets = ingest_write._tickets(w, {1, 2, 999})
-            w.execute(ingest_write._SEQ, [{"seq": 7, "lang": "fr", "platform": "web",
+            tickets = apply._tickets(w, {1, 2, 999})
+            w.execute(apply._SEQ, [{"seq": 7, "lang": "fr", "platform": "web",
                                            "now": now, "cid": conv_ids[0]}],
-                      ingest_write._SEQ_SQLITE, [(7, "fr", "web", w.stamp(now), conv_ids[0])])
+                      apply._SEQ_SQLITE, [(7, "fr", "web", w.stamp(now), conv_ids[0])])
             results[make] = (tickets, stored(conn, Conversation.__table__, "id"))
     assert results[Writer] == results[core]
     tickets, convs = results[Writer]

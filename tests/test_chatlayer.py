@@ -9,7 +9,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from connector.models import Conversation, InboundEvent, Message, StreamEvent
+from connector.storage.models import Conversation, InboundEvent, Message, StreamEvent
 from tests import builders
 from tests.conftest import add_bot, sign_in
 from tests.helpers import add_staff, counts, execute, rows

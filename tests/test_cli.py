@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from connector.accounts.security import hash_secret, verify_password
 from connector.cli import main
-from connector.models import Integration, User
-from connector.security import hash_secret, verify_password
 from connector.settings import Settings
+from connector.storage.models import Integration, User
 from tests import builders
 from tests.conftest import fresh_database, make_settings
 from tests.helpers import rows, running
@@ -49,8 +49,8 @@ class CLI:
 
     def table(self, model: Any) -> list[dict[str, Any]]:
         async def read() -> list[dict[str, Any]]:
-            from connector.db import create_engine
-            from connector.store import Store
+            from connector.storage.db import create_engine
+            from connector.storage.store import Store
 
             engine = create_engine(self.settings)
             try:

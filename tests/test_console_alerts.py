@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from connector.migrate import upgrade
+from connector.storage.migrate import upgrade
 from tests import builders
 from tests.browser import people, register_bot, webhook
 from tests.conftest import free_port, make_settings

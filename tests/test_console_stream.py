@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from playwright.sync_api import expect
 
-from connector import stream
-from connector.db import utcnow
+from connector.realtime import stream
+from connector.storage.db import utcnow
 from tests import builders
 from tests.browser import people, register_bot, webhook
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from connector.models import Ticket
+from connector.storage.models import Ticket
 from tests import builders
 from tests.browser import people, register_bot, webhook
 from tests.helpers import execute

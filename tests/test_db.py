@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.db import AUTOCHECKPOINT_PAGES, Checkpointer
+from connector.storage.db import AUTOCHECKPOINT_PAGES, Checkpointer
 from tests import builders
 from tests.helpers import wait_until
 

@@ -12,9 +12,11 @@ import anyio
 import httpx
 import pytest
 
-from connector import delivery, integrations, outbox, tickets
-from connector.models import Delivery, DeliveryAttempt
+from connector.accounts import integrations
+from connector.delivery import worker
+from connector.domain import outbox, tickets
 from connector.settings import Settings
+from connector.storage.models import Delivery, DeliveryAttempt
 from tests import builders
 from tests.conftest import add_bot, free_port, fresh_database, make_settings
 from tests.fakes import FakeChannel, Reply
@@ -170,8 +172,8 @@ async def test_408_and_timeouts_are_retried(tmp_path, migrated_db, channel):
 
 async def rows_after(settings: Settings, delivery_id: int) -> list[dict[str, Any]]:
     """Read attempt rows after the app stopped (a new engine on the same file)."""
-    from connector.db import create_engine
-    from connector.store import Store
+    from connector.storage.db import create_engine
+    from connector.storage.store import Store
 
     engine = create_engine(settings)
     try:
@@ -295,7 +297,7 @@ async def test_replies_of_a_conversation_arrive_in_order_across_an_outage(app, d
 
 def test_backoff_is_exponential_and_capped_without_jitter():
     s = Settings(retry_base_seconds=0.5, retry_max_delay_seconds=30, retry_jitter=0)
-    delays = [delivery.backoff(s, n) for n in range(1, 12)]
+    delays = [worker.backoff(s, n) for n in range(1, 12)]
     assert delays[:5] == [0.5 * 2 ** (n - 1) for n in range(1, 6)]
     assert all(b == 2 * a for a, b in itertools.pairwise(delays[:6]))
     assert max(delays) == 30 and delays[-1] == 30
@@ -307,7 +309,7 @@ def test_backoff_jitter_stays_within_bounds():
     rng = random.Random(7)
     for attempt in (1, 3, 6, 20):
         plain = min(600, 2 ** (attempt - 1))
-        samples = [delivery.backoff(s, attempt, rng) for _ in range(500)]
+        samples = [worker.backoff(s, attempt, rng) for _ in range(500)]
         assert all(plain * 0.8 <= x <= plain * 1.2 for x in samples)
         assert len(set(samples)) > 100  # actually jittered
         assert min(samples) < plain < max(samples)
@@ -315,7 +317,7 @@ def test_backoff_jitter_stays_within_bounds():
 
 def test_default_schedule_is_live_chat_fast_and_lasts_hours():
     s = Settings()
-    worst = [delivery.backoff(s, n, _Max()) for n in range(1, 40)]
+    worst = [worker.backoff(s, n, _Max()) for n in range(1, 40)]
     # After three failed attempts the next one comes within a minute.
     assert sum(worst[:3]) < 60 and worst[3] < 60
     # Retries go on for hours before giving up.
@@ -328,18 +330,18 @@ class _Max(random.Random):
 
 
 def test_parse_retry_after_seconds_and_http_date():
-    assert delivery.parse_retry_after(httpx.Headers({"Retry-After": "120"})) == 120.0
-    assert delivery.parse_retry_after(httpx.Headers({"retry-after": " 0 "})) == 0.0
+    assert worker.parse_retry_after(httpx.Headers({"Retry-After": "120"})) == 120.0
+    assert worker.parse_retry_after(httpx.Headers({"retry-after": " 0 "})) == 0.0
     future = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=90)
     date = email.utils.format_datetime(future, usegmt=True)
-    got = delivery.parse_retry_after(httpx.Headers({"Retry-After": date}))
+    got = worker.parse_retry_after(httpx.Headers({"Retry-After": date}))
     assert got is not None and 85 <= got <= 90
     past = email.utils.format_datetime(future - dt.timedelta(hours=1), usegmt=True)
-    assert delivery.parse_retry_after(httpx.Headers({"Retry-After": past})) == 0.0
+    assert worker.parse_retry_after(httpx.Headers({"Retry-After": past})) == 0.0
     for junk in ("soon", "-5", "1.5e3", ""):
-        assert delivery.parse_retry_after(httpx.Headers({"Retry-After": junk})) is None
-    assert delivery.parse_retry_after(httpx.Headers()) is None
-    assert delivery.parse_retry_after(None) is None
+        assert worker.parse_retry_after(httpx.Headers({"Retry-After": junk})) is None
+    assert worker.parse_retry_after(httpx.Headers()) is None
+    assert worker.parse_retry_after(None) is None
 
 
 @pytest.mark.parametrize(("status", "state"), [
@@ -348,17 +350,17 @@ def test_parse_retry_after_seconds_and_http_date():
     (599, "retrying"), (400, "failed"), (403, "failed"), (404, "failed"), (301, "failed"),
 ])
 def test_classify(status, state):
-    assert delivery.classify(status, None, httpx.Headers()).state == state
+    assert worker.classify(status, None, httpx.Headers()).state == state
 
 
 def test_classify_transport_errors_are_retried():
-    outcome = delivery.classify(None, "timeout", None)
+    outcome = worker.classify(None, "timeout", None)
     assert (outcome.state, outcome.status, outcome.error) == ("retrying", None, "timeout")
 
 
 def test_redact_url_drops_credentials_and_query():
     url = "https://user:pw@channel.example:8443/hook/path?token=abc&x=1#frag"
-    assert delivery.redact_url(url) == "https://channel.example:8443/hook/path"
+    assert worker.redact_url(url) == "https://channel.example:8443/hook/path"
 
 
 def test_fake_channel_counts_only_2xx_as_delivered():

@@ -12,8 +12,8 @@ import anyio
 import pytest
 import sqlalchemy as sa
 
-from connector import integrations
-from connector.models import (
+from connector.accounts import integrations
+from connector.storage.models import (
     Conversation,
     DedupeKey,
     InboundEvent,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connector import tickets
-from connector.models import InboundEvent, Message
+from connector.domain import tickets
+from connector.storage.models import InboundEvent, Message
 from tests import builders
 from tests.conftest import add_bot, sign_in
 from tests.helpers import add_staff, execute, rows

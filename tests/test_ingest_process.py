@@ -11,10 +11,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from connector import ingest
-from connector.batcher import IngestFailed, IngestRefused
-from connector.ingest_process import WriterGone, WriterProcess
-from connector.models import InboundEvent
+from connector.ingest import inbound as ingest
+from connector.ingest.batcher import IngestFailed, IngestRefused
+from connector.ingest.process import WriterGone, WriterProcess
+from connector.storage.models import InboundEvent
 from tests import builders
 from tests.helpers import rows, wait_until
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector import jsonin
+from connector.web import jsonin
 
 anything = st.recursive(
     st.one_of(st.none(), st.booleans(), st.floats(), st.integers(min_value=-(2**80),

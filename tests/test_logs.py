@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connector import tickets
+from connector.domain import tickets
 from connector.logs import escape, redact, setup_logging
 from connector.settings import Settings
 from tests import builders

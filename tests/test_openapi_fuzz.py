@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import Case
 from schemathesis.auths import AuthContext
 
-from connector import users
-from connector.security import hash_password
+from connector.accounts import users
+from connector.accounts.security import hash_password
 from tests import builders
 from tests.conftest import (
     PASSWORD,

@@ -19,10 +19,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from connector import tickets
-from connector.migrate import upgrade
-from connector.models import InboundEvent, Message, Ticket
+from connector.domain import tickets
 from connector.settings import Settings
+from connector.storage.migrate import upgrade
+from connector.storage.models import InboundEvent, Message, Ticket
 from tests import builders, test_ingest
 from tests.conftest import PASSWORD, add_bot, add_user, make_settings
 from tests.fakes import FakeChannel

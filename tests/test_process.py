@@ -17,12 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from connector import tickets, users
-from connector.db import create_engine
-from connector.models import Delivery, User
-from connector.security import verify_password
+from connector.accounts import users
+from connector.accounts.security import verify_password
+from connector.domain import tickets
 from connector.settings import Settings
-from connector.store import Store
+from connector.storage.db import create_engine
+from connector.storage.models import Delivery, User
+from connector.storage.store import Store
 from tests import builders
 from tests.conftest import free_port, make_settings
 from tests.fakes import Reply

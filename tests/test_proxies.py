@@ -22,8 +22,8 @@ import uvicorn
 
 from connector.app import create_app
 from connector.cli import server_options
-from connector.proxies import client_address, parse_networks
 from connector.settings import Settings
+from connector.web.proxies import client_address, parse_networks
 from tests.conftest import add_user, free_port, fresh_database, make_settings
 
 pytestmark = pytest.mark.anyio

@@ -30,13 +30,14 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
-from connector import auth, stream
-from connector.db import utcnow
-from connector.models import StreamEvent, UserSession
-from connector.routes import ws as ws_route
-from connector.security import hash_secret
+from connector.accounts import auth
+from connector.accounts.security import hash_secret
+from connector.realtime import stream
+from connector.realtime.stream import Event
 from connector.settings import ConfigError, load_settings
-from connector.stream import Event
+from connector.storage.db import utcnow
+from connector.storage.models import StreamEvent, UserSession
+from connector.web.routes import ws as ws_route
 from tests import builders
 from tests.conftest import PASSWORD, LiveServer, add_bot, add_user, free_port, make_settings
 from tests.fakes import FakeChannel
@@ -306,7 +307,7 @@ async def world(live: LiveServer, channel: FakeChannel) -> AsyncIterator[World]:
 @contextlib.contextmanager
 def live_server(tmp_path: Path, **overrides: Any) -> Iterator[LiveServer]:
     """A live server with some settings changed, on its own database."""
-    from connector.migrate import upgrade
+    from connector.storage.migrate import upgrade
 
     where = tmp_path / "custom"
     where.mkdir()
@@ -987,8 +988,8 @@ async def test_a_forwarded_batch_is_made_into_messages_once_and_skips_what_was_s
     """Every console that sees a whole batch gets the same message texts, built once; a
     console whose replay already sent part of the batch gets only the rest, and a
     heartbeat offered with events adds nothing."""
-    from connector import console_feed
-    from connector.realtime import HEARTBEAT, Batch, Client
+    from connector.realtime import feed
+    from connector.realtime.hub import HEARTBEAT, Batch, Client
 
     def rendered(cursor: int) -> Event:
         return Event.rendered(json.dumps({"type": "presence", "cursor": cursor}), "presence",
@@ -1005,14 +1006,14 @@ async def test_a_forwarded_batch_is_made_into_messages_once_and_skips_what_was_s
     def client() -> Client:
         return Client(auth.Principal("s", "c", 1, "sup", "supervisor"), 100)
 
-    assert await console_feed._send_live(client(), [batch], 4, sender("a")) == 7
-    assert await console_feed._send_live(client(), [batch], 4, sender("b")) == 7
+    assert await feed._send_live(client(), [batch], 4, sender("a")) == 7
+    assert await feed._send_live(client(), [batch], 4, sender("b")) == 7
     assert sent["a"] == sent["b"] == batch.messages
     assert [f["cursor"] for f in json.loads(sent["a"][0])] == [5, 6, 7]
     assert sent["a"][0] is sent["b"][0]  # the same text object, not rebuilt
     # A console whose replay already sent cursor 6, with a heartbeat queued too.
-    assert await console_feed._send_live(client(), [batch, [HEARTBEAT]], 6, sender("c")) == 7
+    assert await feed._send_live(client(), [batch, [HEARTBEAT]], 6, sender("c")) == 7
     assert [json.loads(m)["cursor"] for m in sent["c"]] == [7]
     # Only a heartbeat: one heartbeat frame at the console's cursor.
-    assert await console_feed._send_live(client(), [[HEARTBEAT]], 7, sender("d")) == 7
+    assert await feed._send_live(client(), [[HEARTBEAT]], 7, sender("d")) == 7
     assert [json.loads(m) for m in sent["d"]] == [{"type": "heartbeat", "cursor": 7}]

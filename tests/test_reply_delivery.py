@@ -18,9 +18,9 @@ import anyio
 import httpx
 import pytest
 
-from connector.migrate import upgrade
-from connector.models import Delivery, DeliveryAttempt, Message
 from connector.settings import Settings
+from connector.storage.migrate import upgrade
+from connector.storage.models import Delivery, DeliveryAttempt, Message
 from tests import builders
 from tests.conftest import add_bot, add_user, fresh_database, make_settings, sign_in
 from tests.fakes import FakeChannel, Reply

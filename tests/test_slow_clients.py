@@ -24,7 +24,7 @@ import pytest
 import uvicorn
 from websockets.sync.client import connect
 
-from connector import auth
+from connector.accounts import auth
 from connector.cli import server_options
 from connector.settings import Settings
 from tests import builders

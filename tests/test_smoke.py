@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from connector import tickets
+from connector.domain import tickets
 from tests import builders
 from tests.conftest import add_user
 

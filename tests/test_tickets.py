@@ -10,8 +10,9 @@ import anyio
 import pytest
 import sqlalchemy as sa
 
-from connector import tickets, users
-from connector.models import (
+from connector.accounts import users
+from connector.domain import tickets
+from connector.storage.models import (
     Conversation,
     Counter,
     Delivery,

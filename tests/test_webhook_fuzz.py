@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.migrate import upgrade
-from connector.models import InboundEvent
+from connector.storage.migrate import upgrade
+from connector.storage.models import InboundEvent
 from tests import builders
 from tests.conftest import LiveServer, add_bot, free_port, fresh_database, make_settings
 from tests.helpers import POSTGRES, postgres_admin, rows

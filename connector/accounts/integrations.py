@@ -1,0 +1,180 @@
+"""Integrations: one bot endpoint (Smartly webhook in) and its Chatlayer channel.
+
+The Smartly key is shown once and stored only as a hash. Rotation keeps the
+previous key valid for a grace period, then it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connector.accounts.security import hash_secret, new_id, new_secret, secret_matches
+from connector.storage.db import utcnow
+from connector.storage.models import Integration
+
+_t = Integration.__table__
+
+
+class IntegrationError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(slots=True)
+class Created:
+    integration: Integration
+    key: str
+
+
+def check_channel_url(url: str) -> str:
+    """An absolute http(s) URL with a host and a valid port, that the HTTP client
+    (httpx, which delivers to it) can parse."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when not a number from 0 to 65535
+        host = httpx.URL(url).host if parts.scheme in {"http", "https"} else ""
+    except (ValueError, httpx.InvalidURL):  # e.g. "http://[", an IDNA-invalid host
+        host = ""
+    if not host:
+        raise IntegrationError("channel_url", "must be an absolute http(s) URL")
+    return url
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise IntegrationError("name", "must be 1 to 200 characters")
+    return name
+
+
+def check_token(token: str) -> str:
+    if not token or len(token) > 500:
+        raise IntegrationError("verify_token", "must be 1 to 500 characters")
+    return token
+
+
+def smartly_url(public_url: str, integration_id: str, key: str) -> str:
+    return f"{public_url}/hooks/smartly/{integration_id}?key={key}"
+
+
+def chatlayer_url(public_url: str, integration_id: str) -> str:
+    return f"{public_url}/hooks/chatlayer/{integration_id}"
+
+
+async def create(conn: AsyncConnection, *, name: str, channel_url: str,
+                 verify_token: str | None = None) -> Created:
+    key = new_secret()
+    row = Integration(
+        id=new_id(), name=check_name(name), channel_url=check_channel_url(channel_url),
+        verify_token=check_token(verify_token) if verify_token is not None else new_secret(),
+        key_hash=hash_secret(key), created_at=utcnow(),
+    )
+    await conn.execute(sa.insert(_t).values(**_values(row)))
+    return Created(row, key)
+
+
+async def get(conn: AsyncConnection, integration_id: str) -> Integration | None:
+    row = (await conn.execute(sa.select(_t).where(_t.c.id == integration_id))).first()
+    return Integration.model_validate(row._mapping) if row else None
+
+
+async def list_all(conn: AsyncConnection) -> list[Integration]:
+    rows = (await conn.execute(sa.select(_t).order_by(_t.c.created_at))).all()
+    return [Integration.model_validate(r._mapping) for r in rows]
+
+
+async def rotate_key(conn: AsyncConnection, integration_id: str,
+                     grace: dt.timedelta) -> Created | None:
+    current = await get(conn, integration_id)
+    if current is None:
+        return None
+    key = new_secret()
+    now = utcnow()
+    values = {"key_hash": hash_secret(key), "previous_key_hash": current.key_hash,
+              "previous_key_expires_at": now + grace, "key_rotated_at": now}
+    await conn.execute(sa.update(_t).where(_t.c.id == integration_id).values(**values))
+    return Created(current.model_copy(update=values), key)
+
+
+async def update(conn: AsyncConnection, integration_id: str, **changes: Any) -> Integration | None:
+    checks = {"name": check_name, "channel_url": check_channel_url, "verify_token": check_token}
+    values = {k: checks[k](v) for k, v in changes.items() if v is not None}
+    if values:
+        await conn.execute(sa.update(_t).where(_t.c.id == integration_id).values(**values))
+    return await get(conn, integration_id)
+
+
+def key_valid(integration: Integration, key: str, now: dt.datetime | None = None) -> bool:
+    """Constant-time check of a presented key against current and grace keys."""
+    now = now or utcnow()
+    ok = secret_matches(key, integration.key_hash)
+    previous_ok = secret_matches(key, integration.previous_key_hash)
+    expires = integration.previous_key_expires_at
+    return ok or (previous_ok and expires is not None and now < expires)
+
+
+def _values(row: Integration) -> dict[str, Any]:
+    return row.model_dump()
+
+
+class IntegrationCache:
+    """Integrations by id, kept for `ttl` seconds to keep the webhook hot path cheap.
+
+    A presented key or token that does not match the cached row is checked
+    again against a fresh read (`refresh`), so a new key or token set by
+    another process works at once; the database stays the source of truth.
+    """
+
+    def __init__(self, engine: Any, ttl: float = 5.0) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._rows: dict[str, tuple[float, Integration]] = {}
+        self._loading: dict[str, asyncio.Future[Integration | None]] = {}
+
+    async def get(self, integration_id: str, *, fresh: bool = False) -> Integration | None:
+        hit = self._rows.get(integration_id)
+        if hit is not None and not fresh and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        if len(integration_id) > 32:
+            return None
+        # Single flight: when the entry expires under load, one read serves everyone.
+        loading = self._loading.get(integration_id)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[Integration | None] = asyncio.get_running_loop().create_future()
+        self._loading[integration_id] = future
+        try:
+            row = await self._load(integration_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise
+        else:
+            future.set_result(row)
+        finally:
+            del self._loading[integration_id]
+        return row
+
+    async def _load(self, integration_id: str) -> Integration | None:
+        started = time.monotonic()
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(readonly=True)
+            row = await get(conn, integration_id)
+        if row is None:
+            self._rows.pop(integration_id, None)
+        else:
+            self._rows[integration_id] = (started, row)
+        return row
+
+    def forget(self, integration_id: str) -> None:
+        self._rows.pop(integration_id, None)

@@ -1,0 +1,124 @@
+"""Staff accounts: agents, supervisors and admins. Passwords hashed with argon2id."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connector.accounts.security import hash_password
+from connector.storage.db import utcnow
+from connector.storage.models import User, UserSession
+
+ROLES = ("agent", "supervisor", "admin")
+_USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1000
+
+_t = User.__table__
+_sessions = UserSession.__table__
+
+
+class UserError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_username(username: str) -> str:
+    if not _USERNAME.fullmatch(username):  # `$` alone would let a final newline through
+        raise UserError("username", "1 to 100 letters, digits or . _ @ -")
+    return username
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise UserError("role", f"must be one of {', '.join(ROLES)}")
+    return role
+
+
+def check_password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise UserError("password", f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return password
+
+
+async def create(conn: AsyncConnection, username: str, password: str, role: str, *,
+                 password_hash: str | None = None) -> User:
+    """Create a user. Pass `password_hash` (made in a thread) from async servers:
+    argon2 takes tens of milliseconds of CPU."""
+    check_username(username)
+    check_role(role)
+    check_password(password)
+    if await by_username(conn, username) is not None:
+        raise UserError("username", "already taken")
+    now = utcnow()
+    user = User(username=username, password_hash=password_hash or hash_password(password),
+                role=role,
+                created_at=now, password_changed_at=now)
+    values = user.model_dump(exclude={"id"})
+    user.id = (await conn.execute(sa.insert(_t).values(**values).returning(_t.c.id))).scalar_one()
+    return user
+
+
+async def by_username(conn: AsyncConnection, username: str) -> User | None:
+    row = (await conn.execute(sa.select(_t).where(_t.c.username == username))).first()
+    return User.model_validate(row._mapping) if row else None
+
+
+async def by_id(conn: AsyncConnection, user_id: int) -> User | None:
+    row = (await conn.execute(sa.select(_t).where(_t.c.id == user_id))).first()
+    return User.model_validate(row._mapping) if row else None
+
+
+async def list_all(conn: AsyncConnection) -> list[User]:
+    rows = (await conn.execute(sa.select(_t).order_by(_t.c.username))).all()
+    return [User.model_validate(r._mapping) for r in rows]
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: int, password_hash: str) -> None:
+    """Store a new password hash and end every session of the user."""
+    await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(
+        password_hash=password_hash, password_changed_at=utcnow()))
+    await revoke_sessions(conn, user_id)
+
+
+async def update(conn: AsyncConnection, user_id: int, *, role: str | None = None,
+                 disabled: bool | None = None) -> None:
+    values: dict[str, object] = {}
+    if role is not None:
+        values["role"] = check_role(role)
+    if disabled is not None:
+        values["disabled"] = disabled
+    if values:
+        await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(**values))
+    if disabled:
+        await revoke_sessions(conn, user_id)
+
+
+async def revoke_sessions(conn: AsyncConnection, user_id: int) -> None:
+    await conn.execute(
+        sa.update(_sessions)
+        .where(_sessions.c.user_id == user_id, _sessions.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def ensure_admin(conn: AsyncConnection, username: str,
+                       password: str | None) -> str | None:
+    """Create the first admin when there is none.
+
+    Returns the generated one-time password (None when an admin exists or the
+    password was given through the environment).
+    """
+    has_admin = (await conn.execute(
+        sa.select(sa.func.count()).select_from(_t).where(_t.c.role == "admin"))).scalar_one()
+    if has_admin:
+        return None
+    generated = None
+    if password is None:
+        generated = password = secrets.token_urlsafe(18)
+    await create(conn, username, password, "admin")
+    return generated

@@ -1,0 +1,2 @@
+"""Replies out: the worker that sends queued replies, with leases and retries.
+"""

@@ -1,0 +1,336 @@
+"""The delivery worker: sends queued replies to the integration's Chatlayer channel.
+
+Guarantees:
+
+* At least once. A delivery holds a lease (`lease_until`) while it is sent,
+  and its outcome is written after. A reply's delivery is created already
+  leased to this process and handed to the worker in memory after commit
+  (`outbox.enqueue`); any other is claimed by polling, a conditional UPDATE of
+  the lease. If the process dies before the outcome is written, the lease runs
+  out and any instance sends it again with the same `Idempotency-Key` header.
+* Per-conversation order. Only the oldest pending delivery of a conversation
+  is ever due; the next one waits until it is delivered or failed for good. A
+  delivery is handed over in memory only when it is the conversation's sole
+  pending one.
+* Retries: timeouts, connection errors, 408, 429 and 5xx back off
+  exponentially with jitter (Retry-After honoured) until the give-up time;
+  other 4xx fail for good at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import sqlalchemy as sa
+
+from connector.domain import outbox, tickets
+from connector.realtime.stream import Event
+from connector.settings import Settings
+from connector.storage.db import UTCDateTime, utcnow
+from connector.storage.models import Delivery, DeliveryAttempt, Integration, Message, Ticket
+from connector.storage.store import Store, SyncTx
+
+log = logging.getLogger("connector.delivery")
+
+_d = Delivery.__table__
+_attempts = DeliveryAttempt.__table__
+_integ = Integration.__table__
+_msg = Message.__table__
+_ticket = Ticket.__table__
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+@dataclass(slots=True)
+class Outcome:
+    state: str  # delivered | retrying | failed
+    status: int | None
+    error: str | None
+    retry_after: float | None = None
+
+
+def chatlayer_body(recipient_id: str, verify_token: str, message: Any) -> dict[str, Any]:
+    """Chatlayer's bot-response shape: the channel delivers it as if the bot spoke."""
+    return {"recipient": {"id": recipient_id}, "verifyToken": verify_token, "message": message}
+
+
+def classify(status: int | None, error: str | None, headers: httpx.Headers | None) -> Outcome:
+    if status is None:
+        return Outcome("retrying", None, error)
+    if 200 <= status < 300:
+        return Outcome("delivered", status, None)
+    reason = f"HTTP {status}"
+    if status in RETRYABLE_STATUS or status >= 500:
+        return Outcome("retrying", status, reason, parse_retry_after(headers))
+    return Outcome("failed", status, reason)
+
+
+def parse_retry_after(headers: httpx.Headers | None) -> float | None:
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - utcnow()).total_seconds())
+
+
+def backoff(settings: Settings, attempt: int, rng: random.Random | None = None) -> float:
+    """Delay before attempt `attempt + 1`: base * 2**(attempt-1), capped, with jitter."""
+    rng = rng or random
+    delay = min(settings.retry_max_delay_seconds,
+                settings.retry_base_seconds * 2 ** max(0, attempt - 1))
+    return delay * (1 + rng.uniform(-settings.retry_jitter, settings.retry_jitter))
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}" \
+           f"{parts.path}"
+
+
+_NOW = sa.bindparam("now", type_=UTCDateTime)
+_FREE = sa.or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW)
+#: Re-checked at claim time: another instance may have claimed or recorded it meanwhile.
+_CLAIM = sa.update(_d).where(
+    _d.c.id == sa.bindparam("did"), _d.c.state.in_(outbox.PENDING), _FREE,
+    _d.c.attempts == sa.bindparam("tries"), _d.c.next_attempt_at <= _NOW).values(
+    lease_until=sa.bindparam("until", type_=UTCDateTime))
+_ATTEMPTS_SINCE = sa.select(sa.func.count()).select_from(_attempts).where(
+    _attempts.c.delivery_id == sa.bindparam("did"),
+    _attempts.c.at >= sa.bindparam("since", type_=UTCDateTime))
+_INSERT_ATTEMPT = sa.insert(_attempts)
+_AUDIENCE = sa.select(_ticket.c.id, _ticket.c.state, _ticket.c.assignee_id).where(
+    _ticket.c.id == sa.bindparam("tid"))
+_OTHER_PENDING = sa.select(_d.c.id).where(
+    _d.c.conversation_id == sa.bindparam("cid"), _d.c.state.in_(outbox.PENDING),
+    _d.c.id != sa.bindparam("did")).limit(1)
+#: Unset columns keep their value (NULL parameters).
+_RECORD = sa.update(_d).where(
+    _d.c.id == sa.bindparam("did"), _d.c.state.in_(outbox.PENDING),
+    _d.c.attempts == sa.bindparam("tries")).values(
+    attempts=sa.bindparam("attempt"), state=sa.bindparam("outcome"),
+    last_status=sa.bindparam("status"), last_error=sa.bindparam("error"), lease_until=None,
+    updated_at=_NOW,
+    delivered_at=sa.func.coalesce(sa.bindparam("delivered", type_=UTCDateTime),
+                                  _d.c.delivered_at),
+    next_attempt_at=sa.func.coalesce(sa.bindparam("next_at", type_=UTCDateTime),
+                                     _d.c.next_attempt_at))
+_JOB_FIELDS = tuple(f.name for f in fields(outbox.Job))
+
+
+def _due_query(limit: int) -> sa.Select[Any]:
+    """Due deliveries that are the oldest pending one of their conversation."""
+    earlier = _d.alias("earlier")
+    return (
+        sa.select(_d, _integ.c.channel_url, _integ.c.verify_token, _msg.c.ticket_id)
+        .join(_integ, _integ.c.id == _d.c.integration_id)
+        .join(_msg, _msg.c.id == _d.c.message_id)
+        .where(_d.c.state.in_(outbox.PENDING), _d.c.next_attempt_at <= _NOW, _FREE)
+        .where(~sa.exists().where(earlier.c.conversation_id == _d.c.conversation_id,
+                                  earlier.c.state.in_(outbox.PENDING),
+                                  earlier.c.id < _d.c.id))
+        .order_by(_d.c.id)
+        .limit(limit)
+    )
+
+
+@dataclass(slots=True)
+class Recorded:
+    values: dict[str, Any]
+    delay: float | None
+    #: Another delivery of the conversation is pending (it may be due now).
+    more: bool
+
+
+class DeliveryWorker:
+    """Sends deliveries handed over in memory at once, and polls for the others.
+
+    Polling claims due deliveries with a lease: retries, deliveries of other
+    processes, deliveries left behind by one that died (their lease ran out),
+    and later replies of a conversation whose earlier one was still pending.
+    """
+
+    def __init__(self, store: Store, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self._lease = dt.timedelta(seconds=settings.delivery_lease_seconds)
+        self._due = _due_query(settings.delivery_concurrency)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(settings.delivery_concurrency)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def hand_over(self, jobs: list[outbox.Job]) -> None:
+        """Send deliveries just committed, already leased to this process: no claim."""
+        if self._stopping:
+            return  # their leases run out; polling (here or elsewhere) sends them
+        for job in jobs:
+            self._spawn(job, slot_held=False)
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                claimed = await self._claim_due()
+            except Exception:
+                log.exception("delivery: claiming due deliveries failed")
+                claimed = []
+            for job in claimed:
+                await self._slots.acquire()
+                self._spawn(job, slot_held=True)
+            if claimed:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.delivery_poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:  # their leases expire; another run sends them again
+                task.cancel()
+
+    async def _claim_due(self) -> list[outbox.Job]:
+        """Claim what is due; the write turn is taken only when something is."""
+        now = utcnow()
+        async with self.store.read() as conn:
+            due = (await conn.execute(self._due, {"now": now})).all()
+        if not due:
+            return []
+        return await self.store.write(self._claim_sync, due, now)
+
+    def _claim_sync(self, tx: SyncTx, due: list[Any], now: dt.datetime) -> list[outbox.Job]:
+        until = now + self._lease
+        claimed = []
+        for row in due:
+            result = tx.conn.execute(_CLAIM, {"did": row.id, "tries": row.attempts,
+                                              "now": now, "until": until})
+            if result.rowcount == 1:
+                claimed.append(outbox.Job(*(getattr(row, f) for f in _JOB_FIELDS)))
+        return claimed
+
+    def _spawn(self, job: outbox.Job, *, slot_held: bool) -> None:
+        task = asyncio.create_task(self._run_one(job, slot_held))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _run_one(self, job: outbox.Job, slot_held: bool) -> None:
+        if not slot_held:
+            await self._slots.acquire()
+        more = True
+        try:
+            more = await self._attempt(job)
+        except Exception:
+            log.exception("delivery=%s: recording the attempt failed; lease will expire", job.id)
+        finally:
+            self._slots.release()
+            if more:
+                self.wake()  # the conversation's next reply may be due now
+
+    async def _attempt(self, job: outbox.Job) -> bool:
+        body = chatlayer_body(job.recipient_id, job.verify_token, job.message)
+        headers = {"Idempotency-Key": job.idempotency_key,
+                   "User-Agent": "handover-connector/0.1"}
+        started = time.perf_counter()
+        status = None
+        error = None
+        response_headers = None
+        try:
+            # The whole exchange, not each phase, must end well inside the lease.
+            async with asyncio.timeout(self.settings.delivery_timeout_seconds):
+                response = await self.client.post(
+                    job.channel_url, json=body, headers=headers,
+                    timeout=self.settings.delivery_timeout_seconds)
+            status, response_headers = response.status_code, response.headers
+        except (httpx.TimeoutException, TimeoutError):
+            error = "timeout"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: connection failed"
+        duration_ms = (time.perf_counter() - started) * 1000
+        outcome = classify(status, error, response_headers)
+        recorded = await self.store.write(self._record_sync, job, outcome, duration_ms)
+        if recorded is None:
+            return True  # someone else recorded this attempt (our lease had run out)
+        values, delay = recorded.values, recorded.delay
+        log.info(
+            "delivery=%s message=%s attempt=%s outcome=%s status=%s error=%s duration_ms=%.1f"
+            " next_in=%s target=%s", job.id, job.message_id, values["attempts"],
+            values["state"], outcome.status, values["last_error"], duration_ms,
+            f"{delay:.1f}s" if delay is not None else "-", redact_url(job.channel_url))
+        return recorded.more
+
+    def _record_sync(self, tx: SyncTx, job: outbox.Job, outcome: Outcome,
+                     duration_ms: float) -> Recorded | None:
+        """Record one attempt and its outcome, unless someone else recorded it first."""
+        now = utcnow()
+        attempt = job.attempts + 1
+        values: dict[str, Any] = {"attempts": attempt, "last_status": outcome.status,
+                                  "last_error": outcome.error, "lease_until": None,
+                                  "updated_at": now, "state": outcome.state}
+        delay = None
+        if outcome.state == "delivered":
+            values["delivered_at"] = now
+        elif outcome.state == "retrying":
+            # A manual resend starts the backoff over (the attempt count keeps growing).
+            since_resend = tx.conn.execute(_ATTEMPTS_SINCE, {
+                "did": job.id, "since": job.retry_since}).scalar_one()
+            delay = (outcome.retry_after if outcome.retry_after is not None
+                     else backoff(self.settings, since_resend + 1))
+            # Honoured, but never past the give-up horizon (nor an overflowing date).
+            delay = min(delay, self.settings.retry_give_up_seconds)
+            give_up_at = job.retry_since + dt.timedelta(seconds=self.settings.retry_give_up_seconds)
+            if now + dt.timedelta(seconds=delay) > give_up_at:
+                values["state"] = "failed"
+                values["last_error"] = f"gave up after {attempt} attempts: {outcome.error}"
+                delay = None
+            else:
+                values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
+        result = tx.conn.execute(_RECORD, {
+            "did": job.id, "tries": job.attempts, "attempt": attempt, "outcome": values["state"],
+            "status": outcome.status, "error": values["last_error"], "now": now,
+            "delivered": values.get("delivered_at"), "next_at": values.get("next_attempt_at")})
+        if result.rowcount != 1:
+            return None
+        tx.conn.execute(_INSERT_ATTEMPT, {
+            "delivery_id": job.id, "attempt": attempt, "at": now, "status_code": outcome.status,
+            "error": outcome.error, "duration_ms": round(duration_ms, 2),
+            "outcome": values["state"]})
+        self._emit(tx, job, {"id": job.id, **values})
+        more = tx.conn.execute(_OTHER_PENDING, {"cid": job.conversation_id,
+                                                "did": job.id}).first() is not None
+        return Recorded(values, delay, more)
+
+    @staticmethod
+    def _emit(tx: SyncTx, job: outbox.Job, row: dict[str, Any]) -> None:
+        if job.ticket_id is None:
+            return
+        ticket = tx.conn.execute(_AUDIENCE, {"tid": job.ticket_id}).first()
+        if ticket is None:
+            return
+        tx.emit(Event("delivery.updated", {
+            "ticket": job.ticket_id, "message_id": job.message_id,
+            "delivery": outbox.state_dict(row)}, job.ticket_id,
+            **tickets.audience(dict(ticket._mapping))))

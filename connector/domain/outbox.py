@@ -1,0 +1,134 @@
+"""The outbox: a reply is stored and queued for delivery in one transaction.
+
+Delivery states: queued -> delivered, or queued -> retrying (attempts, last
+error) -> delivered | failed. A failed delivery can be re-sent. Replies of one
+conversation are sent in the order they were queued (see `delivery`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connector.storage.db import utcnow
+from connector.storage.models import Delivery, Message
+from connector.storage.store import SyncTx, Tx
+
+_d = Delivery.__table__
+_msg = Message.__table__
+
+STATES = ("queued", "retrying", "delivered", "failed")
+PENDING = ("queued", "retrying")
+
+
+class ResendError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(slots=True, frozen=True)
+class Job:
+    """A delivery leased to this process, with what sending and recording it need."""
+
+    id: int
+    message_id: int
+    conversation_id: int
+    ticket_id: int | None
+    recipient_id: str
+    message: Any
+    idempotency_key: str
+    attempts: int
+    retry_since: dt.datetime
+    channel_url: str
+    verify_token: str
+
+
+_INSERT = sa.insert(_d).returning(_d.c.id)
+_PENDING_IN_CONVERSATION = sa.select(_d.c.id).where(
+    _d.c.conversation_id == sa.bindparam("cid"), _d.c.state.in_(PENDING)).limit(1)
+
+
+def enqueue(tx: SyncTx, message: dict[str, Any], *, ticket_id: int, integration_id: str,
+            recipient_id: str, channel_url: str, verify_token: str) -> dict[str, Any]:
+    """Queue `message` for delivery; returns the delivery's state.
+
+    When the transaction allows it (`tx.lease`) and no earlier delivery of the
+    conversation is pending, the row is created already leased to this process,
+    as a claim would leave it, and put in `tx.handed`: sent after commit with no
+    claim. Whatever comes later in the conversation waits for it as for any
+    pending delivery, so order holds; if the process dies first, the lease runs
+    out and polling sends it. Otherwise the row is left to polling, which sends
+    a conversation's deliveries strictly in order.
+    """
+    now = utcnow()
+    conversation_id = message["conversation_id"]
+    handed = tx.lease is not None and tx.conn.execute(
+        _PENDING_IN_CONVERSATION, {"cid": conversation_id}).first() is None
+    row = {
+        "message_id": message["id"], "integration_id": integration_id,
+        "conversation_id": conversation_id, "recipient_id": recipient_id,
+        "message": message["message"], "idempotency_key": uuid.uuid4().hex, "state": "queued",
+        "attempts": 0, "next_attempt_at": now, "created_at": now, "retry_since": now,
+        "updated_at": now, "lease_until": now + tx.lease if tx.lease and handed else None,
+    }
+    row["id"] = tx.conn.execute(_INSERT, row).scalar_one()
+    if handed:
+        tx.handed.append(Job(
+            row["id"], message["id"], conversation_id, ticket_id, recipient_id,
+            row["message"], row["idempotency_key"], 0, now, channel_url, verify_token))
+    else:
+        tx.deliveries = True
+    return state_dict(row)
+
+
+def state_dict(row: Any) -> dict[str, Any]:
+    get = row.get if isinstance(row, dict) else row._mapping.get
+    delivered = get("delivered_at")
+    next_at = get("next_attempt_at")
+    return {
+        "id": get("id"), "state": get("state"), "attempts": get("attempts"),
+        "last_status": get("last_status"), "last_error": get("last_error"),
+        "next_attempt_at": next_at.isoformat() if next_at and get("state") == "retrying" else None,
+        "delivered_at": delivered.isoformat() if delivered else None,
+    }
+
+
+async def for_messages(conn: AsyncConnection, message_ids: list[int]) -> dict[int, dict[str, Any]]:
+    if not message_ids:
+        return {}
+    rows = (await conn.execute(sa.select(_d).where(_d.c.message_id.in_(message_ids)))).all()
+    return {r.message_id: state_dict(r) for r in rows}
+
+
+async def by_message(conn: AsyncConnection, message_id: int) -> Any:
+    return (await conn.execute(sa.select(_d).where(_d.c.message_id == message_id))).first()
+
+
+async def recent(conn: AsyncConnection, integration_id: str | None = None,
+                 limit: int = 50) -> list[dict[str, Any]]:
+    query = sa.select(_d).order_by(_d.c.id.desc()).limit(limit)
+    if integration_id is not None:
+        query = query.where(_d.c.integration_id == integration_id)
+    return [{**state_dict(r), "message_id": r.message_id, "integration_id": r.integration_id,
+             "created_at": r.created_at.isoformat()}
+            for r in (await conn.execute(query)).all()]
+
+
+async def resend(tx: Tx, message_id: int) -> dict[str, Any]:
+    """Queue a failed delivery again (same idempotency key: it never got a 2xx)."""
+    row = await by_message(tx.conn, message_id)
+    if row is None:
+        raise ResendError("no delivery for that message", 404)
+    if row.state != "failed":
+        raise ResendError(f"delivery is {row.state}, only failed ones can be re-sent", 409)
+    now = utcnow()
+    await tx.conn.execute(sa.update(_d).where(_d.c.id == row.id, _d.c.state == "failed").values(
+        state="queued", next_attempt_at=now, retry_since=now, updated_at=now, lease_until=None))
+    tx.deliveries = True
+    return state_dict({**row._mapping, "state": "queued", "next_attempt_at": now})

@@ -1,0 +1,394 @@
+"""The handover ticket state machine. Knows nothing of HTTP.
+
+    queued --claim--> assigned --resolve--> resolved
+    queued <--transfer(None)-- assigned --transfer(user)--> assigned
+    queued --resolve--> abandoned (closed without an agent ever taking it)
+
+Every transition is a conditional UPDATE on the expected state, so of two
+agents claiming at once exactly one row update succeeds; each is recorded in
+`ticket_transition` with actor and time. Metrics are measured from the
+handover (`opened_at`), never from the start of the bot conversation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connector.domain import outbox, transcript
+from connector.domain.transcript import ConversationRef, NewMessage
+from connector.realtime.stream import Event
+from connector.storage.db import UTCDateTime, utcnow
+from connector.storage.models import Conversation, Integration, Ticket, TicketTransition, User
+from connector.storage.store import SyncTx, Tx
+
+_t = Ticket.__table__
+_tr = TicketTransition.__table__
+_conv = Conversation.__table__
+_users = User.__table__
+_integ = Integration.__table__
+
+OPEN_STATES = ("queued", "assigned")
+STAFF = ("supervisor", "admin")
+MAX_TEXT = 4000
+
+
+class TicketError(Exception):
+    status = 400
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class NotFound(TicketError):
+    status = 404
+
+
+class Forbidden(TicketError):
+    status = 403
+
+
+class Conflict(TicketError):
+    status = 409
+
+
+@dataclass(slots=True, frozen=True)
+class Actor:
+    id: int
+    username: str
+    role: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF
+
+
+def can_see(actor: Actor, ticket: dict[str, Any]) -> bool:
+    """Staff see every ticket; an agent the queue and the tickets assigned to them."""
+    return actor.is_staff or ticket["state"] == "queued" or ticket["assignee_id"] == actor.id
+
+
+def visible(actor: Actor, ticket: dict[str, Any] | None) -> dict[str, Any]:
+    """The ticket, if `actor` may see it: the one check of `GET /api/tickets/{id}` and of
+    every action on a ticket, made before any other, so that a ticket the actor may not
+    see gets the same answer whatever it is asked (404 or 403, nothing about the ticket)."""
+    if ticket is None:
+        raise NotFound("no such ticket")
+    if not can_see(actor, ticket):
+        raise Forbidden("not allowed to see this ticket")
+    return ticket
+
+
+def metrics(ticket: dict[str, Any], now: dt.datetime | None = None) -> dict[str, float | None]:
+    """Seconds, measured from the handover."""
+    now = now or utcnow()
+    opened = ticket["opened_at"]
+
+    def since(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+        return None if start is None or end is None else (end - start).total_seconds()
+
+    waiting_until = ticket["claimed_at"] or ticket["resolved_at"] or now
+    return {
+        "wait_seconds": since(opened, waiting_until),
+        "first_response_seconds": since(opened, ticket["first_response_at"]),
+        "handling_seconds": since(ticket["claimed_at"], ticket["resolved_at"]),
+    }
+
+
+def select_tickets() -> sa.Select[Any]:
+    return (
+        sa.select(_t, _conv.c.end_user_id, _users.c.username.label("assignee"))
+        .join(_conv, _conv.c.id == _t.c.conversation_id)
+        .outerjoin(_users, _users.c.id == _t.c.assignee_id)
+    )
+
+
+_LOAD = select_tickets().where(_t.c.id == sa.bindparam("tid"))
+#: The ticket an action starts from: locked for the rest of the transaction (on SQLite
+#: every write transaction is already exclusive), so a check made on it, such as "the
+#: actor is the assignee", still holds when the write commits; with the integration's
+#: channel, for a reply handed straight to the delivery worker.
+_LOCKED = (select_tickets().add_columns(_integ.c.channel_url, _integ.c.verify_token)
+           .join(_integ, _integ.c.id == _t.c.integration_id)
+           .where(_t.c.id == sa.bindparam("tid")).with_for_update(of=_t))
+_AT = sa.bindparam("at", type_=UTCDateTime)
+_CLAIM = sa.update(_t).where(_t.c.id == sa.bindparam("tid"), _t.c.state == "queued").values(
+    state="assigned", assignee_id=sa.bindparam("uid"), version=_t.c.version + 1,
+    claimed_at=sa.func.coalesce(_t.c.claimed_at, _AT))
+_TRANSFER = sa.update(_t).where(
+    _t.c.id == sa.bindparam("tid"), _t.c.version == sa.bindparam("seen")).values(
+    state=sa.bindparam("to_state"), assignee_id=sa.bindparam("uid"),
+    version=_t.c.version + 1, claimed_at=sa.func.coalesce(_t.c.claimed_at, _AT))
+_RESOLVE = sa.update(_t).where(
+    _t.c.id == sa.bindparam("tid"), _t.c.state == sa.bindparam("from_state")).values(
+    state=sa.bindparam("to_state"), resolved_at=_AT, version=_t.c.version + 1)
+_FIRST_RESPONSE = sa.update(_t).where(_t.c.id == sa.bindparam("tid")).values(
+    first_response_at=_AT)
+_CLOSE_CONVERSATION = sa.update(_conv).where(
+    _conv.c.id == sa.bindparam("cid"), _conv.c.open_ticket_id == sa.bindparam("tid")).values(
+    open_ticket_id=None)
+_OPEN = sa.insert(_t).returning(_t.c.id)
+_SET_OPEN = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
+    open_ticket_id=sa.bindparam("tid"))
+_TRANSITION = sa.insert(_tr)
+
+
+async def load(conn: AsyncConnection, ticket_id: int) -> dict[str, Any] | None:
+    """The ticket with its end user and assignee name."""
+    row = (await conn.execute(_LOAD, {"tid": ticket_id})).first()
+    return dict(row._mapping) if row else None
+
+
+def load_sync(conn: sa.Connection, ticket_id: int) -> dict[str, Any] | None:
+    row = conn.execute(_LOAD, {"tid": ticket_id}).first()
+    return dict(row._mapping) if row else None
+
+
+def summary(ticket: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    """The JSON shape of a ticket in lists and stream events."""
+    return {
+        "id": ticket["id"], "state": ticket["state"], "end_user": ticket["end_user_id"],
+        "integration_id": ticket["integration_id"], "conversation_id": ticket["conversation_id"],
+        "lang": ticket["lang"], "platform": ticket["platform"], "skill_id": ticket["skill_id"],
+        "category": ticket["category"], "reason": ticket["reason"],
+        "assignee": ticket["assignee"], "assignee_id": ticket["assignee_id"],
+        "opened_at": _iso(ticket["opened_at"]), "claimed_at": _iso(ticket["claimed_at"]),
+        "first_response_at": _iso(ticket["first_response_at"]),
+        "resolved_at": _iso(ticket["resolved_at"]), **metrics(ticket, now),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def audience(ticket: dict[str, Any], *also: int | None) -> dict[str, Any]:
+    ids = {i for i in (ticket["assignee_id"], *also) if i is not None}
+    return {"public": ticket["state"] == "queued", "user_ids": sorted(ids)}
+
+
+HANDOVER_LABELS = {"need_help": "The bot asked for a human",
+                   "escalation_requested": "Escalation requested"}
+
+
+def handover_marker(reason: str) -> NewMessage:
+    """The system message that marks where the handover began in the transcript."""
+    label = HANDOVER_LABELS.get(reason, reason)
+    return NewMessage("system", f"{label}: handover started",
+                      context={"event": "handover", "reason": reason})
+
+
+def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | None,
+                platform: str | None, skill_id: str | None,
+                category: str | None) -> dict[str, Any] | None:
+    """Open a ticket unless the conversation has one open. Caller holds the row lock.
+
+    Three statements with no read-back: it runs inside the ingest batch writer.
+    The caller appends `handover_marker(reason)` to the transcript with the new
+    ticket's id.
+    """
+    if conv.open_ticket_id is not None:
+        return None
+    now = utcnow()
+    ticket = {
+        "conversation_id": conv.id, "integration_id": conv.integration_id, "state": "queued",
+        "assignee_id": None, "reason": reason, "lang": lang, "platform": platform,
+        "skill_id": skill_id, "category": category or None, "opened_at": now,
+        "claimed_at": None, "first_response_at": None, "resolved_at": None, "version": 1,
+    }
+    ticket_id = tx.conn.execute(_OPEN, ticket).scalar_one()
+    tx.conn.execute(_SET_OPEN, {"cid": conv.id, "tid": ticket_id})
+    conv.open_ticket_id = ticket_id
+    _transition(tx, ticket_id, "opened", None, "queued", None, None, now)
+    ticket.update(id=ticket_id, end_user_id=conv.end_user_id, assignee=None)
+    tx.emit(Event("ticket.created", {"ticket": summary(ticket)}, ticket_id, public=True))
+    return ticket
+
+
+# The actions are synchronous functions of a `SyncTx`, run in one hop by
+# `Store.write`; the async forms below run the same inside an async transaction.
+
+def claim_sync(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
+    result = tx.conn.execute(_CLAIM, {"tid": ticket_id, "uid": actor.id, "at": utcnow()})
+    if result.rowcount != 1:
+        ticket = visible(actor, load_sync(tx.conn, ticket_id))
+        if ticket["state"] == "assigned" and ticket["assignee_id"] == actor.id:
+            return ticket
+        if ticket["state"] == "assigned":
+            # Named only to those who may see the ticket (an agent who lost the race
+            # was answered 403 above, as a GET of it would be).
+            raise Conflict("ticket already taken", assignee=ticket["assignee"])
+        raise Conflict(f"ticket is {ticket['state']}")
+    _transition(tx, ticket_id, "claimed", "queued", "assigned", actor.id, actor.id)
+    ticket = _changed(tx, _reload(tx, ticket_id), public=True)
+    _messages(tx, ticket, [NewMessage("system", f"{actor.username} joined",
+                                      context={"event": "claimed"})])
+    return ticket
+
+
+def transfer_sync(tx: SyncTx, ticket_id: int, actor: Actor, to: User | None) -> dict[str, Any]:
+    ticket = _get(tx, ticket_id, actor)
+    if ticket["state"] not in OPEN_STATES:
+        raise Conflict(f"ticket is {ticket['state']}")
+    if not actor.is_staff and ticket["assignee_id"] != actor.id:
+        raise Forbidden("only the assignee or a supervisor can transfer this ticket")
+    if to is not None and to.disabled:
+        raise Conflict("that user is disabled")
+    new_state = "queued" if to is None else "assigned"
+    result = tx.conn.execute(_TRANSFER, {
+        "tid": ticket_id, "seen": ticket["version"], "to_state": new_state,
+        "uid": to.id if to else None, "at": utcnow() if to else None})
+    if result.rowcount != 1:
+        raise Conflict("ticket changed meanwhile; reload and try again")
+    action = "requeued" if to is None else ("assigned" if actor.is_staff and
+                                            ticket["assignee_id"] is None else "transferred")
+    _transition(tx, ticket_id, action, ticket["state"], new_state, actor.id,
+                to.id if to else None)
+    text = (f"{actor.username} put the ticket back in the queue" if to is None
+            else f"{actor.username} assigned the ticket to {to.username}")
+    # Every queue shows or drops it when it enters or leaves the queue; an A -> B
+    # transfer is only A's, B's and the supervisors' business.
+    changed = _changed(tx, _reload(tx, ticket_id), ticket["assignee_id"],
+                       public="queued" in (ticket["state"], new_state))
+    _messages(tx, changed, [NewMessage("system", text, context={"event": action})],
+              extra=[ticket["assignee_id"]])
+    return changed
+
+
+def reply_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+    ticket = _get(tx, ticket_id, actor)
+    if ticket["state"] != "assigned" or ticket["assignee_id"] != actor.id:
+        raise Conflict("only the agent assigned to an open ticket can reply")
+    text = _check_text(text)
+    if ticket["first_response_at"] is None:
+        tx.conn.execute(_FIRST_RESPONSE, {"tid": ticket_id, "at": utcnow()})
+    return _agent_message(tx, ticket, actor, text)
+
+
+def note_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+    """An internal note: in the transcript, never delivered to the end user."""
+    ticket = _get(tx, ticket_id, actor)
+    (message,) = _messages(tx, ticket, [NewMessage("note", _check_text(text),
+                                                   author_id=actor.id)], author=actor.username)
+    return message
+
+
+def resolve_sync(tx: SyncTx, ticket_id: int, actor: Actor,
+                 closing_message: str | None = None) -> dict[str, Any]:
+    ticket = _get(tx, ticket_id, actor)
+    if ticket["state"] not in OPEN_STATES:
+        raise Conflict(f"ticket is {ticket['state']}")
+    if not actor.is_staff and ticket["assignee_id"] != actor.id:
+        raise Forbidden("only the assignee or a supervisor can resolve this ticket")
+    if closing_message is not None and closing_message.strip():
+        if ticket["first_response_at"] is None and ticket["state"] == "assigned":
+            tx.conn.execute(_FIRST_RESPONSE, {"tid": ticket_id, "at": utcnow()})
+        _agent_message(tx, ticket, actor, _check_text(closing_message))
+    new_state = "resolved" if ticket["state"] == "assigned" else "abandoned"
+    result = tx.conn.execute(_RESOLVE, {"tid": ticket_id, "from_state": ticket["state"],
+                                        "to_state": new_state, "at": utcnow()})
+    if result.rowcount != 1:
+        raise Conflict("ticket changed meanwhile; reload and try again")
+    tx.conn.execute(_CLOSE_CONVERSATION, {"cid": ticket["conversation_id"], "tid": ticket_id})
+    _transition(tx, ticket_id, new_state, ticket["state"], new_state, actor.id,
+                ticket["assignee_id"])
+    closed = _reload(tx, ticket_id)
+    _messages(tx, closed, [NewMessage("system", f"{actor.username} closed the ticket",
+                                      context={"event": new_state})])
+    return _changed(tx, closed, public=ticket["state"] == "queued")
+
+
+async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
+    return await tx.run(claim_sync, ticket_id, actor)
+
+
+async def transfer(tx: Tx, ticket_id: int, actor: Actor, to: User | None) -> dict[str, Any]:
+    return await tx.run(transfer_sync, ticket_id, actor, to)
+
+
+async def reply(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+    return await tx.run(reply_sync, ticket_id, actor, text)
+
+
+async def note(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+    return await tx.run(note_sync, ticket_id, actor, text)
+
+
+async def resolve(tx: Tx, ticket_id: int, actor: Actor,
+                  closing_message: str | None = None) -> dict[str, Any]:
+    return await tx.run(resolve_sync, ticket_id, actor, closing_message)
+
+
+def _agent_message(tx: SyncTx, ticket: dict[str, Any], actor: Actor,
+                   text: str) -> dict[str, Any]:
+    (message,) = _messages(tx, ticket, [NewMessage(
+        "agent", text, body={"text": text}, author_id=actor.id)], author=actor.username,
+        emit=False)
+    message["delivery"] = outbox.enqueue(
+        tx, message, ticket_id=ticket["id"], integration_id=ticket["integration_id"],
+        recipient_id=ticket["end_user_id"], channel_url=ticket["channel_url"],
+        verify_token=ticket["verify_token"])
+    _emit_message(tx, ticket, message)
+    return message
+
+
+def _messages(tx: SyncTx, ticket: dict[str, Any], new: list[NewMessage], *,
+              author: str | None = None, emit: bool = True,
+              extra: list[int | None] | None = None) -> list[dict[str, Any]]:
+    """Append `new` to the ticket's conversation; events go to the ticket's audience."""
+    stored = transcript.append(tx, ticket["conversation_id"], ticket["id"], new)
+    out = []
+    for row in stored:
+        message = transcript.message_dict(row, author=author if row["author_id"] else None)
+        if emit:
+            _emit_message(tx, ticket, message, *(extra or []))
+        out.append(message)
+    return out
+
+
+def _emit_message(tx: SyncTx, ticket: dict[str, Any], message: dict[str, Any],
+                  *also: int | None) -> None:
+    tx.emit(Event("message.created", {"ticket": ticket["id"], "message": message},
+                  ticket["id"], **audience(ticket, *also)))
+
+
+def _reload(tx: SyncTx, ticket_id: int) -> dict[str, Any]:
+    ticket = load_sync(tx.conn, ticket_id)
+    assert ticket is not None
+    return ticket
+
+
+def _changed(tx: SyncTx, ticket: dict[str, Any], *also: int | None,
+             public: bool = False) -> dict[str, Any]:
+    aud = audience(ticket, *also)
+    tx.emit(Event("ticket.updated", {"ticket": summary(ticket)}, ticket["id"],
+                  public=aud["public"] or public, user_ids=aud["user_ids"]))
+    return ticket
+
+
+def _get(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
+    """The ticket, locked for this transaction (see `_LOCKED`), if the actor may see it."""
+    row = tx.conn.execute(_LOCKED, {"tid": ticket_id}).first()
+    return visible(actor, dict(row._mapping) if row else None)
+
+
+def _check_text(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise TicketError("text must not be empty", field="text")
+    if len(text) > MAX_TEXT:
+        raise TicketError(f"text is longer than {MAX_TEXT} characters", field="text")
+    return text
+
+
+def _transition(tx: SyncTx, ticket_id: int, action: str, from_state: str | None,
+                to_state: str, actor_id: int | None, assignee_id: int | None,
+                at: dt.datetime | None = None) -> None:
+    tx.conn.execute(_TRANSITION, {
+        "ticket_id": ticket_id, "action": action, "from_state": from_state,
+        "to_state": to_state, "actor_id": actor_id, "assignee_id": assignee_id,
+        "at": at or utcnow()})

@@ -1,0 +1,271 @@
+"""Writing a batch of validated webhook events: one transaction, a few statements.
+
+Synchronous SQLAlchemy on purpose: the whole batch runs in one hop to the
+database thread (SQLite, see `batcher`) or through `run_sync` on an async
+connection (PostgreSQL), instead of a thread hop per statement. What the
+batch emits for the live stream is appended in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.domain import tickets, transcript
+from connector.domain.transcript import NewMessage
+from connector.ingest.inbound import (
+    ChatlayerBody,
+    EscalationPayload,
+    Inbound,
+    Result,
+    TurnPayload,
+    message_text,
+)
+from connector.realtime import stream
+from connector.realtime.stream import Event
+from connector.storage.bulk import Bulk, Writer
+from connector.storage.db import UTCDateTime, utcnow
+from connector.storage.models import Conversation, DedupeKey, InboundEvent, Message, Ticket
+from connector.storage.store import SyncTx, Transaction
+
+_dedupe = DedupeKey.__table__
+_conv = Conversation.__table__
+_inbound = InboundEvent.__table__
+_msg = Message.__table__
+_ticket = Ticket.__table__
+
+
+def write(conn: sa.Connection, batch: list[Inbound], window: dt.timedelta,
+          ) -> tuple[list[Result], SyncTx]:
+    """Apply a batch and append its stream events, in the caller's transaction."""
+    tx: SyncTx = Transaction(conn)
+    results = apply_batch(tx, batch, window)
+    stream.append_sync(conn, tx.events)
+    return results, tx
+
+
+@dataclass(slots=True)
+class _Conv:
+    id: int
+    integration_id: str
+    end_user_id: str
+    last_seq: int
+    open_ticket_id: int | None
+    lang: str | None
+    platform: str | None
+
+
+def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[Result]:
+    """Write a batch of events with a fixed handful of statements, in arrival order.
+
+    Statements per batch, whatever its size: one dedupe upsert, one insert of
+    the inbound events, one upsert and one locking SELECT of the conversations,
+    one SELECT of their open tickets, one insert of the messages, one update
+    of the conversations. Opening a ticket (a few percent of turns) adds its
+    own statements. Message `seq` is assigned here from the locked rows.
+    """
+    results: list[Result | None] = [None] * len(batch)
+    firsts: dict[tuple[str, str], int] = {}
+    for i, inbound in enumerate(batch):
+        key = (inbound.integration_id, inbound.fingerprint)
+        if key in firsts:
+            results[i] = Result("duplicate")
+        else:
+            firsts[key] = i
+    bulk = Writer(tx.conn)
+    fresh = _first_sightings(bulk, list(firsts), window)
+    todo = sorted(i for key, i in firsts.items() if key in fresh)
+    for key, i in firsts.items():
+        if key not in fresh:
+            results[i] = Result("duplicate")
+    if not todo:
+        return results  # type: ignore[return-value]
+
+    now = utcnow()
+    stamp = bulk.stamp(now)
+    known = [batch[i].known for i in todo]
+    # RETURNING the key with the id: rows come back in any order and are matched by key.
+    # The dedupe step admits at most one row per key within the window.
+    by_key = {(r[1], r[2]): r[0] for r in bulk.run(_INBOUND, [
+        (batch[i].integration_id, batch[i].fingerprint, batch[i].source, batch[i].event,
+         "processed" if ok else "ignored", batch[i].raw, stamp)
+        for i, ok in zip(todo, known, strict=True)])}
+    event_ids = [by_key[(batch[i].integration_id, batch[i].fingerprint)] for i in todo]
+
+    convs = _conversations(bulk, {(batch[i].integration_id, batch[i].end_user_id or "")
+                                  for i, ok in zip(todo, known, strict=True) if ok}, stamp)
+    open_tickets = _tickets(bulk, {c.open_ticket_id for c in convs.values()
+                                 if c.open_ticket_id is not None})
+    pending: list[dict[str, Any]] = []
+    touched: set[int] = set()
+    for i, ok, event_id in zip(todo, known, event_ids, strict=True):
+        inbound = batch[i]
+        if not ok:
+            results[i] = Result("ignored", event_id)
+            continue
+        conv = convs[(inbound.integration_id, inbound.end_user_id or "")]
+        touched.add(conv.id)
+        results[i] = _one(tx, inbound, conv, event_id, pending, open_tickets, now)
+
+    if pending:
+        ids = {(r[1], r[2]): r[0] for r in bulk.run(_MESSAGES, [
+            (r["conversation_id"], r["seq"], r["ticket_id"], r["kind"], None, r["text"],
+             bulk.json(r["body"]), bulk.json(r["context"]), r["event_id"], stamp)
+            for r in pending])}
+        for row in pending:
+            row["id"] = ids[(row["conversation_id"], row["seq"])]
+            row.pop("_result").messages.append(row["id"])
+    for row in pending:
+        ticket = open_tickets.get(row["ticket_id"]) if row["ticket_id"] else None
+        if ticket is not None:
+            tx.emit(Event("message.created", {"ticket": ticket["id"],
+                                              "message": transcript.message_dict(row)},
+                          ticket["id"], **tickets.audience(ticket)))
+    if touched:
+        rows = [(c.last_seq, c.lang, c.platform, stamp, c.id)
+                for c in convs.values() if c.id in touched]
+        bulk.execute(_SEQ, [dict(zip(("seq", "lang", "platform", "now", "cid"), r, strict=True))
+                            for r in rows], _SEQ_SQLITE, rows)
+    return results  # type: ignore[return-value]
+
+
+def _one(tx: SyncTx, inbound: Inbound, conv: _Conv, event_id: int,
+               pending: list[dict[str, Any]], open_tickets: dict[int, dict[str, Any]],
+               now: dt.datetime) -> Result:
+    """One event's effect on the transcript (queued in `pending`) and its ticket."""
+    p = inbound.payload
+    new: list[NewMessage] = []
+    routing: dict[str, Any] | None = None
+    if isinstance(p, TurnPayload):
+        context = inbound.context
+        if p.input:
+            new.append(NewMessage("user", p.input, context=context, event_id=event_id))
+        if p.answer:
+            new.append(NewMessage("bot", p.answer, body={"text": p.answer}, context=context,
+                                  event_id=event_id))
+        _route(conv, p.lang, p.platform)
+        if p.need_help:
+            routing = {"reason": "need_help", "lang": p.lang, "platform": p.platform,
+                       "skill_id": _str(p.skill_id), "category": p.handover_category_name}
+    elif isinstance(p, EscalationPayload):
+        platform = p.platform or p.plateform
+        _route(conv, p.lang, platform)
+        routing = {"reason": "escalation_requested", "lang": p.lang, "platform": platform,
+                   "skill_id": _str(p.skill_id), "category": p.handover_category_name}
+    else:
+        assert isinstance(p, ChatlayerBody)
+        new.append(NewMessage("bot", message_text(p.message), body=p.message,
+                              context={"source": "chatlayer"}, event_id=event_id))
+    result = Result("processed", event_id, conv.open_ticket_id)
+    _queue(pending, conv, new, result, now)
+    if routing is not None and conv.open_ticket_id is None:
+        _open(tx, conv, routing, open_tickets, result, pending, now)
+    return result
+
+
+def _open(tx: SyncTx, conv: _Conv, routing: dict[str, Any],
+                open_tickets: dict[int, dict[str, Any]], result: Result,
+                pending: list[dict[str, Any]], now: dt.datetime) -> None:
+    ref = transcript.ConversationRef(conv.id, conv.integration_id, conv.end_user_id, None)
+    ticket = tickets.open_ticket(tx, ref, **routing)
+    assert ticket is not None
+    conv.open_ticket_id = ticket["id"]
+    open_tickets[ticket["id"]] = ticket
+    result.ticket_id, result.opened = ticket["id"], True
+    _queue(pending, conv, [tickets.handover_marker(routing["reason"])], result, now)
+
+
+def _queue(pending: list[dict[str, Any]], conv: _Conv, new: list[NewMessage], result: Result,
+           now: dt.datetime) -> None:
+    """Queue messages for the batch's insert, with the conversation's next `seq`."""
+    for m in new:
+        conv.last_seq += 1
+        pending.append({
+            "conversation_id": conv.id, "seq": conv.last_seq, "ticket_id": conv.open_ticket_id,
+            "kind": m.kind, "author_id": None, "text": _text(m.text), "body": m.body,
+            "context": m.context, "event_id": m.event_id, "created_at": now, "_result": result,
+        })
+
+
+def _route(conv: _Conv, lang: str | None, platform: str | None) -> None:
+    conv.lang = lang or conv.lang
+    conv.platform = platform or conv.platform
+
+
+def _first_sightings(bulk: Writer, keys: list[tuple[str, str]],
+                     window: dt.timedelta) -> set[tuple[str, str]]:
+    """Record fingerprints; returns those not seen within the window (first sightings).
+
+    An upsert that only moves `seen_at` forward for keys older than the window:
+    the rows it inserts or moves are returned, the others (duplicates) are not.
+    Under concurrent writers (PostgreSQL) the row lock lets exactly one of them
+    move a given key. `keys` must hold no duplicates.
+    """
+    if not keys:
+        return set()
+    now = utcnow()
+    stamp = bulk.stamp(now)
+    rows = bulk.run(_DEDUPE, [(i, f, stamp) for i, f in keys], where=now - window)
+    return {(r[0], r[1]) for r in rows}
+
+
+def _conversations(bulk: Writer, keys: set[tuple[str, str]],
+                   stamp: Any) -> dict[tuple[str, str], _Conv]:
+    """Get or create the batch's conversations, locking their rows, in one statement.
+
+    An upsert that always updates returns every row, new or existing, and on
+    PostgreSQL takes each row's lock; keys go in sorted order so concurrent
+    batches lock in the same order.
+    """
+    if not keys:
+        return {}
+    rows = bulk.run(_CONVERSATIONS, [(i, u, 0, stamp, stamp) for i, u in sorted(keys)])
+    return {(r[1], r[2]): _Conv(*r) for r in rows}
+
+
+_INBOUND = Bulk(_inbound, ("integration_id", "fingerprint", "source", "event", "status", "raw",
+                           "received_at"), returning=("id", "integration_id", "fingerprint"))
+_MESSAGES = Bulk(_msg, ("conversation_id", "seq", "ticket_id", "kind", "author_id", "text",
+                        "body", "context", "event_id", "created_at"),
+                 returning=("id", "conversation_id", "seq"))
+_DEDUPE = Bulk(_dedupe, ("integration_id", "fingerprint", "seen_at"),
+               returning=("integration_id", "fingerprint"),
+               on_conflict=("integration_id", "fingerprint"), update=("seen_at",),
+               update_where="seen_at", where_param="cutoff")
+#: Always updates, so every row comes back (and is locked on PostgreSQL).
+_CONVERSATIONS = Bulk(_conv, ("integration_id", "end_user_id", "last_seq", "created_at",
+                              "updated_at"),
+                      returning=("id", "integration_id", "end_user_id", "last_seq",
+                                 "open_ticket_id", "lang", "platform"),
+                      on_conflict=("integration_id", "end_user_id"), update=("updated_at",))
+_SEQ = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
+    last_seq=sa.bindparam("seq"), lang=sa.bindparam("lang"), platform=sa.bindparam("platform"),
+    updated_at=sa.bindparam("now", type_=UTCDateTime))
+_SEQ_SQLITE = ("UPDATE conversation SET last_seq = ?, lang = ?, platform = ?, updated_at = ? "
+               "WHERE id = ?")
+#: What a turn needs of its open ticket: the audience of its stream event.
+_TICKETS = sa.select(_ticket.c.id, _ticket.c.state, _ticket.c.assignee_id).where(
+    _ticket.c.id.in_(sa.bindparam("ids", expanding=True)))
+#: The same on SQLite, the ids as one JSON array (one statement text for any count).
+_TICKETS_SQLITE = ("SELECT id, state, assignee_id FROM ticket "
+                   "WHERE id IN (SELECT value FROM json_each(?))")
+
+
+def _tickets(bulk: Writer, ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    ordered = sorted(ids)
+    rows = bulk.execute(_TICKETS, {"ids": ordered}, _TICKETS_SQLITE, (bulk.json(ordered),))
+    return {r[0]: {"id": r[0], "state": r[1], "assignee_id": r[2]} for r in rows}
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else _text(str(value))
+
+
+def _text(value: str) -> str:
+    """Text columns cannot hold NUL on PostgreSQL: show it as U+FFFD (the raw body keeps it)."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value

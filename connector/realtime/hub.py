@@ -1,0 +1,293 @@
+"""Live stream fan-out to connected consoles.
+
+Protocol: each WebSocket text message is either one frame object
+(`{"type", "cursor", ...}`) or a JSON array of such frames, to be applied in
+array order. Stored events are coalesced: a console's writer sends everything
+waiting for it as one message (see `connector.console_feed` for the limits;
+more follows in the next message), both when
+replaying from the database and live. `hello`, `resync` and `heartbeat` are
+always sent alone, as single objects.
+
+Ordering and completeness, per process:
+
+* The hub consumes the bus and forwards events strictly in cursor order with
+  no gap: if a batch arrives with a cursor beyond `delivered_upto + 1` (another
+  transaction's publish is late, or another instance's), the missing range is
+  read from the stream table, where it is already committed because cursors
+  are handed out in commit order. Events at or below `delivered_upto` are
+  dropped as duplicates.
+* A client resuming after cursor N is registered with the hub *before* it
+  reads the stored events after N, then sends its pending live events skipping
+  every cursor it already sent. So everything committed before registration
+  comes from the database, everything after from the pending list, and the
+  overlap is removed by cursor: no gap, no duplicate, cursors strictly
+  increasing within and across messages.
+* A client's pending list is bounded (`ws_queue_max`). When it overflows (the
+  server is behind, not necessarily the console) it is emptied and the client
+  *catches up*: it stays registered, its writer reads the stored events after
+  the last cursor it sent, then goes on with live events as above. Nobody is
+  disconnected for it.
+* Slowness is judged on the socket: a console whose single send has not
+  completed within `ws_send_timeout_seconds` (it stopped reading) is closed
+  with 4008 and resumes from its cursor when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from connector.accounts import auth
+from connector.realtime import stream
+from connector.realtime.bus import EventBus
+from connector.realtime.stream import Event
+from connector.settings import Settings
+from connector.storage.store import Store
+
+log = logging.getLogger("connector.realtime")
+
+CLOSE_UNAUTHORIZED = 4401
+#: The user's role changed: reconnect (the new socket gets the new role's view).
+CLOSE_ROLE_CHANGED = 4003
+CLOSE_TOO_SLOW = 4008
+CLOSE_BAD_FRAME = 4400
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+#: Offered to an idle client by the hub's one heartbeat timer.
+HEARTBEAT = Event("heartbeat", {})
+TOO_SLOW = "client too slow; reconnect with your cursor"
+
+
+class Batch(list[Event]):
+    """Events forwarded together, in cursor order. Every client that sees all of them
+    is offered this same object, so the messages they make are built once
+    (`messages`, filled by the first console writer that sends the batch)."""
+
+    __slots__ = ("messages",)
+
+    def __init__(self, events: list[Event]) -> None:
+        super().__init__(events)
+        self.messages: list[str] | None = None
+
+
+@dataclass(eq=False)
+class Client:
+    principal: auth.Principal
+    queue_max: int
+    #: Live events for the writer, in cursor order, as offered (chunks, each a `Batch`
+    #: or a list); `pending_count` events in all, at most `queue_max`.
+    pending: list[list[Event]] = field(default_factory=list)
+    pending_count: int = 0
+    #: `pending` overflowed and was emptied: the writer must read the database first.
+    behind: bool = False
+    #: How many times `pending` overflowed (the client caught up from the database).
+    overflows: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int = 1000
+    close_reason: str = ""
+    #: When the client was last sent something (heartbeats go to idle clients only).
+    active_at: float = field(default_factory=time.monotonic)
+    #: When the send to the socket in progress started; None between sends.
+    sending_since: float | None = None
+
+    def offer(self, events: list[Event]) -> None:
+        """Queue the events (in cursor order) this client may see, and wake its writer.
+
+        Events dropped on overflow are stored: the writer reads them back.
+        """
+        if self.closed.is_set():
+            return
+        user_id, role = self.principal.user_id, self.principal.role
+        visible = events if role in stream.STAFF_ROLES else [
+            e for e in events if e is HEARTBEAT or e.visible_to(user_id, role)]
+        if not visible:
+            return
+        if self.pending_count + len(visible) > self.queue_max:
+            if not self.behind:
+                self.overflows += 1
+                log.info("realtime: a console of %s fell over %d events behind; it catches "
+                         "up from the database", self.principal.username, self.queue_max)
+            self.take()
+            self.behind = True
+        else:
+            self.pending.append(visible)
+            self.pending_count += len(visible)
+        self.wake.set()
+
+    def take(self) -> list[list[Event]]:
+        """Empty `pending`, returning its chunks."""
+        chunks, self.pending, self.pending_count = self.pending, [], 0
+        return chunks
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_code, self.close_reason = code, reason
+            self.closed.set()
+            self.take()
+            self.wake.set()
+
+
+class Hub:
+    def __init__(self, store: Store, bus: EventBus, settings: Settings) -> None:
+        self.store = store
+        self.bus = bus
+        self.settings = settings
+        self.clients: set[Client] = set()
+        self._online: collections.Counter[int] = collections.Counter()
+        self.delivered_upto = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ready = asyncio.Event()
+        self._forwarding = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self.store.read() as conn:
+            self.delivered_upto = await stream.last_cursor(conn)
+        self._tasks = [asyncio.create_task(self._consume(), name="hub-consume"),
+                       asyncio.create_task(self._watch_sessions(), name="hub-sessions"),
+                       asyncio.create_task(self._heartbeats(), name="hub-heartbeats"),
+                       asyncio.create_task(self._watch_sends(), name="hub-sends")]
+        await asyncio.wait_for(self._ready.wait(), 5)
+
+    async def stop(self) -> None:
+        for client in list(self.clients):
+            client.close(1001, "server shutting down")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def online_user_ids(self) -> set[int]:
+        return set(self._online)
+
+    @contextlib.asynccontextmanager
+    async def attach(self, client: Client) -> AsyncIterator[None]:
+        user_id = client.principal.user_id
+        self.clients.add(client)
+        self._online[user_id] += 1
+        if self._online[user_id] == 1:
+            await self._presence(client.principal, True)
+        try:
+            yield
+        finally:
+            self.clients.discard(client)
+            self._online[user_id] -= 1
+            if self._online[user_id] <= 0:
+                del self._online[user_id]
+                with contextlib.suppress(Exception):
+                    await self._presence(client.principal, False)
+
+    def close_user(self, user_id: int, code: int, reason: str) -> None:
+        for client in list(self.clients):
+            if client.principal.user_id == user_id:
+                client.close(code, reason)
+
+    def close_session(self, session_id: str) -> None:
+        for client in list(self.clients):
+            if client.principal.session_id == session_id:
+                client.close(CLOSE_UNAUTHORIZED, "signed out")
+
+    async def _presence(self, principal: auth.Principal, online: bool) -> None:
+        async with self.store.transaction() as tx:
+            tx.emit(Event("presence", {"user": principal.username, "user_id": principal.user_id,
+                                       "role": principal.role, "online": online}, public=True))
+
+    async def _consume(self) -> None:
+        subscription = self.bus.subscribe()
+        self._ready.set()
+        async for batch in subscription:
+            try:
+                await self._forward(batch)
+            except Exception:
+                log.exception("realtime: forwarding events failed")
+
+    async def _forward(self, batch: list[Event]) -> None:
+        """Offer events to clients in cursor order; one forward at a time (the bus's and
+        the catch-up's: a gap read awaits, and a later forward must not overtake it)."""
+        async with self._forwarding:
+            await self._forward_in_order(batch)
+
+    async def _forward_in_order(self, batch: list[Event]) -> None:
+        batch = sorted(batch, key=lambda e: e.cursor)
+        if batch and batch[0].cursor > self.delivered_upto + 1:
+            async with self.store.read() as conn:
+                missing = await stream.read_after(conn, self.delivered_upto,
+                                                  limit=batch[0].cursor - self.delivered_upto - 1)
+            batch = missing + batch
+        fresh = Batch([])
+        for event in batch:
+            if event.cursor > self.delivered_upto:
+                self.delivered_upto = event.cursor
+                fresh.append(event)
+        if fresh:
+            for client in list(self.clients):
+                client.offer(fresh)
+
+    async def _heartbeats(self) -> None:
+        """One timer for every client: a heartbeat to each that was idle a whole period."""
+        period = self.settings.ws_heartbeat_seconds
+        while True:
+            await asyncio.sleep(period / 4)
+            idle_since = time.monotonic() - period
+            for client in list(self.clients):
+                if client.active_at <= idle_since and not client.pending:
+                    client.active_at = time.monotonic()
+                    client.offer([HEARTBEAT])
+
+    async def _watch_sends(self) -> None:
+        """Close each client whose send has not completed within the send timeout.
+
+        A send waits only while the socket's buffers are full: the console is not
+        reading. One timer for every client, nothing per send.
+        """
+        limit = self.settings.ws_send_timeout_seconds
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            stuck_since = time.monotonic() - limit
+            for client in list(self.clients):
+                since = client.sending_since
+                if since is not None and since <= stuck_since:
+                    client.close(CLOSE_TOO_SLOW, TOO_SLOW)
+
+    async def _catch_up(self) -> None:
+        """Forward stored events that no publish brought (a failed or lost publish).
+
+        Normally a gap is noticed when the next event arrives; this bounds the
+        wait when no next event comes.
+        """
+        async with self.store.read() as conn:
+            missed = await stream.read_after(conn, self.delivered_upto, limit=500)
+        if missed:
+            await self._forward(missed)
+
+    async def _watch_sessions(self, every: float = 2.0) -> None:
+        """Close sockets whose session ended (logout elsewhere, expiry, user disabled)."""
+        beat = 0.0
+        while True:
+            await asyncio.sleep(every)
+            beat += every
+            sessions = {c.principal.session_id for c in self.clients}
+            try:
+                await self._catch_up()
+                async with self.store.read() as conn:
+                    dead = await auth.dead_sessions(conn, self.settings, sessions)
+                    roles = await auth.session_roles(conn, sessions - dead)
+                if beat >= 30 and sessions - dead:
+                    beat = 0.0
+                    async with self.store.begin() as conn:
+                        await auth.touch(conn, sessions - dead)
+            except Exception:
+                log.exception("realtime: session check failed")
+                continue
+            for client in list(self.clients):
+                if client.principal.session_id in dead:
+                    client.close(CLOSE_UNAUTHORIZED, "session ended")
+                elif roles.get(client.principal.session_id, client.principal.role) \
+                        != client.principal.role:
+                    client.close(CLOSE_ROLE_CHANGED, "role changed; reconnect")

@@ -1,0 +1,236 @@
+"""Tables. SQLModel classes for readable access; hot paths use `Model.__table__`.
+
+Every timestamp is a `UTCDateTime`. Integer ids that clients see as order
+(message `seq`, stream `cursor`) are assigned inside the writing transaction
+from a locked counter row, never inferred from autoincrement, so they are
+gap-free in commit order on PostgreSQL as well as SQLite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from connector.storage.db import UTCDateTime, utcnow
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=sa.JSON, nullable=nullable)
+
+
+def _time(nullable: bool = False, **kw: Any) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime, nullable=True, **kw)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, **kw)
+
+
+class Integration(SQLModel, table=True):
+    __tablename__ = "integration"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    channel_url: str = Field(max_length=2000)
+    #: Sent inside every body we POST to the channel, so it is kept as given.
+    verify_token: str = Field(max_length=500)
+    key_hash: str = Field(max_length=64)
+    previous_key_hash: str | None = Field(default=None, max_length=64)
+    previous_key_expires_at: dt.datetime | None = _time(nullable=True)
+    created_at: dt.datetime = _time()
+    key_rotated_at: dt.datetime | None = _time(nullable=True)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=100, unique=True)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    disabled: bool = False
+    created_at: dt.datetime = _time()
+    password_changed_at: dt.datetime = _time()
+
+
+class UserSession(SQLModel, table=True):
+    __tablename__ = "user_session"
+
+    #: sha256 of the cookie value; the cookie itself is never stored.
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = _time()
+    last_seen_at: dt.datetime = _time()
+    revoked_at: dt.datetime | None = _time(nullable=True)
+
+
+class LoginThrottle(SQLModel, table=True):
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    first_failure_at: dt.datetime = _time()
+    locked_until: dt.datetime | None = _time(nullable=True)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversation"
+    __table_args__ = (sa.UniqueConstraint("integration_id", "end_user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration_id: str = Field(foreign_key="integration.id", max_length=32)
+    end_user_id: str = Field(max_length=500)
+    last_seq: int = 0
+    open_ticket_id: int | None = None
+    lang: str | None = Field(default=None, max_length=50)
+    platform: str | None = Field(default=None, max_length=100)
+    created_at: dt.datetime = _time()
+    updated_at: dt.datetime = _time()
+
+
+class InboundEvent(SQLModel, table=True):
+    """Every accepted webhook body, as received (the raw payload of each turn)."""
+
+    __tablename__ = "inbound_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration_id: str = Field(foreign_key="integration.id", max_length=32, index=True)
+    #: sha256 of the body as received; within the dedupe window at most one row per value.
+    fingerprint: str = Field(max_length=64)
+    source: str = Field(max_length=20)
+    event: str = Field(max_length=200)
+    status: str = Field(max_length=20)
+    #: The body exactly as received (UTF-8 JSON text), byte for byte.
+    raw: str = Field(sa_type=sa.Text)
+    received_at: dt.datetime = _time()
+
+
+class DedupeKey(SQLModel, table=True):
+    __tablename__ = "dedupe_key"
+
+    integration_id: str = Field(primary_key=True, max_length=32)
+    fingerprint: str = Field(primary_key=True, max_length=64)
+    seen_at: dt.datetime = _time(index=True)
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "ticket"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    integration_id: str = Field(foreign_key="integration.id", max_length=32)
+    state: str = Field(max_length=20, index=True)
+    assignee_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    reason: str = Field(max_length=50)
+    lang: str | None = Field(default=None, max_length=50)
+    platform: str | None = Field(default=None, max_length=100)
+    skill_id: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=200)
+    opened_at: dt.datetime = _time()
+    claimed_at: dt.datetime | None = _time(nullable=True)
+    first_response_at: dt.datetime | None = _time(nullable=True)
+    resolved_at: dt.datetime | None = _time(nullable=True)
+    version: int = 1
+
+
+class TicketTransition(SQLModel, table=True):
+    __tablename__ = "ticket_transition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    action: str = Field(max_length=30)
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str = Field(max_length=20)
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id")
+    assignee_id: int | None = Field(default=None, foreign_key="app_user.id")
+    at: dt.datetime = _time()
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    seq: int
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    kind: str = Field(max_length=10)  # user | bot | agent | note | system
+    author_id: int | None = Field(default=None, foreign_key="app_user.id")
+    text: str = ""
+    #: The original message object (Chatlayer message, or the reply we send).
+    body: Any = _json()
+    #: The bot's context for the turn: intent, confidence, state_name, ...
+    context: Any = _json()
+    event_id: int | None = Field(default=None, foreign_key="inbound_event.id")
+    created_at: dt.datetime = _time()
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per message to send to the channel."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.Index("ix_delivery_due", "state", "next_attempt_at"),
+        sa.Index("ix_delivery_conversation", "conversation_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    integration_id: str = Field(foreign_key="integration.id", max_length=32, index=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    recipient_id: str = Field(max_length=500)
+    message: Any = _json(nullable=False)
+    idempotency_key: str = Field(max_length=64, unique=True)
+    state: str = Field(max_length=20)  # queued | retrying | delivered | failed
+    attempts: int = 0
+    next_attempt_at: dt.datetime = _time()
+    lease_until: dt.datetime | None = _time(nullable=True)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: dt.datetime = _time()
+    #: Start of the current give-up clock (creation, or the last manual resend).
+    retry_since: dt.datetime = _time()
+    updated_at: dt.datetime = _time()
+    delivered_at: dt.datetime | None = _time(nullable=True)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    attempt: int
+    at: dt.datetime = _time()
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    duration_ms: float = 0.0
+    outcome: str = Field(max_length=20)  # delivered | retry | failed
+
+
+class StreamEvent(SQLModel, table=True):
+    """The live stream, stored before it is sent: `id` is the client's cursor.
+
+    Audience: staff with role supervisor/admin see everything; an agent sees an
+    event when `public` is true (the queue) or their id is in `user_ids`.
+    """
+
+    __tablename__ = "stream_event"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    type: str = Field(max_length=40)
+    ticket_id: int | None = None
+    public: bool = False
+    user_ids: Any = _json()
+    payload: Any = _json(nullable=False)
+    created_at: dt.datetime = _time(index=True)
+
+
+class Counter(SQLModel, table=True):
+    """Named counters updated under a row lock (`stream` = last cursor)."""
+
+    __tablename__ = "counter"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: int = 0

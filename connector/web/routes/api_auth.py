@@ -1,0 +1,67 @@
+"""Sign-in and sign-out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connector.accounts import auth
+from connector.realtime import stream
+from connector.web.http import HTTPError, error_response
+from connector.web.routes.deps import api, body, client_address, origin_allowed
+from connector.web.routes.schemas import LoginIn
+
+
+async def login(request: Request) -> Response:
+    if not origin_allowed(request):
+        return error_response(403, "origin", "cross-origin sign-in refused")
+    try:
+        data = await body(request, LoginIn)
+    except HTTPError as exc:
+        return exc.response()
+    app = request.app
+    try:
+        token, principal = await auth.login(app.state.store, app.state.settings, data.username,
+                                            data.password, client_address(request))
+    except auth.LoginRefused as exc:
+        if exc.retry_after:
+            retry = str(max(1, int(exc.retry_after)))
+            return JSONResponse({"error": "throttled", "message": str(exc)}, 429,
+                                headers={"Retry-After": retry})
+        return error_response(401, "unauthorized", str(exc))
+    response = JSONResponse({"user": principal.user_dict(), "csrf_token": principal.csrf_token})
+    settings = app.state.settings
+    response.set_cookie(auth.COOKIE, token, max_age=int(settings.session_max_seconds),
+                        httponly=True, samesite="strict", secure=settings.secure_cookies,
+                        path="/")
+    return response
+
+
+@api()
+async def logout(request: Request, principal: auth.Principal) -> Response:
+    async with request.app.state.store.transaction() as tx:
+        await auth.logout(tx.conn, principal.session_id)
+    request.app.state.hub.close_session(principal.session_id)
+    response = JSONResponse({"status": "signed out"})
+    response.delete_cookie(auth.COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=request.app.state.settings.secure_cookies)
+    return response
+
+
+@api()
+async def session(request: Request, principal: auth.Principal) -> Response:
+    """Who is signed in, the CSRF token, and the stream cursor to resume from."""
+    async with request.app.state.store.read() as conn:
+        cursor = await stream.last_cursor(conn)
+    settings = request.app.state.settings
+    return JSONResponse({"user": principal.user_dict(), "csrf_token": principal.csrf_token,
+                         "cursor": cursor,
+                         "waiting_threshold_seconds": settings.waiting_threshold_seconds})
+
+
+routes = [
+    Route("/api/login", login, methods=["POST"]),
+    Route("/api/logout", logout, methods=["POST"]),
+    Route("/api/session", session, methods=["GET"]),
+]

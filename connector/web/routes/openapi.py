@@ -1,0 +1,221 @@
+"""`GET /api/openapi.json`: an OpenAPI 3.1 description of the agent API.
+
+Request bodies come from the same pydantic models the routes validate with, and
+path parameters from the served routes (`{id:int}` is an integer), so neither can
+drift from what is enforced. Answers are described by `responses`: every 2xx with
+its body schema, and every error status an operation can answer with the JSON
+error body. tests/test_openapi_fuzz.py checks the real server against all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel
+from starlette.convertors import IntegerConvertor
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from connector.web.routes import responses as out
+from connector.web.routes import schemas
+from connector.web.routes.deps import API_BODY_LIMIT
+
+
+class Endpoint(NamedTuple):
+    method: str
+    path: str
+    summary: str
+    roles: str
+    body: type[BaseModel] | None
+    status: int
+    answer: type[BaseModel]
+    #: Query parameters, as OpenAPI parameter objects.
+    query: tuple[dict[str, Any], ...] = ()
+    #: Error statuses beyond those every operation of its kind answers (see `_errors`).
+    also: frozenset[int] = frozenset()
+
+
+def _query_int(name: str, default: int, lo: int, hi: int) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False,
+            "schema": {"type": "integer", "minimum": lo, "maximum": hi, "default": default}}
+
+
+_STATE = {"name": "state", "in": "query", "required": False,
+          "schema": {"type": "string", "enum": ["queued", "assigned", "resolved", "abandoned"]}}
+_TICKET = frozenset({409})  # a ticket action that does not fit the ticket's state
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("post", "/api/login", "Sign in; sets the session cookie", "anyone",
+             schemas.LoginIn, 200, out.SignedIn, also=frozenset({429})),
+    Endpoint("post", "/api/logout", "End this session and close its sockets", "any role",
+             None, 200, out.SignedOut),
+    Endpoint("get", "/api/session", "Current user, CSRF token and stream cursor", "any role",
+             None, 200, out.Session),
+    Endpoint("get", "/api/tickets", "List tickets (agents: queue and own)", "any role",
+             None, 200, out.TicketPage, query=(
+                 _STATE, _query_int("page", 1, 1, 100_000), _query_int("per_page", 50, 1, 200))),
+    Endpoint("get", "/api/tickets/{id}", "A ticket with its whole transcript", "any role",
+             None, 200, out.TicketDetail, also=frozenset({403})),
+    Endpoint("post", "/api/tickets/{id}/claim", "Claim a queued ticket (409 if taken)",
+             "any role", None, 200, out.Ticket, also=_TICKET),
+    Endpoint("post", "/api/tickets/{id}/messages", "Reply to the end user (assignee only)",
+             "any role", schemas.TextIn, 201, out.Message, also=_TICKET),
+    Endpoint("post", "/api/tickets/{id}/notes", "Internal note, never delivered", "any role",
+             schemas.TextIn, 201, out.Message, also=_TICKET),
+    Endpoint("post", "/api/tickets/{id}/transfer",
+             "Transfer to a user, or to the queue with null", "assignee, supervisor, admin",
+             schemas.TransferIn, 200, out.Ticket, also=_TICKET),
+    Endpoint("post", "/api/tickets/{id}/resolve", "Resolve, with an optional closing message",
+             "assignee, supervisor, admin", schemas.ResolveIn, 200, out.Ticket, also=_TICKET),
+    Endpoint("post", "/api/messages/{id}/resend", "Re-send a failed delivery",
+             "assignee, supervisor, admin", None, 200, out.Resent, also=frozenset({409})),
+    Endpoint("get", "/api/queue", "Waiting count, oldest wait, load per agent, agents online",
+             "supervisor, admin", None, 200, out.Queue),
+    Endpoint("get", "/api/queue/history",
+             "Queue length and waits per bucket over the last hours", "supervisor, admin",
+             None, 200, out.QueueHistory, query=(
+                 _query_int("hours", 4, 1, 48), _query_int("bucket_seconds", 300, 60, 3600))),
+    Endpoint("get", "/api/agents", "Colleagues with their load and presence", "any role",
+             None, 200, out.Agents),
+    Endpoint("get", "/api/integrations", "List integrations", "admin",
+             None, 200, out.Integrations),
+    Endpoint("post", "/api/integrations", "Create; the Smartly URL with its key is shown once",
+             "admin", schemas.IntegrationIn, 201, out.IntegrationWithKey),
+    Endpoint("get", "/api/integrations/{id}", "One integration", "admin",
+             None, 200, out.Integration),
+    Endpoint("patch", "/api/integrations/{id}", "Set name, channel URL or verify token",
+             "admin", schemas.IntegrationPatch, 200, out.Integration),
+    Endpoint("post", "/api/integrations/{id}/rotate-key",
+             "New key; the old one keeps working for the grace period", "admin",
+             schemas.RotateIn, 200, out.IntegrationWithKey),
+    Endpoint("get", "/api/integrations/{id}/deliveries", "Recent deliveries with status codes",
+             "admin", None, 200, out.Deliveries),
+    Endpoint("post", "/api/integrations/{id}/test", "Send a test message to the channel",
+             "admin", schemas.TestMessageIn, 200, out.TestResult),
+    Endpoint("get", "/api/users", "List users", "admin", None, 200, out.Users),
+    Endpoint("post", "/api/users", "Create a user", "admin", schemas.UserIn, 201, out.UserOut),
+    Endpoint("patch", "/api/users/{id}", "Change role, disable, or reset the password", "admin",
+             schemas.UserPatch, 200, out.UserOut, also=frozenset({409})),
+]
+
+ERRORS: dict[int, str] = {
+    400: "`malformed_json`: the body is not JSON (empty, not UTF-8, or a syntax error); "
+         "`bad_request`: an invalid Content-Length.",
+    401: "`unauthorized`: not signed in (sign-in: wrong username or password).",
+    403: "`csrf`: missing or wrong X-CSRF-Token; `forbidden`: the role or the ticket's "
+         "assignee does not allow it; `origin`: a cross-origin sign-in.",
+    404: "`not_found`: no such resource (or no such path).",
+    405: "`method_not_allowed`: the path is served, not with this method; `Allow` lists "
+         "the methods it takes.",
+    408: "`timeout`: the body did not arrive in time (`CONNECTOR_BODY_TIMEOUT_SECONDS`); "
+         "the connection is closed.",
+    409: "`conflict`: the action does not fit the resource's state (e.g. a ticket "
+         "already taken, which names its holder).",
+    413: f"`too_large`: the body is larger than {API_BODY_LIMIT} bytes.",
+    422: "`invalid`: a field or query parameter is wrong (a string with a NUL character "
+         "is, anywhere in a body); `fields` names each.",
+    429: "`throttled`: too many failed sign-ins; retry after `Retry-After` seconds.",
+}
+_ERROR_SCHEMA = {
+    "type": "object", "required": ["error", "message"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"},
+                   "fields": {"type": "array", "items": {
+                       "type": "object", "required": ["field", "message"], "properties": {
+                           "field": {"type": "string"}, "message": {"type": "string"}}}}}}
+
+
+def _errors(endpoint: Endpoint) -> set[int]:
+    """The error statuses the endpoint answers with."""
+    found = {401} | set(endpoint.also)  # sign-in answers 401 for wrong credentials
+    if endpoint.method != "get" or endpoint.roles not in ("any role", "anyone"):
+        found.add(403)  # CSRF (sign-in: origin), or a role that may not
+    if "{id}" in endpoint.path:
+        found.add(404)
+    if endpoint.body is not None:
+        found |= {400, 408, 413, 422}
+    if endpoint.query:
+        found.add(422)
+    return found
+
+
+def _error(status: int) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": ERRORS[status], "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    if status == 429:
+        answer["headers"] = {"Retry-After": {"required": True, "schema": {"type": "integer"},
+                                             "description": "Seconds to wait."}}
+    if status == 405:
+        answer["headers"] = {"Allow": {"required": True, "schema": {"type": "string"}}}
+    return answer
+
+
+def _path_parameters(path: str, routes: Sequence[BaseRoute]) -> list[dict[str, Any]]:
+    """The path's parameters as the served route converts them (`{id:int}`: integer)."""
+    for route in routes:
+        if isinstance(route, Route) and route.path.replace(":int}", "}") == path:
+            params = []
+            for name, convertor in route.param_convertors.items():
+                schema: dict[str, Any] = (
+                    {"type": "integer", "minimum": 0}
+                    if isinstance(convertor, IntegerConvertor) else {"type": "string"})
+                params.append({"name": name, "in": "path", "required": True, "schema": schema})
+            return params
+    raise LookupError(f"no served route for {path}")
+
+
+def build(routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """The description of the ENDPOINTS served by `routes` (the app's)."""
+    paths: dict[str, dict[str, Any]] = {}
+    components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    for e in ENDPOINTS:
+        answers: dict[str, Any] = {str(e.status): {
+            "description": "success", "content": {"application/json": {"schema": ref(e.answer)}}}}
+        answers.update({str(s): _error(s) for s in sorted(_errors(e))})
+        op: dict[str, Any] = {"summary": e.summary, "description": f"Roles: {e.roles}.",
+                              "responses": answers}
+        parameters = [*_path_parameters(e.path, routes), *e.query]
+        if e.body is not None:
+            op["requestBody"] = {"required": e.body is not schemas.RotateIn, "content": {
+                "application/json": {"schema": ref(e.body)}}}
+        if e.method != "get" and e.path != "/api/login":
+            parameters.append({"name": "X-CSRF-Token", "in": "header", "required": True,
+                               "schema": {"type": "string"}})
+        if e.path == "/api/login":
+            op["security"] = []  # the one operation open to anyone
+        if parameters:
+            op["parameters"] = parameters
+        paths.setdefault(e.path, {})[e.method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Handover connector agent API", "version": "1", "description": (
+            "Every error answer is JSON: `{\"error\": code, \"message\": text, "
+            "\"fields\": [{\"field\", \"message\"}]?}`. No string in a request body may "
+            "contain NUL (U+0000): 422. A method a path does not take "
+            "answers 405 with `Allow` (components/responses/MethodNotAllowed); a path "
+            "under /api/ that is not described here, or an id that is not a whole "
+            "number, answers 404.")},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "responses": {"MethodNotAllowed": _error(405), "NotFound": _error(404)},
+            "securitySchemes": {"session": {
+                "type": "apiKey", "in": "cookie", "name": "connector_session"}},
+        },
+        "security": [{"session": []}],
+    }
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(build(request.app.routes))
+
+
+routes = [Route("/api/openapi.json", openapi, methods=["GET"])]

@@ -1,0 +1,226 @@
+"""What the agent API answers with: the JSON shapes of its 2xx bodies, as models.
+
+The routes build these bodies as plain dicts (`tickets.summary`, `integration_out`,
+...); these models only describe them, for `/api/openapi.json`. Every object is
+closed (`additionalProperties: false`) and lists the fields it always has as
+required, so the schemathesis test (tests/test_openapi_fuzz.py), which checks every
+answer of the real server against them, fails when a route's answer and its
+description part.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from connector.web.routes.schemas import Role
+
+TicketState = Literal["queued", "assigned", "resolved", "abandoned"]
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _absent_unless_set(schema: dict[str, Any]) -> None:
+    """A field that is left out rather than null: no `null` default in its schema."""
+    schema.pop("default", None)
+
+
+class Me(Closed):
+    id: int
+    username: str
+    role: Role
+
+
+class SignedIn(Closed):
+    user: Me
+    csrf_token: str
+
+
+class Session(Closed):
+    user: Me
+    csrf_token: str
+    cursor: int = Field(description="Stream cursor to resume the live stream from.")
+    waiting_threshold_seconds: float
+
+
+class SignedOut(Closed):
+    status: Literal["signed out"]
+
+
+class Ticket(Closed):
+    id: int
+    state: TicketState
+    end_user: str
+    integration_id: str
+    conversation_id: int
+    lang: str | None
+    platform: str | None
+    skill_id: str | None
+    category: str | None
+    reason: str
+    assignee: str | None
+    assignee_id: int | None
+    opened_at: dt.datetime
+    claimed_at: dt.datetime | None
+    first_response_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    wait_seconds: float | None
+    first_response_seconds: float | None
+    handling_seconds: float | None
+
+
+class TicketPage(Closed):
+    tickets: list[Ticket]
+    page: int
+    per_page: int
+    total: int
+    cursor: int
+
+
+class DeliveryState(Closed):
+    id: int
+    state: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_attempt_at: dt.datetime | None
+    delivered_at: dt.datetime | None
+
+
+class Message(Closed):
+    """A transcript message; agent replies carry their delivery state."""
+
+    id: int
+    seq: int
+    conversation_id: int
+    ticket_id: int | None
+    kind: str
+    author: str | None
+    text: str
+    message: Any = Field(description="The original message object (JSON), if any.")
+    context: Any = Field(description="The bot's context for the turn (JSON), if any.")
+    created_at: dt.datetime | None
+    delivery: DeliveryState | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=_absent_unless_set)
+
+
+class TranscriptMessage(Message):
+    raw: Any = Field(description="The raw webhook payload the message came from, or null.")
+
+
+class Transition(Closed):
+    model_config = ConfigDict(populate_by_name=True)
+
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str
+    actor: str | None
+    assignee: str | None
+    at: dt.datetime
+
+
+class TicketDetail(Ticket):
+    messages: list[TranscriptMessage]
+    transitions: list[Transition]
+
+
+class Resent(Closed):
+    message_id: int
+    delivery: DeliveryState
+
+
+class AgentLoad(Closed):
+    username: str
+    role: Role
+    open_tickets: int
+
+
+class Queue(Closed):
+    waiting: int
+    oldest_wait_seconds: float | None
+    tickets_per_agent: dict[str, int]
+    agents_online: list[AgentLoad]
+    connected_here: int
+
+
+class QueuePoint(Closed):
+    at: dt.datetime
+    waiting: int
+    oldest_wait_seconds: float
+    mean_wait_seconds: float | None
+
+
+class QueueHistory(Closed):
+    bucket_seconds: int
+    points: list[QueuePoint]
+
+
+class Agent(Closed):
+    username: str
+    role: Role
+    open_tickets: int
+    online: bool
+
+
+class Agents(Closed):
+    agents: list[Agent]
+
+
+class Integration(Closed):
+    id: str
+    name: str
+    channel_url: str
+    verify_token: str
+    chatlayer_webhook_url: str
+    created_at: dt.datetime
+    key_rotated_at: dt.datetime | None
+    previous_key_valid_until: dt.datetime | None
+
+
+class IntegrationWithKey(Integration):
+    """At creation and rotation only: the key, and the Smartly URL that carries it."""
+
+    smartly_webhook_url: str
+    key: str
+
+
+class Integrations(Closed):
+    integrations: list[Integration]
+
+
+class Delivery(DeliveryState):
+    message_id: int
+    integration_id: str
+    created_at: dt.datetime
+
+
+class Deliveries(Closed):
+    deliveries: list[Delivery]
+
+
+class TestResult(Closed):
+    """What the channel answered to a test message (`ok` false when unreachable)."""
+
+    ok: bool
+    status: int | None
+    error: str | SkipJsonSchema[None] = Field(
+        default=None, description="The transport error's name, when nothing answered.",
+        json_schema_extra=_absent_unless_set)
+    duration_ms: float
+
+
+class UserOut(Closed):
+    id: int
+    username: str
+    role: Role
+    disabled: bool
+    created_at: dt.datetime
+
+
+class Users(Closed):
+    users: list[UserOut]

@@ -1,0 +1,103 @@
+"""Request bodies of the agent API. Unknown fields are refused (422 naming them).
+
+Where a check is made in code (a validator, `users.check_username`,
+`integrations.check_channel_url`), a `pattern` in the field's JSON schema says
+the same for `/api/openapi.json`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from connector.domain.tickets import MAX_TEXT
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+#: Some character that is not white space, and no NUL (`_not_blank`).
+NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT,
+                            json_schema_extra={"pattern": NOT_BLANK}),
+                 AfterValidator(_not_blank)]
+Role = Literal["agent", "supervisor", "admin"]
+#: `users.check_username`.
+USERNAME = r"^[A-Za-z0-9._@-]{1,100}$"
+#: `integrations.check_channel_url` also wants a URL the HTTP client can send to
+#: (a valid host and port).
+CHANNEL_URL = {"pattern": r"^https?://[^\s/?#]",
+               "description": "An absolute http(s) URL: the Chatlayer channel's webhook."}
+#: `integrations.check_name` strips it first.
+NAME = {"pattern": r"\S"}
+
+
+class Strict(BaseModel):
+    """Unknown fields and loose types are refused; so is a NUL character in any string
+    (PostgreSQL text cannot hold one; the JSON door lets it through for the webhooks)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class LoginIn(Strict):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class TextIn(Strict):
+    text: Text
+
+
+class TransferIn(Strict):
+    to: str | None = Field(max_length=100)
+
+
+class ResolveIn(Strict):
+    closing_message: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
+
+
+class IntegrationIn(Strict):
+    name: str = Field(min_length=1, max_length=200, json_schema_extra=NAME)
+    channel_url: str = Field(min_length=1, max_length=2000, json_schema_extra=CHANNEL_URL)
+    verify_token: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class IntegrationPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=NAME)
+    channel_url: str | None = Field(default=None, min_length=1, max_length=2000,
+                                    json_schema_extra=CHANNEL_URL)
+    verify_token: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class RotateIn(Strict):
+    grace_seconds: float | None = Field(default=None, ge=0, le=30 * 24 * 3600)
+
+
+class TestMessageIn(Strict):
+    recipient: str = Field(min_length=1, max_length=500)
+    text: Text
+
+
+class UserIn(Strict):
+    username: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": USERNAME})
+    role: Role
+    password: str = Field(min_length=8, max_length=1000)
+
+
+class UserPatch(Strict):
+    role: Role | None = None
+    disabled: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
