@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"server: validate (orjson + pydantic + sha256): {validate:6.1f} us CPU per event")
     print(f"server: ship to the writer (fields only):      {ship:6.1f} us CPU per event")
     print(f"writer: rebuild from the wire (orjson):        {rebuild:6.1f} us CPU per event")
-    print(f"writer: apply.write + commit:          {cpu:7.1f} us CPU per event, "
+    print(f"writer: ingest.apply.write + commit:   {cpu:7.1f} us CPU per event, "
           f"{wall:.1f} us wall{' (under cProfile)' if profiler else ''}")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)

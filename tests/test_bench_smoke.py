@@ -43,4 +43,4 @@ def test_connections_benchmark_runs():
 
 @pytest.mark.slow
 def test_ingest_profile_runs_and_stores_every_event():
-    assert "writer: ingest_write.write + commit" in run("ingest_profile.py")
+    assert "writer: ingest.apply.write + commit" in run("ingest_profile.py")
