@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from connector.accounts.integrations import IntegrationCache
+from connector.channels import Channels
 from connector.delivery.worker import DeliveryWorker
 from connector.ingest.batcher import IngestWriter
 from connector.logs import AccessLogMiddleware
@@ -30,8 +31,10 @@ from connector.realtime import stream
 from connector.realtime.bus import create_bus
 from connector.realtime.hub import Hub
 from connector.settings import Settings
-from connector.storage.db import Checkpointer, create_engine, create_sync_engine, utcnow
+from connector.sources import SOURCES, Source
+from connector.storage.db import create_engine, create_sync_engine, utcnow
 from connector.storage.models import DedupeKey
+from connector.storage.sqlite.checkpoint import Checkpointer
 from connector.storage.store import Store
 from connector.web import lanes
 from connector.web.headers import SecurityHeadersMiddleware
@@ -49,7 +52,10 @@ from connector.web.routes import (
 log = logging.getLogger("connector")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> Starlette:
+    """The app on `settings`, taking webhook events from `sources`."""
+    webhooks = hooks.webhooks(sources)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings)
@@ -60,7 +66,8 @@ def create_app(settings: Settings) -> Starlette:
             limits=httpx.Limits(max_connections=settings.delivery_concurrency * 2))
         store = Store(engine, bus, sync_engine=(create_sync_engine(settings)
                                                 if settings.is_sqlite else None))
-        worker = DeliveryWorker(store, client, settings)
+        channels = Channels(client, settings.delivery_timeout_seconds)
+        worker = DeliveryWorker(store, channels.for_integration, settings)
         store.on_delivery = worker.wake
         store.hand_deliveries_to(worker.hand_over, settings.delivery_lease_seconds)
         writer = IngestWriter(store, settings)
@@ -69,7 +76,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.engine = engine
         app.state.bus = bus
         app.state.store = store
-        app.state.http = client
+        app.state.channels = channels
         app.state.delivery = worker
         app.state.ingest = writer
         app.state.integrations = IntegrationCache(engine)
@@ -106,13 +113,13 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"error": "internal", "message": "internal server error"}, 500)
 
     return Starlette(
-        routes=[*hooks.routes, *health.routes, *api_auth.routes, *api_tickets.routes,
+        routes=[*hooks.routes(webhooks), *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_admin.routes, *openapi.routes, *ws.routes,
                 # JSON 404/405 for API paths the routes above did not take; then the console.
                 fallback.ApiFallback(), *console_routes()],
         middleware=[Middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_networks),
                     Middleware(SecurityHeadersMiddleware),
-                    Middleware(lanes.FastLanes)],
+                    Middleware(lanes.FastLanes, webhooks=webhooks)],
         exception_handlers={Exception: unhandled},
         lifespan=lifespan,
     )

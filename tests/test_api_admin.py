@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 from tests import builders
-from tests.conftest import add_user, sign_in
+from tests.conftest import add_user, free_port, sign_in
 from tests.fakes import FakeChannel, Reply
 
 pytestmark = pytest.mark.anyio
@@ -243,6 +245,39 @@ async def test_test_message_reports_what_the_channel_answered(admin, channel):
     r = await admin.post(f"/api/integrations/{created['id']}/test",
                          json={"recipient": "u-9", "text": "ping"})
     assert (r.json()["ok"], r.json()["status"]) == (False, 503)
+
+
+async def test_test_message_goes_out_like_a_delivery_attempt(admin, channel, caplog):
+    """The same channel as replies: an Idempotency-Key, and one `connector.delivery` line
+    (with the channel URL redacted), but no delivery row."""
+    caplog.set_level(logging.INFO, logger="connector.delivery")
+    created = await create(admin, f"{channel.url}?token=chan-secret-7")
+    test = f"/api/integrations/{created['id']}/test"
+    for _ in range(2):
+        r = await admin.post(test, json={"recipient": "u-9", "text": "ping"})
+        assert (r.json()["ok"], r.json()["status"]) == (True, 200)
+    keys = [got.headers["idempotency-key"] for got in channel.received]
+    assert len(set(keys)) == 2 and all(re.fullmatch("[0-9a-f]{32}", k) for k in keys)
+    lines = [r.getMessage() for r in caplog.records if r.name == "connector.delivery"]
+    assert len(lines) == 2
+    assert lines[0].startswith(
+        "delivery=test message=- attempt=1 outcome=delivered status=200 error=None duration_ms=")
+    assert lines[0].endswith(f" next_in=- target={channel.url}")
+    listed = await admin.get(f"/api/integrations/{created['id']}/deliveries")
+    assert listed.json() == {"deliveries": []}
+
+
+async def test_test_message_to_a_channel_that_is_down(admin, caplog):
+    caplog.set_level(logging.INFO, logger="connector.delivery")
+    created = await create(admin, f"http://127.0.0.1:{free_port()}/down")
+    r = await admin.post(f"/api/integrations/{created['id']}/test",
+                         json={"recipient": "u-9", "text": "ping"})
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert (result["ok"], result["status"], result["error"]) == (False, None, "ConnectError")
+    assert set(result) == {"ok", "status", "error", "duration_ms"}
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "connector.delivery"]
+    assert " outcome=retrying status=None error=ConnectError: connection failed " in line
 
 
 # --- users ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import datetime as dt
 import email.utils
 import itertools
 import random
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -13,8 +14,10 @@ import httpx
 import pytest
 
 from connector.accounts import integrations
-from connector.delivery import worker
-from connector.domain import outbox, tickets
+from connector.channels import ChatlayerWebhook, Envelope, chatlayer_webhook, idempotency_key
+from connector.delivery import policy
+from connector.delivery.attempt import redact_url
+from connector.domain import errors, outbox, tickets
 from connector.settings import Settings
 from connector.storage.models import Delivery, DeliveryAttempt
 from tests import builders
@@ -235,14 +238,12 @@ async def test_other_4xx_fails_at_once_then_resend_delivers(app, desk, bot, chan
 async def test_resend_only_failed_deliveries(app, desk, bot, channel):
     message = await desk.reply(bot, "fine")
     await wait_settled(app, 1)
-    with pytest.raises(outbox.ResendError) as delivered:
+    with pytest.raises(errors.Conflict, match="delivery is delivered"):
         async with app.state.store.transaction() as tx:
             await outbox.resend(tx, message["id"])
-    assert delivered.value.status == 409
-    with pytest.raises(outbox.ResendError) as missing:
+    with pytest.raises(errors.NotFound, match="no delivery"):
         async with app.state.store.transaction() as tx:
             await outbox.resend(tx, message["id"] + 999)
-    assert missing.value.status == 404
 
 
 async def test_gives_up_after_the_give_up_time(tmp_path, migrated_db, channel):
@@ -297,7 +298,7 @@ async def test_replies_of_a_conversation_arrive_in_order_across_an_outage(app, d
 
 def test_backoff_is_exponential_and_capped_without_jitter():
     s = Settings(retry_base_seconds=0.5, retry_max_delay_seconds=30, retry_jitter=0)
-    delays = [worker.backoff(s, n) for n in range(1, 12)]
+    delays = [policy.backoff(s, n) for n in range(1, 12)]
     assert delays[:5] == [0.5 * 2 ** (n - 1) for n in range(1, 6)]
     assert all(b == 2 * a for a, b in itertools.pairwise(delays[:6]))
     assert max(delays) == 30 and delays[-1] == 30
@@ -309,7 +310,7 @@ def test_backoff_jitter_stays_within_bounds():
     rng = random.Random(7)
     for attempt in (1, 3, 6, 20):
         plain = min(600, 2 ** (attempt - 1))
-        samples = [worker.backoff(s, attempt, rng) for _ in range(500)]
+        samples = [policy.backoff(s, attempt, rng) for _ in range(500)]
         assert all(plain * 0.8 <= x <= plain * 1.2 for x in samples)
         assert len(set(samples)) > 100  # actually jittered
         assert min(samples) < plain < max(samples)
@@ -317,7 +318,7 @@ def test_backoff_jitter_stays_within_bounds():
 
 def test_default_schedule_is_live_chat_fast_and_lasts_hours():
     s = Settings()
-    worst = [worker.backoff(s, n, _Max()) for n in range(1, 40)]
+    worst = [policy.backoff(s, n, _Max()) for n in range(1, 40)]
     # After three failed attempts the next one comes within a minute.
     assert sum(worst[:3]) < 60 and worst[3] < 60
     # Retries go on for hours before giving up.
@@ -330,18 +331,18 @@ class _Max(random.Random):
 
 
 def test_parse_retry_after_seconds_and_http_date():
-    assert worker.parse_retry_after(httpx.Headers({"Retry-After": "120"})) == 120.0
-    assert worker.parse_retry_after(httpx.Headers({"retry-after": " 0 "})) == 0.0
+    assert chatlayer_webhook.parse_retry_after(httpx.Headers({"Retry-After": "120"})) == 120.0
+    assert chatlayer_webhook.parse_retry_after(httpx.Headers({"retry-after": " 0 "})) == 0.0
     future = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=90)
     date = email.utils.format_datetime(future, usegmt=True)
-    got = worker.parse_retry_after(httpx.Headers({"Retry-After": date}))
+    got = chatlayer_webhook.parse_retry_after(httpx.Headers({"Retry-After": date}))
     assert got is not None and 85 <= got <= 90
     past = email.utils.format_datetime(future - dt.timedelta(hours=1), usegmt=True)
-    assert worker.parse_retry_after(httpx.Headers({"Retry-After": past})) == 0.0
+    assert chatlayer_webhook.parse_retry_after(httpx.Headers({"Retry-After": past})) == 0.0
     for junk in ("soon", "-5", "1.5e3", ""):
-        assert worker.parse_retry_after(httpx.Headers({"Retry-After": junk})) is None
-    assert worker.parse_retry_after(httpx.Headers()) is None
-    assert worker.parse_retry_after(None) is None
+        assert chatlayer_webhook.parse_retry_after(httpx.Headers({"Retry-After": junk})) is None
+    assert chatlayer_webhook.parse_retry_after(httpx.Headers()) is None
+    assert chatlayer_webhook.parse_retry_after(None) is None
 
 
 @pytest.mark.parametrize(("status", "state"), [
@@ -350,17 +351,25 @@ def test_parse_retry_after_seconds_and_http_date():
     (599, "retrying"), (400, "failed"), (403, "failed"), (404, "failed"), (301, "failed"),
 ])
 def test_classify(status, state):
-    assert worker.classify(status, None, httpx.Headers()).state == state
+    assert chatlayer_webhook.classify(status, httpx.Headers()).state == state
 
 
-def test_classify_transport_errors_are_retried():
-    outcome = worker.classify(None, "timeout", None)
-    assert (outcome.state, outcome.status, outcome.error) == ("retrying", None, "timeout")
+async def test_transport_errors_are_retried(channel):
+    job = Envelope(f"http://127.0.0.1:{free_port()}/down", "token", "u-1", {"text": "hi"},
+                   idempotency_key())
+    async with httpx.AsyncClient() as http:
+        refused = await ChatlayerWebhook(http, 2.0).deliver(job)
+        channel.script = [Reply(200, delay=1.0)]
+        late = await ChatlayerWebhook(http, 0.2).deliver(replace(job, channel_url=channel.url))
+    assert (refused.state, refused.status, refused.error, refused.transport_error) == (
+        "retrying", None, "ConnectError: connection failed", "ConnectError")
+    assert (late.state, late.status, late.error) == ("retrying", None, "timeout")
+    assert late.transport_error in ("ReadTimeout", "TimeoutError")
 
 
 def test_redact_url_drops_credentials_and_query():
     url = "https://user:pw@channel.example:8443/hook/path?token=abc&x=1#frag"
-    assert worker.redact_url(url) == "https://channel.example:8443/hook/path"
+    assert redact_url(url) == "https://channel.example:8443/hook/path"
 
 
 def test_fake_channel_counts_only_2xx_as_delivered():

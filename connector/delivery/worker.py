@@ -1,4 +1,4 @@
-"""The delivery worker: sends queued replies to the integration's Chatlayer channel.
+"""The delivery worker: sends queued replies through their integration's channel.
 
 Guarantees:
 
@@ -12,31 +12,32 @@ Guarantees:
   is ever due; the next one waits until it is delivered or failed for good. A
   delivery is handed over in memory only when it is the conversation's sole
   pending one.
-* Retries: timeouts, connection errors, 408, 429 and 5xx back off
-  exponentially with jitter (Retry-After honoured) until the give-up time;
-  other 4xx fail for good at once.
+* Retries: what the channel says is worth retrying (`Outcome` "retrying")
+  is tried again after the wait `policy` sets (exponential backoff with
+  jitter, or the channel's Retry-After) until the give-up time; what it says
+  failed is failed for good at once (see `channels.chatlayer_webhook`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.utils
 import logging
-import random
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import sqlalchemy as sa
 
-from connector.domain import outbox, tickets
-from connector.realtime.stream import Event
+from connector.channels import Channel, Outcome
+from connector.delivery import policy
+from connector.delivery.attempt import deliver_timed, log_attempt
+from connector.domain import events, outbox
+from connector.domain.roles import audience_tickets
 from connector.settings import Settings
+from connector.storage.bulk import Writer
 from connector.storage.db import UTCDateTime, utcnow
-from connector.storage.models import Delivery, DeliveryAttempt, Integration, Message, Ticket
+from connector.storage.models import Delivery, DeliveryAttempt, Integration, Message
 from connector.storage.store import Store, SyncTx
 
 log = logging.getLogger("connector.delivery")
@@ -45,64 +46,6 @@ _d = Delivery.__table__
 _attempts = DeliveryAttempt.__table__
 _integ = Integration.__table__
 _msg = Message.__table__
-_ticket = Ticket.__table__
-
-RETRYABLE_STATUS = frozenset({408, 425, 429})
-
-
-@dataclass(slots=True)
-class Outcome:
-    state: str  # delivered | retrying | failed
-    status: int | None
-    error: str | None
-    retry_after: float | None = None
-
-
-def chatlayer_body(recipient_id: str, verify_token: str, message: Any) -> dict[str, Any]:
-    """Chatlayer's bot-response shape: the channel delivers it as if the bot spoke."""
-    return {"recipient": {"id": recipient_id}, "verifyToken": verify_token, "message": message}
-
-
-def classify(status: int | None, error: str | None, headers: httpx.Headers | None) -> Outcome:
-    if status is None:
-        return Outcome("retrying", None, error)
-    if 200 <= status < 300:
-        return Outcome("delivered", status, None)
-    reason = f"HTTP {status}"
-    if status in RETRYABLE_STATUS or status >= 500:
-        return Outcome("retrying", status, reason, parse_retry_after(headers))
-    return Outcome("failed", status, reason)
-
-
-def parse_retry_after(headers: httpx.Headers | None) -> float | None:
-    value = headers.get("retry-after") if headers is not None else None
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - utcnow()).total_seconds())
-
-
-def backoff(settings: Settings, attempt: int, rng: random.Random | None = None) -> float:
-    """Delay before attempt `attempt + 1`: base * 2**(attempt-1), capped, with jitter."""
-    rng = rng or random
-    delay = min(settings.retry_max_delay_seconds,
-                settings.retry_base_seconds * 2 ** max(0, attempt - 1))
-    return delay * (1 + rng.uniform(-settings.retry_jitter, settings.retry_jitter))
-
-
-def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}" \
-           f"{parts.path}"
-
 
 _NOW = sa.bindparam("now", type_=UTCDateTime)
 _FREE = sa.or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW)
@@ -115,8 +58,6 @@ _ATTEMPTS_SINCE = sa.select(sa.func.count()).select_from(_attempts).where(
     _attempts.c.delivery_id == sa.bindparam("did"),
     _attempts.c.at >= sa.bindparam("since", type_=UTCDateTime))
 _INSERT_ATTEMPT = sa.insert(_attempts)
-_AUDIENCE = sa.select(_ticket.c.id, _ticket.c.state, _ticket.c.assignee_id).where(
-    _ticket.c.id == sa.bindparam("tid"))
 _OTHER_PENDING = sa.select(_d.c.id).where(
     _d.c.conversation_id == sa.bindparam("cid"), _d.c.state.in_(outbox.PENDING),
     _d.c.id != sa.bindparam("did")).limit(1)
@@ -166,9 +107,11 @@ class DeliveryWorker:
     and later replies of a conversation whose earlier one was still pending.
     """
 
-    def __init__(self, store: Store, client: httpx.AsyncClient, settings: Settings) -> None:
+    def __init__(self, store: Store, channel_for: Callable[[str], Channel],
+                 settings: Settings) -> None:
         self.store = store
-        self.client = client
+        #: The channel of an integration (by id).
+        self.channel_for = channel_for
         self.settings = settings
         self._lease = dt.timedelta(seconds=settings.delivery_lease_seconds)
         self._due = _due_query(settings.delivery_concurrency)
@@ -251,35 +194,13 @@ class DeliveryWorker:
                 self.wake()  # the conversation's next reply may be due now
 
     async def _attempt(self, job: outbox.Job) -> bool:
-        body = chatlayer_body(job.recipient_id, job.verify_token, job.message)
-        headers = {"Idempotency-Key": job.idempotency_key,
-                   "User-Agent": "handover-connector/0.1"}
-        started = time.perf_counter()
-        status = None
-        error = None
-        response_headers = None
-        try:
-            # The whole exchange, not each phase, must end well inside the lease.
-            async with asyncio.timeout(self.settings.delivery_timeout_seconds):
-                response = await self.client.post(
-                    job.channel_url, json=body, headers=headers,
-                    timeout=self.settings.delivery_timeout_seconds)
-            status, response_headers = response.status_code, response.headers
-        except (httpx.TimeoutException, TimeoutError):
-            error = "timeout"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: connection failed"
-        duration_ms = (time.perf_counter() - started) * 1000
-        outcome = classify(status, error, response_headers)
+        outcome, duration_ms = await deliver_timed(self.channel_for(job.integration_id), job)
         recorded = await self.store.write(self._record_sync, job, outcome, duration_ms)
         if recorded is None:
             return True  # someone else recorded this attempt (our lease had run out)
-        values, delay = recorded.values, recorded.delay
-        log.info(
-            "delivery=%s message=%s attempt=%s outcome=%s status=%s error=%s duration_ms=%.1f"
-            " next_in=%s target=%s", job.id, job.message_id, values["attempts"],
-            values["state"], outcome.status, values["last_error"], duration_ms,
-            f"{delay:.1f}s" if delay is not None else "-", redact_url(job.channel_url))
+        values = recorded.values
+        log_attempt(job.id, job.message_id, values["attempts"], values["state"], outcome.status,
+                    values["last_error"], duration_ms, recorded.delay, job.channel_url)
         return recorded.more
 
     def _record_sync(self, tx: SyncTx, job: outbox.Job, outcome: Outcome,
@@ -297,15 +218,11 @@ class DeliveryWorker:
             # A manual resend starts the backoff over (the attempt count keeps growing).
             since_resend = tx.conn.execute(_ATTEMPTS_SINCE, {
                 "did": job.id, "since": job.retry_since}).scalar_one()
-            delay = (outcome.retry_after if outcome.retry_after is not None
-                     else backoff(self.settings, since_resend + 1))
-            # Honoured, but never past the give-up horizon (nor an overflowing date).
-            delay = min(delay, self.settings.retry_give_up_seconds)
-            give_up_at = job.retry_since + dt.timedelta(seconds=self.settings.retry_give_up_seconds)
-            if now + dt.timedelta(seconds=delay) > give_up_at:
+            delay = policy.next_delay(self.settings, since_resend + 1, outcome.retry_after,
+                                      retry_since=job.retry_since, now=now)
+            if delay is None:
                 values["state"] = "failed"
-                values["last_error"] = f"gave up after {attempt} attempts: {outcome.error}"
-                delay = None
+                values["last_error"] = policy.gave_up(attempt, outcome.error)
             else:
                 values["next_attempt_at"] = now + dt.timedelta(seconds=delay)
         result = tx.conn.execute(_RECORD, {
@@ -327,10 +244,6 @@ class DeliveryWorker:
     def _emit(tx: SyncTx, job: outbox.Job, row: dict[str, Any]) -> None:
         if job.ticket_id is None:
             return
-        ticket = tx.conn.execute(_AUDIENCE, {"tid": job.ticket_id}).first()
-        if ticket is None:
-            return
-        tx.emit(Event("delivery.updated", {
-            "ticket": job.ticket_id, "message_id": job.message_id,
-            "delivery": outbox.state_dict(row)}, job.ticket_id,
-            **tickets.audience(dict(ticket._mapping))))
+        ticket = audience_tickets(Writer(tx.conn), (job.ticket_id,)).get(job.ticket_id)
+        if ticket is not None:
+            tx.emit(events.delivery_updated(ticket, job.message_id, outbox.state_dict(row)))

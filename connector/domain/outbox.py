@@ -8,13 +8,14 @@ conversation are sent in the order they were queued (see `delivery`).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connector.channels.base import Envelope, idempotency_key
+from connector.domain.errors import Conflict, NotFound
 from connector.storage.db import utcnow
 from connector.storage.models import Delivery, Message
 from connector.storage.store import SyncTx, Tx
@@ -26,27 +27,18 @@ STATES = ("queued", "retrying", "delivered", "failed")
 PENDING = ("queued", "retrying")
 
 
-class ResendError(Exception):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 @dataclass(slots=True, frozen=True)
-class Job:
-    """A delivery leased to this process, with what sending and recording it need."""
+class Job(Envelope):
+    """A delivery leased to this process: the envelope its channel sends, and what
+    recording the attempt needs."""
 
     id: int
     message_id: int
     conversation_id: int
+    integration_id: str
     ticket_id: int | None
-    recipient_id: str
-    message: Any
-    idempotency_key: str
     attempts: int
     retry_since: dt.datetime
-    channel_url: str
-    verify_token: str
 
 
 _INSERT = sa.insert(_d).returning(_d.c.id)
@@ -73,15 +65,16 @@ def enqueue(tx: SyncTx, message: dict[str, Any], *, ticket_id: int, integration_
     row = {
         "message_id": message["id"], "integration_id": integration_id,
         "conversation_id": conversation_id, "recipient_id": recipient_id,
-        "message": message["message"], "idempotency_key": uuid.uuid4().hex, "state": "queued",
-        "attempts": 0, "next_attempt_at": now, "created_at": now, "retry_since": now,
-        "updated_at": now, "lease_until": now + tx.lease if tx.lease and handed else None,
+        "message": message["message"], "idempotency_key": idempotency_key(),
+        "state": "queued", "attempts": 0, "next_attempt_at": now, "created_at": now,
+        "retry_since": now, "updated_at": now,
+        "lease_until": now + tx.lease if tx.lease and handed else None,
     }
     row["id"] = tx.conn.execute(_INSERT, row).scalar_one()
     if handed:
         tx.handed.append(Job(
-            row["id"], message["id"], conversation_id, ticket_id, recipient_id,
-            row["message"], row["idempotency_key"], 0, now, channel_url, verify_token))
+            channel_url, verify_token, recipient_id, row["message"], row["idempotency_key"],
+            row["id"], message["id"], conversation_id, integration_id, ticket_id, 0, now))
     else:
         tx.deliveries = True
     return state_dict(row)
@@ -124,9 +117,9 @@ async def resend(tx: Tx, message_id: int) -> dict[str, Any]:
     """Queue a failed delivery again (same idempotency key: it never got a 2xx)."""
     row = await by_message(tx.conn, message_id)
     if row is None:
-        raise ResendError("no delivery for that message", 404)
+        raise NotFound("no delivery for that message")
     if row.state != "failed":
-        raise ResendError(f"delivery is {row.state}, only failed ones can be re-sent", 409)
+        raise Conflict(f"delivery is {row.state}, only failed ones can be re-sent")
     now = utcnow()
     await tx.conn.execute(sa.update(_d).where(_d.c.id == row.id, _d.c.state == "failed").values(
         state="queued", next_attempt_at=now, retry_since=now, updated_at=now, lease_until=None))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,7 +13,8 @@ from starlette.routing import Route
 from connector.accounts import integrations, users
 from connector.accounts.auth import Principal
 from connector.accounts.security import hash_password
-from connector.delivery.worker import chatlayer_body
+from connector.channels import Envelope, idempotency_key
+from connector.delivery.attempt import send_once
 from connector.domain import outbox
 from connector.realtime.hub import CLOSE_ROLE_CHANGED, CLOSE_UNAUTHORIZED
 from connector.storage.models import Integration, User
@@ -33,25 +32,8 @@ from connector.web.routes.schemas import (
 
 def integration_out(request: Request, row: Integration, key: str | None = None,
                     ) -> dict[str, Any]:
-    public = request.app.state.settings.public_url
-    out: dict[str, Any] = {
-        "id": row.id, "name": row.name, "channel_url": row.channel_url,
-        "verify_token": row.verify_token,
-        "chatlayer_webhook_url": integrations.chatlayer_url(public, row.id),
-        "created_at": row.created_at.isoformat(),
-        "key_rotated_at": row.key_rotated_at.isoformat() if row.key_rotated_at else None,
-        "previous_key_valid_until": (row.previous_key_expires_at.isoformat()
-                                     if row.previous_key_expires_at else None),
-    }
-    if key is not None:  # shown once, at creation or rotation
-        out["smartly_webhook_url"] = integrations.smartly_url(public, row.id, key)
-        out["key"] = key
-    return out
-
-
-def _field_error(exc: integrations.IntegrationError | users.UserError) -> HTTPError:
-    return HTTPError(422, "invalid", f"{exc.field}: {exc}",
-                     [{"field": exc.field, "message": str(exc)}])
+    """`integrations.describe`; `key` only at creation or rotation (shown once)."""
+    return integrations.describe(row, request.app.state.settings.public_url, key)
 
 
 async def _integration(request: Request) -> Integration:
@@ -72,13 +54,10 @@ async def list_integrations(request: Request, principal: Principal) -> Response:
 @api("admin")
 async def create_integration(request: Request, principal: Principal) -> Response:
     data = await body(request, IntegrationIn)
-    try:
-        async with request.app.state.store.transaction() as tx:
-            created = await integrations.create(tx.conn, name=data.name,
-                                                channel_url=data.channel_url,
-                                                verify_token=data.verify_token)
-    except integrations.IntegrationError as exc:
-        raise _field_error(exc) from None
+    async with request.app.state.store.transaction() as tx:
+        created = await integrations.create(tx.conn, name=data.name,
+                                            channel_url=data.channel_url,
+                                            verify_token=data.verify_token)
     return JSONResponse(integration_out(request, created.integration, created.key), 201)
 
 
@@ -91,12 +70,9 @@ async def get_integration(request: Request, principal: Principal) -> Response:
 async def patch_integration(request: Request, principal: Principal) -> Response:
     data = await body(request, IntegrationPatch)
     await _integration(request)
-    try:
-        async with request.app.state.store.transaction() as tx:
-            row = await integrations.update(tx.conn, request.path_params["id"],
-                                            **data.model_dump(exclude_unset=True))
-    except integrations.IntegrationError as exc:
-        raise _field_error(exc) from None
+    async with request.app.state.store.transaction() as tx:
+        row = await integrations.update(tx.conn, request.path_params["id"],
+                                        **data.model_dump(exclude_unset=True))
     assert row is not None
     request.app.state.integrations.forget(row.id)
     return JSONResponse(integration_out(request, row))
@@ -129,16 +105,14 @@ async def test_message(request: Request, principal: Principal) -> Response:
     """Send one message straight to the channel and report what it answered."""
     data = await body(request, TestMessageIn)
     row = await _integration(request)
-    started = time.perf_counter()
-    try:
-        response = await request.app.state.http.post(
-            row.channel_url, json=chatlayer_body(data.recipient, row.verify_token,
-                                                 {"text": data.text}),
-            timeout=request.app.state.settings.delivery_timeout_seconds)
-        result: dict[str, Any] = {"ok": response.is_success, "status": response.status_code}
-    except httpx.HTTPError as exc:
-        result = {"ok": False, "status": None, "error": type(exc).__name__}
-    result["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    outcome, duration_ms = await send_once(
+        request.app.state.channels.for_integration(row.id),
+        Envelope(row.channel_url, row.verify_token, data.recipient, {"text": data.text},
+                 idempotency_key()))
+    result: dict[str, Any] = {"ok": outcome.state == "delivered", "status": outcome.status}
+    if outcome.transport_error is not None:
+        result["error"] = outcome.transport_error
+    result["duration_ms"] = round(duration_ms, 1)
     return JSONResponse(result)
 
 
@@ -157,15 +131,12 @@ async def list_users(request: Request, principal: Principal) -> Response:
 @api("admin")
 async def create_user(request: Request, principal: Principal) -> Response:
     data = await body(request, UserIn)
-    try:
-        users.check_username(data.username)
-        users.check_role(data.role)
-        password_hash = await run_in_threadpool(hash_password, data.password)
-        async with request.app.state.store.transaction() as tx:
-            user = await users.create(tx.conn, data.username, data.password, data.role,
-                                      password_hash=password_hash)
-    except users.UserError as exc:
-        raise _field_error(exc) from None
+    users.check_username(data.username)
+    users.check_role(data.role)
+    password_hash = await run_in_threadpool(hash_password, data.password)
+    async with request.app.state.store.transaction() as tx:
+        user = await users.create(tx.conn, data.username, data.password, data.role,
+                                  password_hash=password_hash)
     return JSONResponse(user_out(user), 201)
 
 
@@ -174,24 +145,21 @@ async def patch_user(request: Request, principal: Principal) -> Response:
     data = await body(request, UserPatch)
     user_id = request.path_params["id"]
     password_hash = None
-    try:
-        if data.role is not None:
-            users.check_role(data.role)
-        if data.password is not None:
-            password_hash = await run_in_threadpool(hash_password, data.password)
-        async with request.app.state.store.transaction() as tx:
-            before = await users.by_id(tx.conn, user_id)
-            if before is None:
-                raise HTTPError(404, "not_found", "no such user")
-            if user_id == principal.user_id and (data.disabled or (
-                    data.role is not None and data.role != "admin")):
-                raise HTTPError(409, "conflict", "you cannot disable or demote yourself")
-            await users.update(tx.conn, user_id, role=data.role, disabled=data.disabled)
-            if password_hash is not None:
-                await users.set_password_hash(tx.conn, user_id, password_hash)
-            user = await users.by_id(tx.conn, user_id)
-    except users.UserError as exc:
-        raise _field_error(exc) from None
+    if data.role is not None:
+        users.check_role(data.role)
+    if data.password is not None:
+        password_hash = await run_in_threadpool(hash_password, data.password)
+    async with request.app.state.store.transaction() as tx:
+        before = await users.by_id(tx.conn, user_id)
+        if before is None:
+            raise HTTPError(404, "not_found", "no such user")
+        if user_id == principal.user_id and (data.disabled or (
+                data.role is not None and data.role != "admin")):
+            raise HTTPError(409, "conflict", "you cannot disable or demote yourself")
+        await users.update(tx.conn, user_id, role=data.role, disabled=data.disabled)
+        if password_hash is not None:
+            await users.set_password_hash(tx.conn, user_id, password_hash)
+        user = await users.by_id(tx.conn, user_id)
     assert user is not None
     hub = request.app.state.hub
     if data.disabled or password_hash is not None:

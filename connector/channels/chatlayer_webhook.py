@@ -1,0 +1,78 @@
+"""The Chatlayer Webhook channel: a reply reaches the end user as the bot's message.
+
+One attempt is one POST to the integration's channel URL of
+`{"recipient": {"id": ...}, "verifyToken": ..., "message": ...}` with the
+envelope's `Idempotency-Key` header, ended after the timeout whatever phase
+it is in. 2xx is delivered; a timeout, a connection error, 408, 425, 429 and
+5xx are retried (after `Retry-After` if the answer has one); any other status
+fails for good. Redirects are not followed (the client is made so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+from typing import Any
+
+import httpx
+
+from connector.channels.base import Channel, Envelope, Outcome
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+USER_AGENT = "handover-connector/0.1"
+
+
+def body(job: Envelope) -> dict[str, Any]:
+    """Chatlayer's bot-response shape: the channel delivers it as if the bot spoke."""
+    return {"recipient": {"id": job.recipient_id}, "verifyToken": job.verify_token,
+            "message": job.message}
+
+
+def classify(status: int, headers: httpx.Headers | None) -> Outcome:
+    """The outcome of an answer with `status`."""
+    if 200 <= status < 300:
+        return Outcome.delivered(status)
+    reason = f"HTTP {status}"
+    if status in RETRYABLE_STATUS or status >= 500:
+        return Outcome.retry(reason, status=status, retry_after=parse_retry_after(headers))
+    return Outcome.failed(reason, status=status)
+
+
+def parse_retry_after(headers: httpx.Headers | None) -> float | None:
+    """`Retry-After` in seconds (delay-seconds or an HTTP date), or None if absent or bad."""
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+class ChatlayerWebhook(Channel):
+    """Posts envelopes with `client`, each exchange bounded by `timeout` seconds."""
+
+    def __init__(self, client: httpx.AsyncClient, timeout: float) -> None:
+        self.client = client
+        self.timeout = timeout
+
+    async def deliver(self, job: Envelope) -> Outcome:
+        headers = {"Idempotency-Key": job.idempotency_key, "User-Agent": USER_AGENT}
+        try:
+            # The whole exchange, not each phase, must end well inside the lease.
+            async with asyncio.timeout(self.timeout):
+                response = await self.client.post(job.channel_url, json=body(job),
+                                                  headers=headers, timeout=self.timeout)
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            return Outcome.retry("timeout", transport_error=type(exc).__name__)
+        except httpx.HTTPError as exc:
+            name = type(exc).__name__
+            return Outcome.retry(f"{name}: connection failed", transport_error=name)
+        return classify(response.status_code, response.headers)
