@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -31,10 +31,8 @@ from connector.realtime import stream
 from connector.realtime.bus import create_bus
 from connector.realtime.hub import Hub
 from connector.settings import Settings
-from connector.sources import SOURCES, Source
-from connector.storage.db import create_engine, create_sync_engine, utcnow
+from connector.storage.db import Checkpointer, create_engine, create_sync_engine, utcnow
 from connector.storage.models import DedupeKey
-from connector.storage.sqlite.checkpoint import Checkpointer
 from connector.storage.store import Store
 from connector.web import lanes
 from connector.web.headers import SecurityHeadersMiddleware
@@ -52,10 +50,7 @@ from connector.web.routes import (
 log = logging.getLogger("connector")
 
 
-def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> Starlette:
-    """The app on `settings`, taking webhook events from `sources`."""
-    webhooks = hooks.webhooks(sources)
-
+def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings)
@@ -113,13 +108,13 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
         return JSONResponse({"error": "internal", "message": "internal server error"}, 500)
 
     return Starlette(
-        routes=[*hooks.routes(webhooks), *health.routes, *api_auth.routes, *api_tickets.routes,
+        routes=[*hooks.routes, *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_admin.routes, *openapi.routes, *ws.routes,
                 # JSON 404/405 for API paths the routes above did not take; then the console.
                 fallback.ApiFallback(), *console_routes()],
         middleware=[Middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_networks),
                     Middleware(SecurityHeadersMiddleware),
-                    Middleware(lanes.FastLanes, webhooks=webhooks)],
+                    Middleware(lanes.FastLanes)],
         exception_handlers={Exception: unhandled},
         lifespan=lifespan,
     )

@@ -32,8 +32,25 @@ from connector.web.routes.schemas import (
 
 def integration_out(request: Request, row: Integration, key: str | None = None,
                     ) -> dict[str, Any]:
-    """`integrations.describe`; `key` only at creation or rotation (shown once)."""
-    return integrations.describe(row, request.app.state.settings.public_url, key)
+    public = request.app.state.settings.public_url
+    out: dict[str, Any] = {
+        "id": row.id, "name": row.name, "channel_url": row.channel_url,
+        "verify_token": row.verify_token,
+        "chatlayer_webhook_url": integrations.chatlayer_url(public, row.id),
+        "created_at": row.created_at.isoformat(),
+        "key_rotated_at": row.key_rotated_at.isoformat() if row.key_rotated_at else None,
+        "previous_key_valid_until": (row.previous_key_expires_at.isoformat()
+                                     if row.previous_key_expires_at else None),
+    }
+    if key is not None:  # shown once, at creation or rotation
+        out["smartly_webhook_url"] = integrations.smartly_url(public, row.id, key)
+        out["key"] = key
+    return out
+
+
+def _field_error(exc: integrations.IntegrationError | users.UserError) -> HTTPError:
+    return HTTPError(422, "invalid", f"{exc.field}: {exc}",
+                     [{"field": exc.field, "message": str(exc)}])
 
 
 async def _integration(request: Request) -> Integration:
@@ -54,10 +71,13 @@ async def list_integrations(request: Request, principal: Principal) -> Response:
 @api("admin")
 async def create_integration(request: Request, principal: Principal) -> Response:
     data = await body(request, IntegrationIn)
-    async with request.app.state.store.transaction() as tx:
-        created = await integrations.create(tx.conn, name=data.name,
-                                            channel_url=data.channel_url,
-                                            verify_token=data.verify_token)
+    try:
+        async with request.app.state.store.transaction() as tx:
+            created = await integrations.create(tx.conn, name=data.name,
+                                                channel_url=data.channel_url,
+                                                verify_token=data.verify_token)
+    except integrations.IntegrationError as exc:
+        raise _field_error(exc) from None
     return JSONResponse(integration_out(request, created.integration, created.key), 201)
 
 
@@ -70,9 +90,12 @@ async def get_integration(request: Request, principal: Principal) -> Response:
 async def patch_integration(request: Request, principal: Principal) -> Response:
     data = await body(request, IntegrationPatch)
     await _integration(request)
-    async with request.app.state.store.transaction() as tx:
-        row = await integrations.update(tx.conn, request.path_params["id"],
-                                        **data.model_dump(exclude_unset=True))
+    try:
+        async with request.app.state.store.transaction() as tx:
+            row = await integrations.update(tx.conn, request.path_params["id"],
+                                            **data.model_dump(exclude_unset=True))
+    except integrations.IntegrationError as exc:
+        raise _field_error(exc) from None
     assert row is not None
     request.app.state.integrations.forget(row.id)
     return JSONResponse(integration_out(request, row))
@@ -131,12 +154,15 @@ async def list_users(request: Request, principal: Principal) -> Response:
 @api("admin")
 async def create_user(request: Request, principal: Principal) -> Response:
     data = await body(request, UserIn)
-    users.check_username(data.username)
-    users.check_role(data.role)
-    password_hash = await run_in_threadpool(hash_password, data.password)
-    async with request.app.state.store.transaction() as tx:
-        user = await users.create(tx.conn, data.username, data.password, data.role,
-                                  password_hash=password_hash)
+    try:
+        users.check_username(data.username)
+        users.check_role(data.role)
+        password_hash = await run_in_threadpool(hash_password, data.password)
+        async with request.app.state.store.transaction() as tx:
+            user = await users.create(tx.conn, data.username, data.password, data.role,
+                                      password_hash=password_hash)
+    except users.UserError as exc:
+        raise _field_error(exc) from None
     return JSONResponse(user_out(user), 201)
 
 
@@ -145,21 +171,24 @@ async def patch_user(request: Request, principal: Principal) -> Response:
     data = await body(request, UserPatch)
     user_id = request.path_params["id"]
     password_hash = None
-    if data.role is not None:
-        users.check_role(data.role)
-    if data.password is not None:
-        password_hash = await run_in_threadpool(hash_password, data.password)
-    async with request.app.state.store.transaction() as tx:
-        before = await users.by_id(tx.conn, user_id)
-        if before is None:
-            raise HTTPError(404, "not_found", "no such user")
-        if user_id == principal.user_id and (data.disabled or (
-                data.role is not None and data.role != "admin")):
-            raise HTTPError(409, "conflict", "you cannot disable or demote yourself")
-        await users.update(tx.conn, user_id, role=data.role, disabled=data.disabled)
-        if password_hash is not None:
-            await users.set_password_hash(tx.conn, user_id, password_hash)
-        user = await users.by_id(tx.conn, user_id)
+    try:
+        if data.role is not None:
+            users.check_role(data.role)
+        if data.password is not None:
+            password_hash = await run_in_threadpool(hash_password, data.password)
+        async with request.app.state.store.transaction() as tx:
+            before = await users.by_id(tx.conn, user_id)
+            if before is None:
+                raise HTTPError(404, "not_found", "no such user")
+            if user_id == principal.user_id and (data.disabled or (
+                    data.role is not None and data.role != "admin")):
+                raise HTTPError(409, "conflict", "you cannot disable or demote yourself")
+            await users.update(tx.conn, user_id, role=data.role, disabled=data.disabled)
+            if password_hash is not None:
+                await users.set_password_hash(tx.conn, user_id, password_hash)
+            user = await users.by_id(tx.conn, user_id)
+    except users.UserError as exc:
+        raise _field_error(exc) from None
     assert user is not None
     hub = request.app.state.hub
     if data.disabled or password_hash is not None:
