@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from connector.accounts import integrations, users
 from connector.settings import ConfigError, Settings, load_settings
+from connector.sources import SOURCES
 from connector.storage.db import create_engine
 
 T = TypeVar("T")
@@ -79,42 +80,37 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _integration_out(settings: Settings, row: Any, key: str | None) -> dict[str, Any]:
-    out = {"id": row.id, "name": row.name, "channel_url": row.channel_url,
-           "chatlayer_webhook_url": integrations.chatlayer_url(settings.public_url, row.id),
-           "verify_token": row.verify_token, "created_at": row.created_at.isoformat()}
-    if key is not None:
-        out["smartly_webhook_url"] = integrations.smartly_url(settings.public_url, row.id, key)
-    if row.previous_key_expires_at is not None:
-        out["previous_key_valid_until"] = row.previous_key_expires_at.isoformat()
-    return out
-
-
 def _print_integration(out: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(out))
         return
     print(f"integration {out['id']} ({out['name']})")
-    if "smartly_webhook_url" in out:
-        print("  Smartly webhook URL (paste it into the bot; shown only once):")
-        print(f"    {out['smartly_webhook_url']}")
-    print(f"  Chatlayer webhook URL: {out['chatlayer_webhook_url']}")
+    for source in SOURCES.values():
+        url = out.get(source.url_field)
+        if url is None:
+            continue
+        if source.auth == "key":  # the URL carries the key
+            print(f"  {source.label} webhook URL (paste it into the bot; shown only once):")
+            print(f"    {url}")
+        else:
+            print(f"  {source.label + ' webhook URL:':<22} {url}")
     print(f"  Channel URL:           {out['channel_url']}")
     print(f"  Verify token:          {out['verify_token']}")
-    if "previous_key_valid_until" in out:
+    if out["previous_key_valid_until"] is not None:
         print(f"  Previous key valid until {out['previous_key_valid_until']}")
 
 
 def cmd_integration_add(settings: Settings, args: argparse.Namespace) -> int:
     created = _run_db(settings, lambda c: integrations.create(
         c, name=args.name, channel_url=args.channel_url, verify_token=args.verify_token))
-    _print_integration(_integration_out(settings, created.integration, created.key), args.json)
+    _print_integration(
+        integrations.describe(created.integration, settings.public_url, created.key), args.json)
     return 0
 
 
 def cmd_integration_list(settings: Settings, args: argparse.Namespace) -> int:
     rows = _run_db(settings, integrations.list_all)
-    outs = [_integration_out(settings, r, None) for r in rows]
+    outs = [integrations.describe(r, settings.public_url) for r in rows]
     if args.json:
         print(json.dumps(outs))
     else:
@@ -132,7 +128,8 @@ def cmd_integration_rotate(settings: Settings, args: argparse.Namespace) -> int:
     if created is None:
         print(f"error: no integration {args.id!r}", file=sys.stderr)
         return 1
-    _print_integration(_integration_out(settings, created.integration, created.key), args.json)
+    _print_integration(
+        integrations.describe(created.integration, settings.public_url, created.key), args.json)
     return 0
 
 

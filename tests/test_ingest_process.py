@@ -11,14 +11,16 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from connector.ingest import inbound as ingest
 from connector.ingest.batcher import IngestFailed, IngestRefused
+from connector.ingest.inbound import Inbound, Result
 from connector.ingest.process import WriterGone, WriterProcess
+from connector.sources import SOURCES
 from connector.storage.models import InboundEvent
 from tests import builders
 from tests.helpers import rows, wait_until
 
 pytestmark = pytest.mark.anyio
+parse_smartly = SOURCES["smartly"].parse
 
 
 def killed(pid: int) -> None:
@@ -67,7 +69,7 @@ async def test_a_writer_dying_with_a_batch_in_flight_fails_that_batch(settings):
     await writer.start()
     try:
         raw = builders.turn("u-1", "hi")
-        body = ingest.parse_smartly("no-such-integration", raw, orjson.dumps(raw))
+        body = parse_smartly("no-such-integration", raw, orjson.dumps(raw))
         pid = writer.pid
         assert pid is not None
         killed(pid)
@@ -90,10 +92,10 @@ async def test_another_writer_waits_for_at_most_the_batches_in_flight(app, bot, 
     writer = app.state.ingest
     writer.batch_max = 10
     bodies = [builders.turn(f"u-{n % 50}", f"turn {n}") for n in range(600)]
-    inbounds = [ingest.parse_smartly(bot.id, b, orjson.dumps(b)) for b in bodies]
+    inbounds = [parse_smartly(bot.id, b, orjson.dumps(b)) for b in bodies]
     # Warm up: the child is running.
-    await writer.submit(ingest.parse_smartly(bot.id, builders.turn("w", "w"),
-                                             orjson.dumps(builders.turn("w", "w"))))
+    await writer.submit(parse_smartly(bot.id, builders.turn("w", "w"),
+                                      orjson.dumps(builders.turn("w", "w"))))
 
     def stored_now(tx) -> int:
         return tx.conn.execute(sa.select(sa.func.count()).select_from(InboundEvent)).scalar()
@@ -106,16 +108,16 @@ async def test_another_writer_waits_for_at_most_the_batches_in_flight(app, bot, 
     assert 1 <= seen - 1 <= 3 * writer.batch_max, seen
 
 
-def inbounds_for(bot_id: str, n: int, tag: str) -> list[ingest.Inbound]:
+def inbounds_for(bot_id: str, n: int, tag: str) -> list[Inbound]:
     bodies = [builders.turn(f"u-{i % 17}", f"{tag} {i}") for i in range(n)]
-    return [ingest.parse_smartly(bot_id, b, orjson.dumps(b)) for b in bodies]
+    return [parse_smartly(bot_id, b, orjson.dumps(b)) for b in bodies]
 
 
 async def own_answers(app, inbounds, answers) -> None:
     """Every answer is its own request's: the event it names is the one that was sent."""
     by_id = {e["id"]: e for e in await rows(app, InboundEvent)}
     for inbound, answer in zip(inbounds, answers, strict=True):
-        assert isinstance(answer, ingest.Result), answer
+        assert isinstance(answer, Result), answer
         assert by_id[answer.event_id]["fingerprint"] == inbound.fingerprint
 
 
@@ -164,10 +166,10 @@ async def test_a_failure_with_batches_in_flight_abandons_the_writer(app, bot, mo
     answers = await asyncio.gather(*[writer.submit(i) for i in first], return_exceptions=True)
     failed = [a for a in answers if isinstance(a, IngestFailed)]
     assert failed, "the batches in flight must be answered with an error"
-    assert all(isinstance(a, IngestFailed | ingest.Result) for a in answers), answers
+    assert all(isinstance(a, IngestFailed | Result) for a in answers), answers
     await own_answers(app, [i for i, a in zip(first, answers, strict=True)
-                            if isinstance(a, ingest.Result)],
-                      [a for a in answers if isinstance(a, ingest.Result)])
+                            if isinstance(a, Result)],
+                      [a for a in answers if isinstance(a, Result)])
     later = inbounds_for(bot.id, 30, "later")
     await own_answers(app, later, await asyncio.gather(*[writer.submit(i) for i in later]))
     assert child.pid not in (None, old)
@@ -178,7 +180,7 @@ async def test_an_answer_out_of_step_restarts_the_writer(settings):
     await writer.start()
     try:
         raw = builders.turn("u-1", "hi")
-        body = ingest.parse_smartly("no-such-integration", raw, orjson.dumps(raw))
+        body = parse_smartly("no-such-integration", raw, orjson.dumps(raw))
         await writer.send([body])
         await writer.send([body])
         writer._awaited[0] += 1  # as if an answer had been skipped

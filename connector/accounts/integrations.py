@@ -1,7 +1,8 @@
-"""Integrations: one bot endpoint (Smartly webhook in) and its Chatlayer channel.
+"""Integrations: one bot's webhooks in (`connector.sources`) and its Chatlayer channel.
 
-The Smartly key is shown once and stored only as a hash. Rotation keeps the
-previous key valid for a grace period, then it stops.
+The integration's key (carried by the URL of a source authenticated by key) is
+shown once and stored only as a hash. Rotation keeps the previous key valid
+for a grace period, then it stops.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.accounts.security import hash_secret, new_id, new_secret, secret_matches
+from connector.sources import webhook_urls
 from connector.storage.db import utcnow
 from connector.storage.models import Integration
 
@@ -63,12 +65,21 @@ def check_token(token: str) -> str:
     return token
 
 
-def smartly_url(public_url: str, integration_id: str, key: str) -> str:
-    return f"{public_url}/hooks/smartly/{integration_id}?key={key}"
-
-
-def chatlayer_url(public_url: str, integration_id: str) -> str:
-    return f"{public_url}/hooks/chatlayer/{integration_id}"
+def describe(row: Integration, public_url: str, key: str | None = None) -> dict[str, Any]:
+    """An integration as the admin API and the CLI show it: each source's webhook URL
+    (`webhook_urls`), and with `key` (at creation and rotation only) the key and the
+    URLs that carry it."""
+    out: dict[str, Any] = {
+        "id": row.id, "name": row.name, "channel_url": row.channel_url,
+        "verify_token": row.verify_token, "created_at": row.created_at.isoformat(),
+        "key_rotated_at": row.key_rotated_at.isoformat() if row.key_rotated_at else None,
+        "previous_key_valid_until": (row.previous_key_expires_at.isoformat()
+                                     if row.previous_key_expires_at else None),
+        **webhook_urls(public_url, row.id, key),
+    }
+    if key is not None:
+        out["key"] = key
+    return out
 
 
 async def create(conn: AsyncConnection, *, name: str, channel_url: str,

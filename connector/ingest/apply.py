@@ -16,14 +16,7 @@ import sqlalchemy as sa
 
 from connector.domain import tickets, transcript
 from connector.domain.transcript import NewMessage
-from connector.ingest.inbound import (
-    ChatlayerBody,
-    EscalationPayload,
-    Inbound,
-    Result,
-    TurnPayload,
-    message_text,
-)
+from connector.ingest.inbound import Inbound, Result
 from connector.realtime import stream
 from connector.realtime.stream import Event
 from connector.storage.bulk import Bulk, Writer
@@ -136,32 +129,17 @@ def _one(tx: SyncTx, inbound: Inbound, conv: _Conv, event_id: int,
                pending: list[dict[str, Any]], open_tickets: dict[int, dict[str, Any]],
                now: dt.datetime) -> Result:
     """One event's effect on the transcript (queued in `pending`) and its ticket."""
-    p = inbound.payload
-    new: list[NewMessage] = []
-    routing: dict[str, Any] | None = None
-    if isinstance(p, TurnPayload):
-        context = inbound.context
-        if p.input:
-            new.append(NewMessage("user", p.input, context=context, event_id=event_id))
-        if p.answer:
-            new.append(NewMessage("bot", p.answer, body={"text": p.answer}, context=context,
-                                  event_id=event_id))
-        _route(conv, p.lang, p.platform)
-        if p.need_help:
-            routing = {"reason": "need_help", "lang": p.lang, "platform": p.platform,
-                       "skill_id": _str(p.skill_id), "category": p.handover_category_name}
-    elif isinstance(p, EscalationPayload):
-        platform = p.platform or p.plateform
-        _route(conv, p.lang, platform)
-        routing = {"reason": "escalation_requested", "lang": p.lang, "platform": platform,
-                   "skill_id": _str(p.skill_id), "category": p.handover_category_name}
-    else:
-        assert isinstance(p, ChatlayerBody)
-        new.append(NewMessage("bot", message_text(p.message), body=p.message,
-                              context={"source": "chatlayer"}, event_id=event_id))
     result = Result("processed", event_id, conv.open_ticket_id)
-    _queue(pending, conv, new, result, now)
-    if routing is not None and conv.open_ticket_id is None:
+    if inbound.messages:
+        context = inbound.context
+        _queue(pending, conv, [NewMessage(kind, text, body, context, event_id=event_id)
+                               for kind, text, body in inbound.messages], result, now)
+    conv.lang = inbound.lang or conv.lang
+    conv.platform = inbound.platform or conv.platform
+    if inbound.handover is not None and conv.open_ticket_id is None:
+        routing = {"reason": inbound.handover, "lang": inbound.lang,
+                   "platform": inbound.platform, "skill_id": _str(inbound.skill_id),
+                   "category": inbound.category}
         _open(tx, conv, routing, open_tickets, result, pending, now)
     return result
 
@@ -188,11 +166,6 @@ def _queue(pending: list[dict[str, Any]], conv: _Conv, new: list[NewMessage], re
             "kind": m.kind, "author_id": None, "text": _text(m.text), "body": m.body,
             "context": m.context, "event_id": m.event_id, "created_at": now, "_result": result,
         })
-
-
-def _route(conv: _Conv, lang: str | None, platform: str | None) -> None:
-    conv.lang = lang or conv.lang
-    conv.platform = platform or conv.platform
 
 
 def _first_sightings(bulk: Writer, keys: list[tuple[str, str]],
@@ -262,8 +235,8 @@ def _tickets(bulk: Writer, ids: set[int]) -> dict[int, dict[str, Any]]:
     return {r[0]: {"id": r[0], "state": r[1], "assignee_id": r[2]} for r in rows}
 
 
-def _str(value: Any) -> str | None:
-    return None if value is None else _text(str(value))
+def _str(value: str | None) -> str | None:
+    return None if value is None else _text(value)
 
 
 def _text(value: str) -> str:

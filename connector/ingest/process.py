@@ -11,7 +11,8 @@ child is ready in milliseconds, and one that dies is replaced as fast.
 
 Wire format on a socket pair: frames of a 4-byte big-endian length and
 orjson. Each request is `[seq, events]`, the events as `shipped` gives them
-(the server validated them: the child takes their fields as they are), and
+(the server validated them: the child takes their fields as they are, with
+`Inbound(*fields)`), and
 each answer `{"seq": seq, "results": [...], "events": [...]}` with one result
 per event (`null` when it could not be stored this time) and the stream
 events of the committed transactions in commit order, each with its frame
@@ -43,10 +44,8 @@ from typing import Any, BinaryIO, NoReturn
 
 import orjson
 import sqlalchemy as sa
-from pydantic import BaseModel
 
 from connector.ingest import apply
-from connector.ingest import inbound as ingest
 from connector.ingest.inbound import Inbound, Result
 from connector.realtime.stream import Event
 from connector.settings import Settings
@@ -77,33 +76,13 @@ def _write(stream: BinaryIO, value: Any) -> None:
     stream.flush()
 
 
-#: The payload models a shipped event's fields are put back into.
-_MODELS: dict[str, type[BaseModel]] = {
-    "message_received": ingest.TurnPayload, "escalation_requested": ingest.EscalationPayload,
-    "bot_message": ingest.ChatlayerBody}
-
-
-def shipped(inbound: Inbound) -> list[Any]:
-    """An event as the server sends it: its validated fields (the child does not validate
-    again); only a Chatlayer message's `message` is kept of its model."""
-    p = inbound.payload
-    if isinstance(p, ingest.ChatlayerBody):
-        fields: dict[str, Any] | None = {"message": p.message}
-    elif p is not None:
-        fields = {name: getattr(p, name) for name in type(p).model_fields}
-    else:
-        fields = None
-    return [inbound.source, inbound.integration_id, inbound.event, inbound.fingerprint,
-            inbound.raw, inbound.end_user_id, fields, inbound.context]
-
-
-def _inbound(source: str, integration_id: str, event: str, fingerprint: str, raw: str,
-             end_user_id: str | None, fields: dict[str, Any] | None,
-             context: dict[str, Any] | None) -> Inbound:
-    payload = None if fields is None else _MODELS[event].model_construct(**fields)
-    return Inbound(source, integration_id, event, fingerprint, {}, raw,  # type: ignore[arg-type]
-                   end_user_id, payload, context)
-
+def shipped(i: Inbound) -> list[Any]:
+    """An event as the server sends it: its fields in order (the child does not validate
+    again); an event not acted on stops at its raw body."""
+    if not i.known:
+        return [i.source, i.integration_id, i.event, i.fingerprint, i.raw]
+    return [i.source, i.integration_id, i.event, i.fingerprint, i.raw, True, i.end_user_id,
+            i.messages, i.context, i.lang, i.platform, i.handover, i.skill_id, i.category]
 
 #: Failures that say nothing about the event itself: the same event may be written later.
 _TRANSIENT = (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.InterfaceError,
@@ -172,7 +151,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
             batch: list[Inbound | None] = []
             for item in items:
                 try:
-                    batch.append(_inbound(*item))
+                    batch.append(Inbound(*item))
                 except Exception:
                     log.exception("ingest: an event from the server cannot be read")
                     batch.append(None)

@@ -11,28 +11,35 @@ the app's outermost error handler.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.web.routes import hooks, ws
+from connector.web.routes import ws
+from connector.web.routes.hooks import Webhook
 
-_WEBHOOK = re.compile(r"/hooks/(smartly|chatlayer)/([^/]+)")
+_HOOKS = "/hooks/"
 
 
 class FastLanes:
-    def __init__(self, app: ASGIApp) -> None:
+    """`webhooks`: the app's webhook endpoints by path segment (`hooks.webhooks`); a POST
+    to `/hooks/<segment>/<integration id>` goes to its segment's endpoint."""
+
+    def __init__(self, app: ASGIApp, webhooks: Mapping[str, Webhook]) -> None:
         self.app = app
+        self.webhooks = webhooks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" and scope["method"] == "POST":
-            match = _WEBHOOK.fullmatch(scope["path"])
-            if match is not None:
-                scope["path_params"] = {"integration_id": match[2]}
-                endpoint = hooks.smartly_app if match[1] == "smartly" else hooks.chatlayer_app
-                await endpoint(scope, receive, send)
-                return
+            path: str = scope["path"]
+            if path.startswith(_HOOKS):
+                segment, _, integration_id = path[len(_HOOKS):].partition("/")
+                endpoint = self.webhooks.get(segment)
+                if endpoint is not None and integration_id and "/" not in integration_id:
+                    scope["path_params"] = {"integration_id": integration_id}
+                    await endpoint(scope, receive, send)
+                    return
         elif kind == "websocket" and scope["path"] == ws.PATH:
             await ws.stream(scope, receive, send)
             return

@@ -13,9 +13,10 @@ from starlette.routing import Route
 from connector.accounts import users
 from connector.accounts.auth import Principal
 from connector.domain import outbox, tickets, transcript
-from connector.ingest import inbound as ingest
+from connector.ingest.inbound import public_raw
 from connector.realtime import stream
 from connector.realtime.stream import Event
+from connector.sources import SECRET_FIELDS
 from connector.storage.db import utcnow
 from connector.storage.models import InboundEvent, Ticket, TicketTransition, User, UserSession
 from connector.web.http import HTTPError
@@ -124,7 +125,7 @@ async def _raw_payloads(conn: Any, ids: set[int]) -> dict[int, Any]:
         return {}
     rows = (await conn.execute(sa.select(_inbound.c.id, _inbound.c.raw).where(
         _inbound.c.id.in_(ids)))).all()
-    return {r.id: ingest.public_raw(r.raw) for r in rows}
+    return {r.id: public_raw(r.raw, SECRET_FIELDS) for r in rows}
 
 
 @api()

@@ -1,4 +1,5 @@
-"""Webhook endpoints: thin wrappers around `ingest` and the group-commit writer.
+"""Webhook endpoints: one per source (`connector.sources`), in front of the group-commit
+writer.
 
 Every bot turn of every conversation arrives here, so these are plain ASGI
 apps rather than request/response functions: no `Request` object, no
@@ -9,7 +10,7 @@ log, security headers and error handling.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,9 +19,9 @@ from starlette.types import Receive, Scope, Send
 
 from connector.accounts import integrations
 from connector.accounts.security import tokens_equal
-from connector.ingest import inbound as ingest
 from connector.ingest.batcher import IngestFailed, IngestRefused
-from connector.ingest.inbound import BadInput, Inbound
+from connector.ingest.inbound import BadInput
+from connector.sources import Source
 from connector.storage.models import Integration
 from connector.web.http import ClientGone, HTTPError, parse_json, receive_body, send_json
 
@@ -50,59 +51,17 @@ def _query_key(scope: Scope) -> str:
     return ""
 
 
-async def smartly(state: Any, scope: Scope, receive: Receive) -> tuple[int, Any]:
-    key = _query_key(scope)
-    integration = await _authorized(state, scope["path_params"]["integration_id"],
-                                    lambda i: bool(key) and integrations.key_valid(i, key))
-    if integration is None:
-        raise HTTPError(401, *_UNAUTHORIZED)
-    raw = await receive_body(scope, receive, state.settings.max_body_bytes)
-    body = parse_json(raw)
-    try:
-        inbound = ingest.parse_smartly(integration.id, body, raw)
-    except BadInput as exc:
-        raise HTTPError(422, "invalid", str(exc), exc.errors) from None
-    return await _submit(state, inbound)
-
-
-async def chatlayer(state: Any, scope: Scope, receive: Receive) -> tuple[int, Any]:
-    raw = await receive_body(scope, receive, state.settings.max_body_bytes)
-    body = parse_json(raw)
-    token = body.get("verifyToken") if isinstance(body, dict) else None
-    integration = await _authorized(
-        state, scope["path_params"]["integration_id"],
-        lambda i: isinstance(token, str) and tokens_equal(token, i.verify_token))
-    if integration is None:
-        raise HTTPError(401, "unauthorized", "unknown integration or wrong verify token")
-    try:
-        inbound = ingest.parse_chatlayer(integration.id, body, raw)
-    except BadInput as exc:
-        raise HTTPError(422, "invalid", str(exc), exc.errors) from None
-    return await _submit(state, inbound)
-
-
-async def _submit(state: Any, inbound: Inbound) -> tuple[int, Any]:
-    try:
-        result = await state.ingest.submit(inbound)
-    except IngestFailed:
-        raise HTTPError(503, "unavailable", "could not store the event; retry later") from None
-    except IngestRefused:
-        raise HTTPError(422, "unstorable", "the event cannot be stored; sending it again "
-                        "will not help") from None
-    return 200 if inbound.known else 202, {
-        "status": result.status, "event_id": result.event_id,
-        "ticket_id": result.ticket_id, "ticket_opened": result.opened}
-
-
 class Webhook:
-    """One webhook as an ASGI app: `handler` answers (status, JSON body) or raises HTTPError."""
+    """The webhook of one source as an ASGI app: authenticates the request the source's
+    way, parses the body with it and answers with what became of the event."""
 
-    def __init__(self, handler: Callable[[Any, Scope, Receive], Any]) -> None:
-        self.handler = handler
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.handle = self._with_key if source.auth == "key" else self._with_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            status, body = await self.handler(scope["app"].state, scope, receive)
+            status, body = await self.handle(scope["app"].state, scope, receive)
         except HTTPError as exc:
             await exc.response()(scope, receive, send)
             return
@@ -110,10 +69,53 @@ class Webhook:
             return  # nobody to answer; nothing was stored
         await send_json(send, status, body)
 
+    async def _with_key(self, state: Any, scope: Scope, receive: Receive) -> tuple[int, Any]:
+        """The integration's key in the query, checked before the body is read."""
+        key = _query_key(scope)
+        integration = await _authorized(state, scope["path_params"]["integration_id"],
+                                        lambda i: bool(key) and integrations.key_valid(i, key))
+        if integration is None:
+            raise HTTPError(401, *_UNAUTHORIZED)
+        raw = await receive_body(scope, receive, state.settings.max_body_bytes)
+        return await self._submit(state, integration, parse_json(raw), raw)
 
-smartly_app, chatlayer_app = Webhook(smartly), Webhook(chatlayer)
+    async def _with_token(self, state: Any, scope: Scope, receive: Receive,
+                          ) -> tuple[int, Any]:
+        """The integration's verify token in the body."""
+        raw = await receive_body(scope, receive, state.settings.max_body_bytes)
+        body = parse_json(raw)
+        token = body.get(self.source.token_field) if isinstance(body, dict) else None
+        integration = await _authorized(
+            state, scope["path_params"]["integration_id"],
+            lambda i: isinstance(token, str) and tokens_equal(token, i.verify_token))
+        if integration is None:
+            raise HTTPError(401, "unauthorized", "unknown integration or wrong verify token")
+        return await self._submit(state, integration, body, raw)
 
-routes = [
-    Route("/hooks/smartly/{integration_id}", smartly_app, methods=["POST"]),
-    Route("/hooks/chatlayer/{integration_id}", chatlayer_app, methods=["POST"]),
-]
+    async def _submit(self, state: Any, integration: Integration, body: Any, raw: bytes,
+                      ) -> tuple[int, Any]:
+        try:
+            inbound = self.source.parse(integration.id, body, raw)
+        except BadInput as exc:
+            raise HTTPError(422, "invalid", str(exc), exc.errors) from None
+        try:
+            result = await state.ingest.submit(inbound)
+        except IngestFailed:
+            raise HTTPError(503, "unavailable",
+                            "could not store the event; retry later") from None
+        except IngestRefused:
+            raise HTTPError(422, "unstorable", "the event cannot be stored; sending it again "
+                            "will not help") from None
+        return 200 if inbound.known else 202, {
+            "status": result.status, "event_id": result.event_id,
+            "ticket_id": result.ticket_id, "ticket_opened": result.opened}
+
+
+def webhooks(sources: Mapping[str, Source]) -> dict[str, Webhook]:
+    """The webhook of each source, by its path segment."""
+    return {source.segment: Webhook(source) for source in sources.values()}
+
+
+def routes(hooks: Mapping[str, Webhook]) -> list[Route]:
+    return [Route(f"/hooks/{segment}/{{integration_id}}", hook, methods=["POST"])
+            for segment, hook in hooks.items()]

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
+from connector.sources import SOURCES
 from connector.web.routes.schemas import Role
 
 TicketState = Literal["queued", "assigned", "resolved", "abandoned"]
@@ -171,22 +172,24 @@ class Agents(Closed):
     agents: list[Agent]
 
 
-class Integration(Closed):
-    id: str
-    name: str
-    channel_url: str
-    verify_token: str
-    chatlayer_webhook_url: str
-    created_at: dt.datetime
-    key_rotated_at: dt.datetime | None
-    previous_key_valid_until: dt.datetime | None
+def _integration(with_key: bool) -> dict[str, Any]:
+    """The fields of `integrations.describe`, with each source's webhook URL: those that
+    carry the key only `with_key` (at creation and rotation)."""
+    urls = {s.url_field: (str, ...) for s in SOURCES.values() if s.auth != "key"}
+    keyed = {s.url_field: (str, ...) for s in SOURCES.values() if s.auth == "key"}
+    return {"id": (str, ...), "name": (str, ...), "channel_url": (str, ...),
+            "verify_token": (str, ...), **urls, "created_at": (dt.datetime, ...),
+            "key_rotated_at": (dt.datetime | None, ...),
+            "previous_key_valid_until": (dt.datetime | None, ...),
+            **({**keyed, "key": (str, ...)} if with_key else {})}
 
 
-class IntegrationWithKey(Integration):
-    """At creation and rotation only: the key, and the Smartly URL that carries it."""
-
-    smartly_webhook_url: str
-    key: str
+Integration = create_model("Integration", __base__=Closed, **_integration(False))
+IntegrationWithKey = create_model(
+    "IntegrationWithKey", __base__=Closed, **_integration(True),
+    __doc__="At creation and rotation only: the key, and the "
+            f"{' and '.join(s.label for s in SOURCES.values() if s.auth == 'key')} URL "
+            "that carries it.")
 
 
 class Integrations(Closed):
