@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,7 @@ from connector.realtime import stream
 from connector.realtime.bus import create_bus
 from connector.realtime.hub import Hub
 from connector.settings import Settings
+from connector.sources import SOURCES, Source
 from connector.storage.db import Checkpointer, create_engine, create_sync_engine, utcnow
 from connector.storage.models import DedupeKey
 from connector.storage.store import Store
@@ -50,7 +51,10 @@ from connector.web.routes import (
 log = logging.getLogger("connector")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> Starlette:
+    """The app on `settings`, taking webhook events from `sources`."""
+    webhooks = hooks.webhooks(sources)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings)
@@ -108,13 +112,13 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"error": "internal", "message": "internal server error"}, 500)
 
     return Starlette(
-        routes=[*hooks.routes, *health.routes, *api_auth.routes, *api_tickets.routes,
+        routes=[*hooks.routes(webhooks), *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_admin.routes, *openapi.routes, *ws.routes,
                 # JSON 404/405 for API paths the routes above did not take; then the console.
                 fallback.ApiFallback(), *console_routes()],
         middleware=[Middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_networks),
                     Middleware(SecurityHeadersMiddleware),
-                    Middleware(lanes.FastLanes)],
+                    Middleware(lanes.FastLanes, webhooks=webhooks)],
         exception_handlers={Exception: unhandled},
         lifespan=lifespan,
     )

@@ -32,20 +32,8 @@ from connector.web.routes.schemas import (
 
 def integration_out(request: Request, row: Integration, key: str | None = None,
                     ) -> dict[str, Any]:
-    public = request.app.state.settings.public_url
-    out: dict[str, Any] = {
-        "id": row.id, "name": row.name, "channel_url": row.channel_url,
-        "verify_token": row.verify_token,
-        "chatlayer_webhook_url": integrations.chatlayer_url(public, row.id),
-        "created_at": row.created_at.isoformat(),
-        "key_rotated_at": row.key_rotated_at.isoformat() if row.key_rotated_at else None,
-        "previous_key_valid_until": (row.previous_key_expires_at.isoformat()
-                                     if row.previous_key_expires_at else None),
-    }
-    if key is not None:  # shown once, at creation or rotation
-        out["smartly_webhook_url"] = integrations.smartly_url(public, row.id, key)
-        out["key"] = key
-    return out
+    """`integrations.describe`; `key` only at creation or rotation (shown once)."""
+    return integrations.describe(row, request.app.state.settings.public_url, key)
 
 
 def _field_error(exc: integrations.IntegrationError | users.UserError) -> HTTPError:
