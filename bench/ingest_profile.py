@@ -94,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     from connector.ingest import apply
     from connector.ingest.process import shipped
     try:
-        from connector.ingest.inbound import Inbound as rebuild
+        from connector.ingest.inbound import Inbound as from_wire
         from connector.sources import SOURCES
         parse_smartly = SOURCES["smartly"].parse
     except ImportError:  # a checkout from before sources (--source)
         from connector.ingest.inbound import parse_smartly  # type: ignore[attr-defined,no-redef]
-        from connector.ingest.process import _inbound as rebuild  # type: ignore[attr-defined,no-redef]
+        from connector.ingest.process import _inbound as from_wire  # type: ignore[attr-defined,no-redef]
     from connector.settings import Settings
     from connector.storage import migrate
     from connector.storage.db import create_sync_engine, utcnow
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         c1 = time.thread_time()
         wire = [shipped(i) for i in parsed]
         c2 = time.thread_time()
-        inbounds = [rebuild(*w) for w in orjson.loads(orjson.dumps(wire))]
+        inbounds = [from_wire(*w) for w in orjson.loads(orjson.dumps(wire))]
         c3 = time.thread_time()
         validate, ship, rebuild = ((b - a) / len(raws) * 1e6
                                    for a, b in ((c0, c1), (c1, c2), (c2, c3)))
