@@ -32,8 +32,9 @@ from connector.realtime.bus import create_bus
 from connector.realtime.hub import Hub
 from connector.settings import Settings
 from connector.sources import SOURCES, Source
-from connector.storage.db import Checkpointer, create_engine, create_sync_engine, utcnow
+from connector.storage.db import create_engine, create_sync_engine, utcnow
 from connector.storage.models import DedupeKey
+from connector.storage.sqlite.checkpoint import Checkpointer
 from connector.storage.store import Store
 from connector.web import lanes
 from connector.web.headers import SecurityHeadersMiddleware

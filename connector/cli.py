@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from connector.accounts import integrations, users
+from connector.domain import roles
 from connector.settings import ConfigError, Settings, load_settings
 from connector.sources import SOURCES
 from connector.storage.db import create_engine
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     uadd = user.add_parser("add", help="create a user; password read from stdin")
     uadd.add_argument("username")
-    uadd.add_argument("--role", required=True, choices=users.ROLES)
+    uadd.add_argument("--role", required=True, choices=roles.ROLES)
     uadd.set_defaults(func=cmd_user_add)
     return parser
 

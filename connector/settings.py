@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from connector.realtime.bus import BUSES
 from connector.web.proxies import Network, parse_networks
 
 
@@ -120,8 +121,10 @@ class Settings(BaseSettings):
     @field_validator("bus_url")
     @classmethod
     def _check_bus_url(cls, value: str) -> str:
-        if not value.startswith("memory://"):
-            raise ValueError("only memory:// is available (one process)")
+        scheme, sep, _ = value.partition("://")
+        if not sep or scheme not in BUSES:
+            raise ValueError(f"only {', '.join(s + '://' for s in BUSES)} is available "
+                             "(one process)")
         return value
 
     @field_validator("log_level")

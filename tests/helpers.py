@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
@@ -45,6 +47,17 @@ async def postgres_admin(sql: str) -> None:
             await conn.execute(sa.text(sql))
     finally:
         await engine.dispose()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test: its URL. Dropped afterwards."""
+    name = f"connector_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 #: Tables an inbound webhook may write to.

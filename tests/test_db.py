@@ -1,4 +1,5 @@
-"""`connector.db`: SQLite's WAL is checkpointed off the writers' commits."""
+"""`connector.storage.sqlite.checkpoint`: SQLite's WAL is checkpointed off the writers'
+commits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.storage.db import AUTOCHECKPOINT_PAGES, Checkpointer
+from connector.storage.db import AUTOCHECKPOINT_PAGES
+from connector.storage.sqlite.checkpoint import Checkpointer
 from tests import builders
 from tests.helpers import wait_until
 

@@ -8,7 +8,6 @@ guarantees are checked again here.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -19,26 +18,24 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from connector.domain import tickets
+from connector.domain import errors, tickets
 from connector.settings import Settings
 from connector.storage.migrate import upgrade
 from connector.storage.models import InboundEvent, Message, Ticket
 from tests import builders, test_ingest
 from tests.conftest import PASSWORD, add_bot, add_user, make_settings
 from tests.fakes import FakeChannel
-from tests.helpers import POSTGRES, postgres_admin
+from tests.helpers import postgres_database
 
 pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
     """Overrides conftest's: the `app` and `client` fixtures then run on PostgreSQL."""
-    name = f"connector_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
-    pg = make_settings(tmp_path, database_url=f"{POSTGRES}/{name}")
-    upgrade(pg)
-    yield pg
-    asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with postgres_database() as url:
+        pg = make_settings(tmp_path, database_url=url)
+        upgrade(pg)
+        yield pg
 
 
 async def count(app: Any, table: Any) -> int:
@@ -103,7 +100,7 @@ async def test_claim_race_and_delivery(app, client):
                 async with app.state.store.transaction() as tx:
                     await tickets.claim(tx, ticket_id, tickets.Actor(user.id, user.username,
                                                                      "agent"))
-            except tickets.Forbidden:  # an agent may not see a colleague's ticket
+            except errors.Forbidden:  # an agent may not see a colleague's ticket
                 return "lost"
             return "won"
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from connector.accounts import users
-from connector.domain import tickets
+from connector.domain import errors, tickets
 from connector.storage.models import (
     Conversation,
     Counter,
@@ -71,7 +71,7 @@ async def test_claim_race_exactly_one_agent_wins(app, client, bot, staff):
         assert len(lost) == len(agents) - 1
         for exc in lost:
             # The losers are agents: the ticket is no longer theirs to see, nor who has it.
-            assert isinstance(exc, tickets.Forbidden), exc
+            assert isinstance(exc, errors.Forbidden), exc
             assert str(exc) == "not allowed to see this ticket" and exc.detail == {}
         stored = await ticket(app, ticket_id)
         assert (stored["state"], stored["assignee_id"]) == ("assigned", winner.id)
@@ -95,18 +95,18 @@ async def test_claim_again_by_the_assignee_is_a_no_op(app, client, bot, staff):
 async def test_claim_of_a_closed_or_missing_ticket(app, client, bot, staff):
     ticket_id = await open_ticket(client, bot)
     await do(app, tickets.resolve, ticket_id, staff["sam"])
-    with pytest.raises(tickets.Conflict, match="abandoned"):
+    with pytest.raises(errors.Conflict, match="abandoned"):
         await do(app, tickets.claim, ticket_id, staff["sam"])
-    with pytest.raises(tickets.Forbidden):  # closed and never theirs: agents do not see it
+    with pytest.raises(errors.Forbidden):  # closed and never theirs: agents do not see it
         await do(app, tickets.claim, ticket_id, staff["alice"])
-    with pytest.raises(tickets.NotFound):
+    with pytest.raises(errors.NotFound):
         await do(app, tickets.claim, ticket_id + 1000, staff["alice"])
 
 
 async def test_supervisor_losing_a_claim_is_told_who_took_it(app, client, bot, staff):
     ticket_id = await open_ticket(client, bot)
     await do(app, tickets.claim, ticket_id, staff["alice"])
-    with pytest.raises(tickets.Conflict, match="taken") as lost:
+    with pytest.raises(errors.Conflict, match="taken") as lost:
         await do(app, tickets.claim, ticket_id, staff["sam"])
     assert lost.value.detail["assignee"] == "alice"
 
@@ -121,7 +121,7 @@ async def test_transfer_to_a_colleague_then_back_to_the_queue(app, client, bot, 
     async with app.state.store.read() as conn:
         bob_user = await users.by_id(conn, bob.id)
     # Someone who is not the assignee cannot move it.
-    with pytest.raises(tickets.Forbidden):
+    with pytest.raises(errors.Forbidden):
         await do(app, tickets.transfer, ticket_id, carol, bob_user)
 
     moved = await do(app, tickets.transfer, ticket_id, alice, bob_user)
@@ -129,7 +129,7 @@ async def test_transfer_to_a_colleague_then_back_to_the_queue(app, client, bot, 
                                                                         "bob")
     assert moved["claimed_at"] == claimed["claimed_at"]  # wait time is not reset
     # Alice handed it over: she may no longer reply, Bob may.
-    with pytest.raises(tickets.Forbidden):
+    with pytest.raises(errors.Forbidden):
         await do(app, tickets.reply, ticket_id, alice, "still me?")
     await do(app, tickets.reply, ticket_id, bob, "Bob here")
 
@@ -162,16 +162,16 @@ async def test_supervisor_assigns_a_queued_ticket(app, client, bot, staff):
 
 async def test_only_the_assignee_can_reply(app, client, bot, channel, staff):
     ticket_id = await open_ticket(client, bot)
-    with pytest.raises(tickets.Conflict):  # nobody has it yet
+    with pytest.raises(errors.Conflict):  # nobody has it yet
         await do(app, tickets.reply, ticket_id, staff["sam"], "hello?")
     await do(app, tickets.claim, ticket_id, staff["alice"])
-    with pytest.raises(tickets.Forbidden):
+    with pytest.raises(errors.Forbidden):
         await do(app, tickets.reply, ticket_id, staff["bob"], "not mine")
-    with pytest.raises(tickets.Conflict):  # a supervisor sees it but does not own it
+    with pytest.raises(errors.Conflict):  # a supervisor sees it but does not own it
         await do(app, tickets.reply, ticket_id, staff["sam"], "not mine either")
-    with pytest.raises(tickets.TicketError):
+    with pytest.raises(errors.Invalid):
         await do(app, tickets.reply, ticket_id, staff["alice"], "   ")
-    with pytest.raises(tickets.TicketError):
+    with pytest.raises(errors.Invalid):
         await do(app, tickets.reply, ticket_id, staff["alice"], "x" * (tickets.MAX_TEXT + 1))
     assert await rows(app, Delivery) == []
 
@@ -190,7 +190,7 @@ async def test_note_is_never_delivered(app, client, bot, channel, staff):
     await do(app, tickets.claim, ticket_id, staff["alice"])
     note = await do(app, tickets.note, ticket_id, staff["alice"], "customer sounds upset")
     sup_note = await do(app, tickets.note, ticket_id, staff["sam"], "ok, be gentle")
-    with pytest.raises(tickets.Forbidden):
+    with pytest.raises(errors.Forbidden):
         await do(app, tickets.note, ticket_id, staff["bob"], "peeking")
     for n in (note, sup_note):
         assert n["kind"] == "note"
@@ -211,7 +211,7 @@ async def test_note_is_never_delivered(app, client, bot, channel, staff):
 async def test_resolve_with_closing_message(app, client, bot, channel, staff):
     ticket_id = await open_ticket(client, bot, "u-bye")
     await do(app, tickets.claim, ticket_id, staff["alice"])
-    with pytest.raises(tickets.Forbidden):
+    with pytest.raises(errors.Forbidden):
         await do(app, tickets.resolve, ticket_id, staff["bob"])
     await do(app, tickets.reply, ticket_id, staff["alice"], "Done, your refund is on its way")
     resolved = await do(app, tickets.resolve, ticket_id, staff["alice"], "Bonne journée !")
@@ -227,9 +227,9 @@ async def test_resolve_with_closing_message(app, client, bot, channel, staff):
 
     (conv,) = await rows(app, Conversation)
     assert conv["open_ticket_id"] is None
-    with pytest.raises(tickets.Conflict):
+    with pytest.raises(errors.Conflict):
         await do(app, tickets.resolve, ticket_id, staff["alice"])
-    with pytest.raises(tickets.Conflict):
+    with pytest.raises(errors.Conflict):
         await do(app, tickets.reply, ticket_id, staff["alice"], "one more thing")
     assert (await transitions(app, ticket_id))[-1] == (
         "resolved", "assigned", "resolved", staff["alice"].id, staff["alice"].id)
@@ -241,7 +241,7 @@ async def test_resolve_with_closing_message(app, client, bot, channel, staff):
 
 async def test_resolve_of_a_queued_ticket_is_abandoned(app, client, bot, channel, staff):
     ticket_id = await open_ticket(client, bot)
-    with pytest.raises(tickets.Forbidden):  # an agent who never had it
+    with pytest.raises(errors.Forbidden):  # an agent who never had it
         await do(app, tickets.resolve, ticket_id, staff["alice"])
     closed = await do(app, tickets.resolve, ticket_id, staff["sam"], "   ")  # blank: no message
     assert (closed["state"], closed["claimed_at"]) == ("abandoned", None)
@@ -323,7 +323,7 @@ async def test_operations_emit_stream_events_with_increasing_cursors(app, client
     assert after_open[0]["public"] is True
 
     await do(app, tickets.claim, ticket_id, staff["alice"])
-    with pytest.raises(tickets.Conflict):  # rolled back: emits nothing
+    with pytest.raises(errors.Conflict):  # rolled back: emits nothing
         await do(app, tickets.claim, ticket_id, staff["sam"])
     await do(app, tickets.note, ticket_id, staff["alice"], "internal")
     await do(app, tickets.reply, ticket_id, staff["alice"], "hello")

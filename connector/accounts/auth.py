@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
 from connector.accounts.security import hash_secret, tokens_equal, verify_password
-from connector.domain.tickets import Actor
+from connector.domain.roles import Actor
 from connector.settings import Settings
 from connector.storage.db import dialect_insert, utcnow
 from connector.storage.models import LoginThrottle, User, UserSession

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.accounts.security import hash_secret, new_id, new_secret, secret_matches
+from connector.domain.errors import FieldError
 from connector.sources import webhook_urls
 from connector.storage.db import utcnow
 from connector.storage.models import Integration
@@ -26,10 +27,8 @@ from connector.storage.models import Integration
 _t = Integration.__table__
 
 
-class IntegrationError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+class IntegrationError(FieldError):
+    """An integration's name, channel URL or verify token refused."""
 
 
 @dataclass(slots=True)

@@ -9,10 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.accounts.security import hash_password
+from connector.domain.errors import FieldError
+from connector.domain.roles import ROLES
 from connector.storage.db import utcnow
 from connector.storage.models import User, UserSession
 
-ROLES = ("agent", "supervisor", "admin")
 _USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1000
@@ -21,10 +22,8 @@ _t = User.__table__
 _sessions = UserSession.__table__
 
 
-class UserError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+class UserError(FieldError):
+    """A username, role or password refused."""
 
 
 def check_username(username: str) -> str:

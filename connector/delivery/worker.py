@@ -32,11 +32,12 @@ import sqlalchemy as sa
 from connector.channels import Channel, Outcome
 from connector.delivery import policy
 from connector.delivery.attempt import deliver_timed, log_attempt
-from connector.domain import outbox, tickets
-from connector.realtime.stream import Event
+from connector.domain import events, outbox
+from connector.domain.roles import audience_tickets
 from connector.settings import Settings
+from connector.storage.bulk import Writer
 from connector.storage.db import UTCDateTime, utcnow
-from connector.storage.models import Delivery, DeliveryAttempt, Integration, Message, Ticket
+from connector.storage.models import Delivery, DeliveryAttempt, Integration, Message
 from connector.storage.store import Store, SyncTx
 
 log = logging.getLogger("connector.delivery")
@@ -45,7 +46,6 @@ _d = Delivery.__table__
 _attempts = DeliveryAttempt.__table__
 _integ = Integration.__table__
 _msg = Message.__table__
-_ticket = Ticket.__table__
 
 _NOW = sa.bindparam("now", type_=UTCDateTime)
 _FREE = sa.or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW)
@@ -58,8 +58,6 @@ _ATTEMPTS_SINCE = sa.select(sa.func.count()).select_from(_attempts).where(
     _attempts.c.delivery_id == sa.bindparam("did"),
     _attempts.c.at >= sa.bindparam("since", type_=UTCDateTime))
 _INSERT_ATTEMPT = sa.insert(_attempts)
-_AUDIENCE = sa.select(_ticket.c.id, _ticket.c.state, _ticket.c.assignee_id).where(
-    _ticket.c.id == sa.bindparam("tid"))
 _OTHER_PENDING = sa.select(_d.c.id).where(
     _d.c.conversation_id == sa.bindparam("cid"), _d.c.state.in_(outbox.PENDING),
     _d.c.id != sa.bindparam("did")).limit(1)
@@ -246,10 +244,6 @@ class DeliveryWorker:
     def _emit(tx: SyncTx, job: outbox.Job, row: dict[str, Any]) -> None:
         if job.ticket_id is None:
             return
-        ticket = tx.conn.execute(_AUDIENCE, {"tid": job.ticket_id}).first()
-        if ticket is None:
-            return
-        tx.emit(Event("delivery.updated", {
-            "ticket": job.ticket_id, "message_id": job.message_id,
-            "delivery": outbox.state_dict(row)}, job.ticket_id,
-            **tickets.audience(dict(ticket._mapping))))
+        ticket = audience_tickets(Writer(tx.conn), (job.ticket_id,)).get(job.ticket_id)
+        if ticket is not None:
+            tx.emit(events.delivery_updated(ticket, job.message_id, outbox.state_dict(row)))

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.channels.base import Envelope, idempotency_key
+from connector.domain.errors import Conflict, NotFound
 from connector.storage.db import utcnow
 from connector.storage.models import Delivery, Message
 from connector.storage.store import SyncTx, Tx
@@ -24,12 +25,6 @@ _msg = Message.__table__
 
 STATES = ("queued", "retrying", "delivered", "failed")
 PENDING = ("queued", "retrying")
-
-
-class ResendError(Exception):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,9 +117,9 @@ async def resend(tx: Tx, message_id: int) -> dict[str, Any]:
     """Queue a failed delivery again (same idempotency key: it never got a 2xx)."""
     row = await by_message(tx.conn, message_id)
     if row is None:
-        raise ResendError("no delivery for that message", 404)
+        raise NotFound("no delivery for that message")
     if row.state != "failed":
-        raise ResendError(f"delivery is {row.state}, only failed ones can be re-sent", 409)
+        raise Conflict(f"delivery is {row.state}, only failed ones can be re-sent")
     now = utcnow()
     await tx.conn.execute(sa.update(_d).where(_d.c.id == row.id, _d.c.state == "failed").values(
         state="queued", next_attempt_at=now, retry_since=now, updated_at=now, lease_until=None))

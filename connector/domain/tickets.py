@@ -13,15 +13,15 @@ handover (`opened_at`), never from the start of the bot conversation.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.domain import outbox, transcript
+from connector.domain import events, outbox, transcript
+from connector.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from connector.domain.roles import Actor, can_manage, can_see
 from connector.domain.transcript import ConversationRef, NewMessage
-from connector.realtime.stream import Event
 from connector.storage.db import UTCDateTime, utcnow
 from connector.storage.models import Conversation, Integration, Ticket, TicketTransition, User
 from connector.storage.store import SyncTx, Tx
@@ -32,51 +32,17 @@ _conv = Conversation.__table__
 _users = User.__table__
 _integ = Integration.__table__
 
+State = Literal["queued", "assigned", "resolved", "abandoned"]
+STATES: tuple[State, ...] = get_args(State)
 OPEN_STATES = ("queued", "assigned")
-STAFF = ("supervisor", "admin")
 MAX_TEXT = 4000
 
 
-class TicketError(Exception):
-    status = 400
-
-    def __init__(self, message: str, **detail: Any) -> None:
-        super().__init__(message)
-        self.detail = detail
-
-
-class NotFound(TicketError):
-    status = 404
-
-
-class Forbidden(TicketError):
-    status = 403
-
-
-class Conflict(TicketError):
-    status = 409
-
-
-@dataclass(slots=True, frozen=True)
-class Actor:
-    id: int
-    username: str
-    role: str
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in STAFF
-
-
-def can_see(actor: Actor, ticket: dict[str, Any]) -> bool:
-    """Staff see every ticket; an agent the queue and the tickets assigned to them."""
-    return actor.is_staff or ticket["state"] == "queued" or ticket["assignee_id"] == actor.id
-
-
 def visible(actor: Actor, ticket: dict[str, Any] | None) -> dict[str, Any]:
-    """The ticket, if `actor` may see it: the one check of `GET /api/tickets/{id}` and of
-    every action on a ticket, made before any other, so that a ticket the actor may not
-    see gets the same answer whatever it is asked (404 or 403, nothing about the ticket)."""
+    """The ticket, if `actor` may see it (`roles.can_see`): the one check of reading a
+    ticket and of every action on one, made before any other, so that a ticket the actor
+    may not see gets the same answer whatever it is asked (`NotFound` or `Forbidden`,
+    nothing about the ticket)."""
     if ticket is None:
         raise NotFound("no such ticket")
     if not can_see(actor, ticket):
@@ -167,11 +133,6 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def audience(ticket: dict[str, Any], *also: int | None) -> dict[str, Any]:
-    ids = {i for i in (ticket["assignee_id"], *also) if i is not None}
-    return {"public": ticket["state"] == "queued", "user_ids": sorted(ids)}
-
-
 HANDOVER_LABELS = {"need_help": "The bot asked for a human",
                    "escalation_requested": "Escalation requested"}
 
@@ -206,7 +167,7 @@ def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | N
     conv.open_ticket_id = ticket_id
     _transition(tx, ticket_id, "opened", None, "queued", None, None, now)
     ticket.update(id=ticket_id, end_user_id=conv.end_user_id, assignee=None)
-    tx.emit(Event("ticket.created", {"ticket": summary(ticket)}, ticket_id, public=True))
+    tx.emit(events.ticket_created(summary(ticket)))
     return ticket
 
 
@@ -235,7 +196,7 @@ def transfer_sync(tx: SyncTx, ticket_id: int, actor: Actor, to: User | None) -> 
     ticket = _get(tx, ticket_id, actor)
     if ticket["state"] not in OPEN_STATES:
         raise Conflict(f"ticket is {ticket['state']}")
-    if not actor.is_staff and ticket["assignee_id"] != actor.id:
+    if not can_manage(actor, ticket):
         raise Forbidden("only the assignee or a supervisor can transfer this ticket")
     if to is not None and to.disabled:
         raise Conflict("that user is disabled")
@@ -283,7 +244,7 @@ def resolve_sync(tx: SyncTx, ticket_id: int, actor: Actor,
     ticket = _get(tx, ticket_id, actor)
     if ticket["state"] not in OPEN_STATES:
         raise Conflict(f"ticket is {ticket['state']}")
-    if not actor.is_staff and ticket["assignee_id"] != actor.id:
+    if not can_manage(actor, ticket):
         raise Forbidden("only the assignee or a supervisor can resolve this ticket")
     if closing_message is not None and closing_message.strip():
         if ticket["first_response_at"] is None and ticket["state"] == "assigned":
@@ -324,6 +285,21 @@ async def resolve(tx: Tx, ticket_id: int, actor: Actor,
     return await tx.run(resolve_sync, ticket_id, actor, closing_message)
 
 
+async def resend(tx: Tx, message_id: int, actor: Actor) -> dict[str, Any]:
+    """Queue a reply's failed delivery again (`outbox.resend`); returns its delivery state.
+    A message of a ticket the actor may not see gets the answer a GET of it would."""
+    ticket_id = await transcript.ticket_of_message(tx.conn, message_id)
+    ticket = await load(tx.conn, ticket_id) if ticket_id else None
+    if ticket is None:
+        raise NotFound("no such message")
+    visible(actor, ticket)
+    if not can_manage(actor, ticket):
+        raise Forbidden("only the assignee or a supervisor can re-send")
+    state = await outbox.resend(tx, message_id)
+    tx.emit(events.delivery_updated(ticket, message_id, state))
+    return state
+
+
 def _agent_message(tx: SyncTx, ticket: dict[str, Any], actor: Actor,
                    text: str) -> dict[str, Any]:
     (message,) = _messages(tx, ticket, [NewMessage(
@@ -353,8 +329,7 @@ def _messages(tx: SyncTx, ticket: dict[str, Any], new: list[NewMessage], *,
 
 def _emit_message(tx: SyncTx, ticket: dict[str, Any], message: dict[str, Any],
                   *also: int | None) -> None:
-    tx.emit(Event("message.created", {"ticket": ticket["id"], "message": message},
-                  ticket["id"], **audience(ticket, *also)))
+    tx.emit(events.message_created(ticket, message, *also))
 
 
 def _reload(tx: SyncTx, ticket_id: int) -> dict[str, Any]:
@@ -365,9 +340,7 @@ def _reload(tx: SyncTx, ticket_id: int) -> dict[str, Any]:
 
 def _changed(tx: SyncTx, ticket: dict[str, Any], *also: int | None,
              public: bool = False) -> dict[str, Any]:
-    aud = audience(ticket, *also)
-    tx.emit(Event("ticket.updated", {"ticket": summary(ticket)}, ticket["id"],
-                  public=aud["public"] or public, user_ids=aud["user_ids"]))
+    tx.emit(events.ticket_updated(summary(ticket), *also, public=public))
     return ticket
 
 
@@ -379,9 +352,9 @@ def _get(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
 
 def _check_text(text: str) -> str:
     if not isinstance(text, str) or not text.strip():
-        raise TicketError("text must not be empty", field="text")
+        raise Invalid("text must not be empty", field="text")
     if len(text) > MAX_TEXT:
-        raise TicketError(f"text is longer than {MAX_TEXT} characters", field="text")
+        raise Invalid(f"text is longer than {MAX_TEXT} characters", field="text")
     return text
 
 

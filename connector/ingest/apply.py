@@ -14,21 +14,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.domain import tickets, transcript
+from connector.domain import events, tickets, transcript
+from connector.domain.roles import audience_tickets
 from connector.domain.transcript import NewMessage
 from connector.ingest.inbound import Inbound, Result
 from connector.realtime import stream
-from connector.realtime.stream import Event
 from connector.storage.bulk import Bulk, Writer
 from connector.storage.db import UTCDateTime, utcnow
-from connector.storage.models import Conversation, DedupeKey, InboundEvent, Message, Ticket
+from connector.storage.models import Conversation, DedupeKey, InboundEvent, Message
 from connector.storage.store import SyncTx, Transaction
 
 _dedupe = DedupeKey.__table__
 _conv = Conversation.__table__
 _inbound = InboundEvent.__table__
 _msg = Message.__table__
-_ticket = Ticket.__table__
 
 
 def write(conn: sa.Connection, batch: list[Inbound], window: dt.timedelta,
@@ -90,7 +89,7 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
 
     convs = _conversations(bulk, {(batch[i].integration_id, batch[i].end_user_id or "")
                                   for i, ok in zip(todo, known, strict=True) if ok}, stamp)
-    open_tickets = _tickets(bulk, {c.open_ticket_id for c in convs.values()
+    open_tickets = audience_tickets(bulk, {c.open_ticket_id for c in convs.values()
                                  if c.open_ticket_id is not None})
     pending: list[dict[str, Any]] = []
     touched: set[int] = set()
@@ -114,9 +113,7 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
     for row in pending:
         ticket = open_tickets.get(row["ticket_id"]) if row["ticket_id"] else None
         if ticket is not None:
-            tx.emit(Event("message.created", {"ticket": ticket["id"],
-                                              "message": transcript.message_dict(row)},
-                          ticket["id"], **tickets.audience(ticket)))
+            tx.emit(events.message_created(ticket, transcript.message_dict(row)))
     if touched:
         rows = [(c.last_seq, c.lang, c.platform, stamp, c.id)
                 for c in convs.values() if c.id in touched]
@@ -219,22 +216,6 @@ _SEQ = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
     updated_at=sa.bindparam("now", type_=UTCDateTime))
 _SEQ_SQLITE = ("UPDATE conversation SET last_seq = ?, lang = ?, platform = ?, updated_at = ? "
                "WHERE id = ?")
-#: What a turn needs of its open ticket: the audience of its stream event.
-_TICKETS = sa.select(_ticket.c.id, _ticket.c.state, _ticket.c.assignee_id).where(
-    _ticket.c.id.in_(sa.bindparam("ids", expanding=True)))
-#: The same on SQLite, the ids as one JSON array (one statement text for any count).
-_TICKETS_SQLITE = ("SELECT id, state, assignee_id FROM ticket "
-                   "WHERE id IN (SELECT value FROM json_each(?))")
-
-
-def _tickets(bulk: Writer, ids: set[int]) -> dict[int, dict[str, Any]]:
-    if not ids:
-        return {}
-    ordered = sorted(ids)
-    rows = bulk.execute(_TICKETS, {"ids": ordered}, _TICKETS_SQLITE, (bulk.json(ordered),))
-    return {r[0]: {"id": r[0], "state": r[1], "assignee_id": r[2]} for r in rows}
-
-
 def _str(value: str | None) -> str | None:
     return None if value is None else _text(value)
 

@@ -1,6 +1,6 @@
 """What one console is sent: its stored events after its cursor, then live ones.
 
-Messages are coalesced (see `connector.realtime` for the protocol and the
+Messages are coalesced (see `connector.realtime.hub` for the protocol and the
 ordering guarantees): everything waiting for a console goes out as one
 message, within the limits below.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
-import orjson
-
+from connector.domain.events import HEARTBEAT, heartbeat
 from connector.realtime import stream
-from connector.realtime.hub import HEARTBEAT, Batch, Client, Hub
+from connector.realtime.hub import Batch, Client, Hub
 from connector.realtime.stream import Event
 
 #: A coalesced message holds at most this many frames...
@@ -71,18 +70,18 @@ async def _send_live(client: Client, chunks: list[list[Event]], last_sent: int,
             await _send(client, send, text)
         return batch[-1].cursor
     events = []
-    heartbeat = False
+    beat = False
     for chunk in chunks:
         for event in chunk:
             if event is HEARTBEAT:
-                heartbeat = True
+                beat = True
             elif event.cursor > last_sent:
                 events.append(event)
                 last_sent = event.cursor
     if events:
         await _send_events(client, events, send)
-    elif heartbeat:
-        await _send(client, send, orjson.dumps({"type": "heartbeat", "cursor": last_sent}).decode())
+    elif beat:
+        await _send(client, send, heartbeat(last_sent))
     return last_sent
 
 

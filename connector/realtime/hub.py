@@ -3,10 +3,11 @@
 Protocol: each WebSocket text message is either one frame object
 (`{"type", "cursor", ...}`) or a JSON array of such frames, to be applied in
 array order. Stored events are coalesced: a console's writer sends everything
-waiting for it as one message (see `connector.console_feed` for the limits;
+waiting for it as one message (see `connector.realtime.feed` for the limits;
 more follows in the next message), both when
 replaying from the database and live. `hello`, `resync` and `heartbeat` are
-always sent alone, as single objects.
+always sent alone, as single objects. Every frame type has its constructor in
+`connector.domain.events`.
 
 Ordering and completeness, per process:
 
@@ -43,6 +44,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from connector.accounts import auth
+from connector.domain.events import HEARTBEAT, presence
+from connector.domain.roles import STAFF
 from connector.realtime import stream
 from connector.realtime.bus import EventBus
 from connector.realtime.stream import Event
@@ -60,8 +63,6 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 
 
-#: Offered to an idle client by the hub's one heartbeat timer.
-HEARTBEAT = Event("heartbeat", {})
 TOO_SLOW = "client too slow; reconnect with your cursor"
 
 
@@ -106,7 +107,7 @@ class Client:
         if self.closed.is_set():
             return
         user_id, role = self.principal.user_id, self.principal.role
-        visible = events if role in stream.STAFF_ROLES else [
+        visible = events if role in STAFF else [
             e for e in events if e is HEARTBEAT or e.visible_to(user_id, role)]
         if not visible:
             return
@@ -195,8 +196,7 @@ class Hub:
 
     async def _presence(self, principal: auth.Principal, online: bool) -> None:
         async with self.store.transaction() as tx:
-            tx.emit(Event("presence", {"user": principal.username, "user_id": principal.user_id,
-                                       "role": principal.role, "online": online}, public=True))
+            tx.emit(presence(principal.actor, online))
 
     async def _consume(self) -> None:
         subscription = self.bus.subscribe()

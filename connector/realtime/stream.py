@@ -16,14 +16,13 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connector.domain.roles import STAFF
 from connector.storage.bulk import Bulk, Writer
 from connector.storage.db import utcnow
 from connector.storage.models import Counter, StreamEvent
 
 _events = StreamEvent.__table__
 _counter = Counter.__table__
-
-STAFF_ROLES = frozenset({"supervisor", "admin"})
 
 _ADVANCE = (sa.update(_counter).where(_counter.c.name == "stream")
             .values(value=_counter.c.value + sa.bindparam("n")).returning(_counter.c.value))
@@ -34,8 +33,9 @@ _INSERT = Bulk(_events, ("id", "type", "ticket_id", "public", "user_ids", "paylo
 
 @dataclass(slots=True)
 class Event:
-    """A stream event. Read it through `frame()` / `text()`: one that arrived rendered
-    (`rendered`, from the ingest writer process) has its frame only, no `payload`."""
+    """A stream event (built by `connector.domain.events`). Read it through `frame()` /
+    `text()`: one that arrived rendered (`rendered`, from the ingest writer process) has
+    its frame only, no `payload`."""
 
     type: str
     payload: dict[str, Any]
@@ -47,7 +47,8 @@ class Event:
     _text: str | None = None
 
     def visible_to(self, user_id: int, role: str) -> bool:
-        return role in STAFF_ROLES or self.public or user_id in self.user_ids
+        """Staff receive every event; others the public ones and those naming them."""
+        return role in STAFF or self.public or user_id in self.user_ids
 
     @classmethod
     def rendered(cls, text: str, type: str, ticket_id: int | None, public: bool,

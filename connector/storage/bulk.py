@@ -1,13 +1,12 @@
 """Multi-row statements for batch writers, with parameters converted once.
 
 SQLAlchemy processes every parameter of every row (type processors, one
-parameter dict per row, insertmanyvalues batching): that was about half of the
-ingest writer's CPU. On SQLite a batch statement is instead rendered once per
-row count as plain SQL with `?` placeholders and run on the DB-API cursor with
-one flat tuple; a batch's timestamp is converted once (by `UTCDateTime`, so
-the stored text is exactly what SQLAlchemy writes) and JSON values with the
-engine's own serialiser. On other dialects the same rows go through the same
-statement as SQLAlchemy Core.
+parameter dict per row, insertmanyvalues batching). On SQLite a batch
+statement is instead rendered once per row count as plain SQL with `?`
+placeholders and run on the DB-API cursor with one flat tuple; a batch's
+timestamp is converted once (by `UTCDateTime`, so the stored text is exactly
+what SQLAlchemy writes) and JSON values with the engine's own serialiser. On
+other dialects the same rows go through the same statement as SQLAlchemy Core.
 
 Callers build rows as tuples in `Bulk.columns` order, with values from
 `Writer.stamp` and `Writer.json`, and get back the RETURNING rows as tuples in

@@ -8,16 +8,14 @@ dialect-specific choices live here:
   queue on `busy_timeout` instead of failing with "database is locked" when a
   read lock is upgraded. This also makes the CLI safe to use while the server
   runs.
-* `upsert_ignore` picks the dialect's `INSERT ... ON CONFLICT`.
+* `dialect_insert` picks the dialect's `INSERT`, which has `ON CONFLICT`.
+
+SQLite-only machinery that runs beside the engine lives in `storage.sqlite`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import sqlite3
-import threading
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,8 +24,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connector.settings import Settings
-
-log = logging.getLogger("connector.db")
 
 
 def utcnow() -> dt.datetime:
@@ -39,8 +35,9 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
 
     On SQLite the value is ISO 8601 text with a fixed six-digit fraction
     (`2026-11-21 06:13:28.000000`), so text order is time order, written and
-    read by the C implementations of `isoformat`/`fromisoformat`: SQLAlchemy's
-    generic SQLite DATETIME processing costs ~10 us a value on the ingest path.
+    read by the C implementations of `isoformat`/`fromisoformat` rather than
+    SQLAlchemy's generic SQLite DATETIME processing (a regular expression and
+    string formatting in Python for every value).
     """
 
     impl = sa.DateTime
@@ -122,7 +119,7 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         # 64 MiB page cache per connection: index pages of busy tables stay in memory.
         cur.execute("PRAGMA cache_size=-65536")
-        # The server checkpoints from a thread of its own (`Checkpointer`); a commit
+        # The server checkpoints from a thread of its own (`sqlite.checkpoint`); a commit
         # checkpoints itself only if the WAL grows past this (a safety net).
         cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cur.close()
@@ -136,45 +133,6 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
 
 #: WAL size (pages) at which a commit checkpoints by itself; SQLite's default is 1,000.
 AUTOCHECKPOINT_PAGES = 10_000
-
-
-class Checkpointer:
-    """Copies SQLite's WAL into the database file from a thread of its own.
-
-    Left to SQLite, the commit that takes the WAL past `wal_autocheckpoint`
-    pages checkpoints before it returns: under load, that is the ingest
-    writer's commit, several milliseconds of extra writes and fsync about
-    every second. Here a PASSIVE checkpoint (it never waits for, nor blocks,
-    readers or writers) runs every `every` seconds on a connection of its own,
-    so the WAL stays small and commits stay short. `last` is the last
-    checkpoint's (busy, WAL frames, frames checkpointed).
-    """
-
-    def __init__(self, path: Path, every: float = 0.5) -> None:
-        self.path = path
-        self.every = every
-        self.last: tuple[int, int, int] | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                               check_same_thread=False)
-        try:
-            while not self._stop.wait(self.every):
-                try:
-                    self.last = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error:
-                    log.exception("sqlite: checkpoint failed (commits will checkpoint instead)")
-        finally:
-            conn.close()
 
 
 def dialect_insert(table: sa.Table, dialect_name: str) -> Any:

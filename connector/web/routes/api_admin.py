@@ -36,11 +36,6 @@ def integration_out(request: Request, row: Integration, key: str | None = None,
     return integrations.describe(row, request.app.state.settings.public_url, key)
 
 
-def _field_error(exc: integrations.IntegrationError | users.UserError) -> HTTPError:
-    return HTTPError(422, "invalid", f"{exc.field}: {exc}",
-                     [{"field": exc.field, "message": str(exc)}])
-
-
 async def _integration(request: Request) -> Integration:
     async with request.app.state.store.read() as conn:
         row = await integrations.get(conn, request.path_params["id"])
@@ -59,13 +54,10 @@ async def list_integrations(request: Request, principal: Principal) -> Response:
 @api("admin")
 async def create_integration(request: Request, principal: Principal) -> Response:
     data = await body(request, IntegrationIn)
-    try:
-        async with request.app.state.store.transaction() as tx:
-            created = await integrations.create(tx.conn, name=data.name,
-                                                channel_url=data.channel_url,
-                                                verify_token=data.verify_token)
-    except integrations.IntegrationError as exc:
-        raise _field_error(exc) from None
+    async with request.app.state.store.transaction() as tx:
+        created = await integrations.create(tx.conn, name=data.name,
+                                            channel_url=data.channel_url,
+                                            verify_token=data.verify_token)
     return JSONResponse(integration_out(request, created.integration, created.key), 201)
 
 
@@ -78,12 +70,9 @@ async def get_integration(request: Request, principal: Principal) -> Response:
 async def patch_integration(request: Request, principal: Principal) -> Response:
     data = await body(request, IntegrationPatch)
     await _integration(request)
-    try:
-        async with request.app.state.store.transaction() as tx:
-            row = await integrations.update(tx.conn, request.path_params["id"],
-                                            **data.model_dump(exclude_unset=True))
-    except integrations.IntegrationError as exc:
-        raise _field_error(exc) from None
+    async with request.app.state.store.transaction() as tx:
+        row = await integrations.update(tx.conn, request.path_params["id"],
+                                        **data.model_dump(exclude_unset=True))
     assert row is not None
     request.app.state.integrations.forget(row.id)
     return JSONResponse(integration_out(request, row))
@@ -142,15 +131,12 @@ async def list_users(request: Request, principal: Principal) -> Response:
 @api("admin")
 async def create_user(request: Request, principal: Principal) -> Response:
     data = await body(request, UserIn)
-    try:
-        users.check_username(data.username)
-        users.check_role(data.role)
-        password_hash = await run_in_threadpool(hash_password, data.password)
-        async with request.app.state.store.transaction() as tx:
-            user = await users.create(tx.conn, data.username, data.password, data.role,
-                                      password_hash=password_hash)
-    except users.UserError as exc:
-        raise _field_error(exc) from None
+    users.check_username(data.username)
+    users.check_role(data.role)
+    password_hash = await run_in_threadpool(hash_password, data.password)
+    async with request.app.state.store.transaction() as tx:
+        user = await users.create(tx.conn, data.username, data.password, data.role,
+                                  password_hash=password_hash)
     return JSONResponse(user_out(user), 201)
 
 
@@ -159,24 +145,21 @@ async def patch_user(request: Request, principal: Principal) -> Response:
     data = await body(request, UserPatch)
     user_id = request.path_params["id"]
     password_hash = None
-    try:
-        if data.role is not None:
-            users.check_role(data.role)
-        if data.password is not None:
-            password_hash = await run_in_threadpool(hash_password, data.password)
-        async with request.app.state.store.transaction() as tx:
-            before = await users.by_id(tx.conn, user_id)
-            if before is None:
-                raise HTTPError(404, "not_found", "no such user")
-            if user_id == principal.user_id and (data.disabled or (
-                    data.role is not None and data.role != "admin")):
-                raise HTTPError(409, "conflict", "you cannot disable or demote yourself")
-            await users.update(tx.conn, user_id, role=data.role, disabled=data.disabled)
-            if password_hash is not None:
-                await users.set_password_hash(tx.conn, user_id, password_hash)
-            user = await users.by_id(tx.conn, user_id)
-    except users.UserError as exc:
-        raise _field_error(exc) from None
+    if data.role is not None:
+        users.check_role(data.role)
+    if data.password is not None:
+        password_hash = await run_in_threadpool(hash_password, data.password)
+    async with request.app.state.store.transaction() as tx:
+        before = await users.by_id(tx.conn, user_id)
+        if before is None:
+            raise HTTPError(404, "not_found", "no such user")
+        if user_id == principal.user_id and (data.disabled or (
+                data.role is not None and data.role != "admin")):
+            raise HTTPError(409, "conflict", "you cannot disable or demote yourself")
+        await users.update(tx.conn, user_id, role=data.role, disabled=data.disabled)
+        if password_hash is not None:
+            await users.set_password_hash(tx.conn, user_id, password_hash)
+        user = await users.by_id(tx.conn, user_id)
     assert user is not None
     hub = request.app.state.hub
     if data.disabled or password_hash is not None:

@@ -11,7 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from connector.accounts import auth
+from connector.domain.errors import DomainError
 from connector.web import proxies
+from connector.web.errors import http_error
 from connector.web.http import HTTPError, parse_json, read_body
 
 M = TypeVar("M", bound=BaseModel)
@@ -24,7 +26,8 @@ API_BODY_LIMIT = 64 * 1024
 
 
 def api(*roles: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Route decorator: authenticate, authorise by role, check CSRF, map errors.
+    """Route decorator: authenticate, authorise by role, check CSRF, map errors (a domain
+    refusal as `connector.web.errors` answers it).
 
     The wrapped handler is called as `handler(request, principal)`.
     """
@@ -44,6 +47,8 @@ def api(*roles: str) -> Callable[[Handler], Callable[[Request], Awaitable[Respon
                 return await handler(request, principal)
             except HTTPError as exc:
                 return exc.response()
+            except DomainError as exc:
+                return http_error(exc).response()
 
         return endpoint
 

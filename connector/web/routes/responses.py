@@ -16,10 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
+from connector.domain.roles import Role
+from connector.domain.tickets import State as TicketState
 from connector.sources import SOURCES
-from connector.web.routes.schemas import Role
-
-TicketState = Literal["queued", "assigned", "resolved", "abandoned"]
 
 
 class Closed(BaseModel):

@@ -7,10 +7,11 @@ the same for `/api/openapi.json`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from connector.domain.roles import Role
 from connector.domain.tickets import MAX_TEXT
 
 
@@ -27,7 +28,6 @@ NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT,
                             json_schema_extra={"pattern": NOT_BLANK}),
                  AfterValidator(_not_blank)]
-Role = Literal["agent", "supervisor", "admin"]
 #: `users.check_username`.
 USERNAME = r"^[A-Za-z0-9._@-]{1,100}$"
 #: `integrations.check_channel_url` also wants a URL the HTTP client can send to

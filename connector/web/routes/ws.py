@@ -1,4 +1,4 @@
-"""`GET /ws`: the live stream for consoles (see `connector.realtime`)."""
+"""`GET /ws`: the live stream for consoles (see `connector.realtime.hub`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from connector.accounts import auth
-from connector.domain import tickets
+from connector.domain import events, tickets
+from connector.domain.roles import can_see
 from connector.realtime.feed import replay_then_live, resume_point
 from connector.realtime.hub import (
     CLOSE_BAD_FRAME,
@@ -22,7 +23,6 @@ from connector.realtime.hub import (
     CLOSE_UNAUTHORIZED,
     Client,
 )
-from connector.realtime.stream import Event
 
 MAX_FRAME = 64 * 1024
 #: Client frames: a burst of `RATE_BURST`, refilled at `RATE_PER_SECOND`. Frames
@@ -75,8 +75,8 @@ async def _stream(websocket: WebSocket, asgi_send: Send) -> None:
     start, resync = await resume_point(hub, int(after_raw) if after_raw else None)
     async with hub.attach(client):
         if resync:
-            await send(json.dumps({"type": "resync", "cursor": start}))
-        await send(json.dumps({"type": "hello", "cursor": start, "user": principal.user_dict()}))
+            await send(events.resync(start))
+        await send(events.hello(start, principal.user_dict()))
         reader = asyncio.create_task(_read_frames(websocket, client, app))
         writer = asyncio.create_task(replay_then_live(hub, client, start, send))
         # A client closed by the hub (send timed out, signed out) may have its writer stuck
@@ -142,13 +142,10 @@ async def _typing(app: Any, client: Client, frame: dict[str, Any]) -> None:
         return
     async with app.state.store.read() as conn:
         ticket = await tickets.load(conn, ticket_id)
-    if ticket is None or not tickets.can_see(client.principal.actor, ticket):
+    if ticket is None or not can_see(client.principal.actor, ticket):
         return  # silently ignored: nothing about other tickets leaks
-    aud = tickets.audience(ticket)
     async with app.state.store.transaction() as tx:
-        tx.emit(Event("typing", {"ticket": ticket_id, "user": client.principal.username,
-                                 "user_id": client.principal.user_id}, ticket_id,
-                      public=False, user_ids=aud["user_ids"]))
+        tx.emit(events.typing(ticket, client.principal.actor))
 
 
 routes = [WebSocketRoute(PATH, stream)]

@@ -1,0 +1,133 @@
+"""What the console reads: ticket lists, a ticket's transcript, the queue, agents' load.
+
+Read-only queries, each answering one view as the API sends it. Who may read
+what follows `roles`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connector.domain import tickets, transcript
+from connector.domain.roles import Actor, can_see_sql
+from connector.realtime import stream
+from connector.storage.db import utcnow
+from connector.storage.models import Ticket, User, UserSession
+
+_t = Ticket.__table__
+_u = User.__table__
+_sess = UserSession.__table__
+
+#: A user with a session used within this window counts as online.
+ONLINE_WINDOW = dt.timedelta(seconds=90)
+
+
+async def ticket_page(conn: AsyncConnection, actor: Actor, state: str | None, page: int,
+                      per_page: int) -> dict[str, Any]:
+    """One page of the tickets `actor` sees (of one state, or all), with the total and the
+    stream cursor to resume from: read first, so a replay after it covers every change
+    the page may miss. The queue is oldest first, the other lists newest first."""
+    query = tickets.select_tickets().where(can_see_sql(actor))
+    if state:
+        query = query.where(_t.c.state == state)
+    order = _t.c.opened_at.asc() if state == "queued" else _t.c.opened_at.desc()
+    cursor = await stream.last_cursor(conn)
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(
+        query.subquery()))).scalar_one()
+    rows = (await conn.execute(query.order_by(order, _t.c.id)
+                               .limit(per_page).offset((page - 1) * per_page))).all()
+    now = utcnow()
+    return {"tickets": [tickets.summary(dict(r._mapping), now) for r in rows],
+            "page": page, "per_page": per_page, "total": total, "cursor": cursor}
+
+
+async def readable_messages(conn: AsyncConnection, actor: Actor,
+                            ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages of the ticket's conversation `actor` may read, in order: all of them
+    for staff; for an agent the bot's history, this ticket's, and those of earlier
+    tickets they were assigned (another agent's earlier handover, notes included, is
+    not theirs to read)."""
+    messages = await transcript.messages_of(conn, ticket["conversation_id"])
+    if actor.is_staff:
+        return messages
+    own = set((await conn.execute(sa.select(_t.c.id).where(
+        _t.c.conversation_id == ticket["conversation_id"],
+        _t.c.assignee_id == actor.id))).scalars())
+    return [m for m in messages
+            if m["ticket_id"] in (None, ticket["id"]) or m["ticket_id"] in own]
+
+
+async def queue_overview(conn: AsyncConnection, connected_here: set[int]) -> dict[str, Any]:
+    """The queue now: how many wait and the oldest wait, each agent's open tickets, who
+    is online (a recent session), and how many users have a console on this instance
+    (`connected_here`, the hub's)."""
+    now = utcnow()
+    waiting = (await conn.execute(sa.select(sa.func.count(), sa.func.min(_t.c.opened_at))
+                                  .where(_t.c.state == "queued"))).one()
+    load = (await conn.execute(
+        sa.select(_u.c.username, sa.func.count(_t.c.id))
+        .join(_t, sa.and_(_t.c.assignee_id == _u.c.id, _t.c.state == "assigned"))
+        .group_by(_u.c.username))).all()
+    online = (await conn.execute(
+        sa.select(_u.c.username, _u.c.role).distinct()
+        .join(_sess, _sess.c.user_id == _u.c.id)
+        .where(_sess.c.revoked_at.is_(None), _sess.c.last_seen_at > now - ONLINE_WINDOW,
+               _u.c.disabled.is_(False)))).all()
+    per_agent = dict(load)
+    return {
+        "waiting": waiting[0],
+        "oldest_wait_seconds": (now - waiting[1]).total_seconds() if waiting[1] else None,
+        "tickets_per_agent": per_agent,
+        "agents_online": sorted(
+            ({"username": u.username, "role": u.role, "open_tickets": per_agent.get(u.username, 0)}
+             for u in online), key=lambda a: a["username"]),
+        "connected_here": len(connected_here),
+    }
+
+
+async def agents(conn: AsyncConnection, connected_here: set[int]) -> list[dict[str, Any]]:
+    """Colleagues to transfer to: active users by name, with their open tickets and whether
+    online (a recent session, or a console on this instance: `connected_here`)."""
+    now = utcnow()
+    rows = (await conn.execute(
+        sa.select(_u.c.id, _u.c.username, _u.c.role, sa.func.count(_t.c.id).label("load"))
+        .outerjoin(_t, sa.and_(_t.c.assignee_id == _u.c.id, _t.c.state == "assigned"))
+        .where(_u.c.disabled.is_(False)).group_by(_u.c.id, _u.c.username, _u.c.role)
+        .order_by(_u.c.username))).all()
+    online = set((await conn.execute(
+        sa.select(_sess.c.user_id).distinct().where(
+            _sess.c.revoked_at.is_(None), _sess.c.last_seen_at > now - ONLINE_WINDOW)
+    )).scalars()) | connected_here
+    return [{"username": r.username, "role": r.role, "open_tickets": r.load,
+             "online": r.id in online} for r in rows]
+
+
+async def queue_history(conn: AsyncConnection, hours: int, bucket: int) -> dict[str, Any]:
+    """Queue length and waiting times per `bucket` seconds over the last `hours`: at each
+    bucket's end, the tickets waiting and the oldest wait, and the mean wait of those
+    claimed within the bucket."""
+    now = utcnow()
+    since = now - dt.timedelta(hours=hours)
+    rows = (await conn.execute(sa.select(_t.c.opened_at, _t.c.claimed_at, _t.c.resolved_at)
+                               .where(sa.or_(_t.c.resolved_at.is_(None),
+                                             _t.c.resolved_at >= since)))).all()
+    points = []
+    steps = int((now - since).total_seconds() // bucket) + 1
+    for i in range(steps):
+        at = since + dt.timedelta(seconds=i * bucket)
+        waiting = [r for r in rows if r.opened_at <= at
+                   and (r.claimed_at is None or r.claimed_at > at)
+                   and (r.resolved_at is None or r.resolved_at > at)]
+        claimed = [(r.claimed_at - r.opened_at).total_seconds() for r in rows
+                   if r.claimed_at is not None and at - dt.timedelta(seconds=bucket)
+                   < r.claimed_at <= at]
+        points.append({
+            "at": at.isoformat(), "waiting": len(waiting),
+            "oldest_wait_seconds": max(((at - r.opened_at).total_seconds() for r in waiting),
+                                       default=0.0),
+            "mean_wait_seconds": sum(claimed) / len(claimed) if claimed else None})
+    return {"bucket_seconds": bucket, "points": points}
