@@ -6,19 +6,18 @@ small JSON body of the connector's response size. Nothing is stored.
 
 Run by `bench/ingest.py`; by hand: `python3 bench/bare_app.py --port 8100`.
 It is started with the same `uvicorn.run` options as `connector serve`
-(see connector/cli.py): default loop and HTTP implementation (uvloop and
-httptools when installed), one worker, no access log, no server header,
-logging at WARNING.
+(bench/lib/baseline.py, connector/cli.py): default loop and HTTP
+implementation (uvloop and httptools when installed), one worker, no access
+log, no server header, logging at WARNING.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-from typing import Any
 
+from lib.baseline import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -51,23 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     serve(app, args.host, args.port, args.log_level)
     return 0
-
-
-def serve(asgi: Any, host: str, port: int, log_level: str) -> None:
-    """Run `asgi` exactly as `connector serve` runs the connector (its uvicorn options,
-    from the same `CONNECTOR_*` settings), logging like it at `log_level`."""
-    import uvicorn
-
-    from connector.cli import server_options
-    from connector.settings import Settings
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(log_level.upper())
-    logging.getLogger("uvicorn.access").disabled = True
-    uvicorn.run(asgi, **server_options(Settings(host=host, port=port)))
 
 
 if __name__ == "__main__":

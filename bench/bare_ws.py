@@ -21,7 +21,7 @@
 Run by `bench/latency.py` and `bench/connections.py`; by hand:
 `python3 bench/bare_ws.py --port 8101 [--template frame.json] [--heartbeat 5]`.
 Started with the same `uvicorn.run` options as `connector serve` (see
-bench/bare_app.py and connector/cli.py): uvloop, httptools, the default
+bench/lib/baseline.py and connector/cli.py): uvloop, httptools, the default
 WebSocket implementation, one worker, no access log, no server header,
 `ws_max_size` 65 KiB, logging at WARNING.
 """
@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bare_app import serve
+from lib.baseline import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response

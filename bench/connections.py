@@ -14,7 +14,7 @@ on a fresh process:
    common case);
 3. warm-up: 20 consoles open and close (lazy imports, first allocations);
    then the server's VmRSS (/proc/PID/status) is read: *before*;
-4. `--client-procs` child processes (`_common.consoles_main`, the `websockets`
+4. `--client-procs` child processes (`lib.consoles`, the `websockets`
    library, permessage-deflate offered as browsers do, no client pings) open
    `--connections` consoles between them, `--connect-concurrency` at a time
    per process; the connect time is printed;
@@ -34,31 +34,21 @@ enforced); 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import (
-    ConsoleGroup,
-    Consoles,
-    ConsoleSpec,
-    CpuMeter,
-    describe,
-    free_port,
-    loadavg,
-    login,
-    machine,
-    make_users,
-    open_fds,
-    process_tree,
-    raise_nofile,
-    rss_kib,
-    stack,
-    wait_ready,
-)
+from lib import profiles
+from lib.consoles import ConsoleGroup, Consoles, ConsoleSpec
+from lib.cpu import CpuMeter
+from lib.machine import describe, machine
+from lib.procfs import loadavg, open_fds, process_tree, rss_kib
+from lib.procs import free_port, raise_nofile, wait_ready
+from lib.report import args_json, write_report
+from lib.stack import stack
+from lib.staff import login, make_users
 
 HERE = Path(__file__).resolve().parent
 BARE_WS = HERE / "bare_ws.py"
@@ -123,11 +113,8 @@ def measure(target: str, pid: int, url: str, headers: list[dict[str, str]],
         if args.profile:
             out = Path(f"{args.profile}-{target}.txt")
             out.parent.mkdir(parents=True, exist_ok=True)
-            spy = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
-                 "--duration", str(max(1, int(args.hold) - 2)), "--format", "raw",
-                 "--threads", "--output", str(out)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = profiles.record(pid, out, max(1, int(args.hold) - 2), subprocesses=False,
+                                  stderr=subprocess.DEVNULL)
             print(f"  {target}: py-spy while holding -> {out}")
         meter.start()
         end = time.monotonic() + args.hold
@@ -208,10 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_ready(bare)
             results.append(measure("bare", bare.proc.pid, f"ws://127.0.0.1:{port}/ws",
                                    [{"Origin": f"http://127.0.0.1:{port}"}], args))
-            st.servers.remove(bare)
-            from _common import stop
-
-            stop(bare)
+            st.stop(bare)
         if args.only != "bare":
             conn = st.start_connector()
             names = make_users(st, "agent", "agent", args.sessions)
@@ -236,11 +220,11 @@ def main(argv: list[str] | None = None) -> int:
               + ("met" if met else "MISSED" if c.connected >= TARGET_CONNECTIONS or not args.smoke
                  else "(smoke run: fewer connections)"))
     if args.json:
-        Path(args.json).write_text(json.dumps({
+        write_report(args.json, {
             "machine": machine(), "source": describe(st.source), "load_at_end": loadavg(),
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "args": args_json(args),
             "results": [{**r.__dict__, "kib_per_conn": r.kib_per_conn, "ok": r.ok}
-                        for r in results]}, indent=2))
+                        for r in results]})
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -16,7 +16,7 @@ One run:
    `--agents` agent accounts sign in and claim `--tickets` of those tickets
    between them;
 4. rounds: this process sends, at the same time and each paced by its own
-   open-loop token bucket (`_common.paced_load`) over keep-alive connections:
+   open-loop token bucket (`lib.load.paced_load`) over keep-alive connections:
    * the ingest load of bench/latency.py: turns from all `--users` (their
      tickets are open) at `--rate` per second, with `--consoles` supervisor
      consoles connected (default 0: the ingest load alone);
@@ -35,7 +35,7 @@ One run:
    its transaction holds the write lock, and the first delivery attempt's
    `at - duration_ms`, when the worker started the HTTP call) next to the
    POST's 201; the ingest rate achieved; CPU use; and what the server's
-   threads were doing (`_common.ThreadStates`: running, idle, fsync, or
+   threads were doing (`lib.threads.ThreadStates`: running, idle, fsync, or
    asleep in SQLite's busy handler waiting for the write lock).
 
 Exit status: 0 when every reply was answered 201 and arrived at the channel
@@ -48,143 +48,34 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import multiprocessing as mp
-import re
+import os
 import secrets
 import sqlite3
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    CLIENT_SCHED_HELP,
-    Consoles,
-    ConsoleSpec,
-    CpuMeter,
-    LoadResult,
-    RawPool,
-    Session,
-    Stack,
-    ThreadStates,
-    client_policy,
-    describe,
-    fmt_ms,
-    free_port,
-    http_request,
-    loadavg,
-    login,
-    machine,
-    make_users,
-    paced_load,
-    process_tree,
-    raise_nofile,
-    stack,
-    summary,
-    token_text,
-    turn_body,
-    use_uvloop,
-)
-from latency import open_tickets
+from lib import profiles
+from lib.channel import Channel
+from lib.consoles import Consoles, ConsoleSpec
+from lib.cpu import CpuMeter
+from lib.figures import fmt_ms, summary
+from lib.load import LoadResult, paced_load
+from lib.machine import describe, machine
+from lib.procfs import loadavg, process_tree
+from lib.rawhttp import RawPool, http_request
+from lib.report import args_json, write_report
+from lib.sched import CLIENT_SCHED_HELP, client_policy, use_uvloop
+from lib.stack import Stack, stack
+from lib.staff import Session, login, make_users
+from lib.threads import ThreadStates
+from lib.tickets import claim, open_tickets
+from lib.tokens import token_re, token_turn
 
 HERE = Path(__file__).resolve().parent
 TARGET_P99_MS = 25.0
-
-
-# --- the fake channel (child process) ------------------------------------------------------
-
-_OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-_TOKEN = re.compile(rb"(k[0-9a-f]+[cd]\d+)x(\d+)y")
-
-
-class _ChannelProtocol(asyncio.Protocol):
-    """HTTP/1.1 keep-alive, Content-Length bodies only: enough for httpx and our client."""
-
-    def __init__(self, arrivals: dict[tuple[str, int], int], counts: list[int]) -> None:
-        self.arrivals, self.counts = arrivals, counts
-        self.buf = b""
-        self.transport: Any = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while True:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buf[:end]
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-                    break
-            if len(self.buf) < end + 4 + length:
-                return
-            now = time.monotonic_ns()
-            body = self.buf[end + 4:end + 4 + length]
-            self.buf = self.buf[end + 4 + length:]
-            self.counts[0] += 1
-            m = _TOKEN.search(body)
-            if m is not None:
-                self.arrivals.setdefault((m.group(1).decode(), int(m.group(2))), now)
-            self.transport.write(_OK)
-
-
-def channel_main(pipe: Any, port: int) -> None:
-    raise_nofile()
-    use_uvloop()
-
-    async def serve() -> None:
-        arrivals: dict[tuple[str, int], int] = {}
-        counts = [0]
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _ChannelProtocol(arrivals, counts),
-                                          "127.0.0.1", port, backlog=1024)
-        pipe.send("ready")
-        while True:
-            msg = await loop.run_in_executor(None, pipe.recv)
-            if msg == "stop":
-                break
-            # ("take", run): hand over (and forget) the arrivals of one run
-            run = msg[1]
-            mine = {seq: t for (r, seq), t in arrivals.items() if r == run}
-            for seq in mine:
-                del arrivals[(run, seq)]
-            pipe.send((mine, counts[0]))
-        server.close()
-
-    asyncio.run(serve())
-
-
-class Channel:
-    def __init__(self) -> None:
-        self.port = free_port()
-        ctx = mp.get_context("spawn")
-        self.pipe, child = ctx.Pipe()
-        self.proc = ctx.Process(target=channel_main, args=(child, self.port), daemon=True)
-        self.proc.start()
-        if not self.pipe.poll(30) or self.pipe.recv() != "ready":
-            raise SystemExit("fake channel did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/chatlayer"
-
-    def take(self, run: str) -> tuple[dict[int, int], int]:
-        self.pipe.send(("take", run))
-        return self.pipe.recv()
-
-    def close(self) -> None:
-        if self.proc.is_alive():
-            self.pipe.send("stop")
-            self.proc.join(5)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(5)
 
 
 # --- one round -----------------------------------------------------------------------------
@@ -233,9 +124,9 @@ async def _drive(st: Stack, channel: Channel, sessions: list[Session], claimed: 
         "message": {"text": reply_text(run_d, i)}}).encode(),
         {"Idempotency-Key": secrets.token_hex(16), "User-Agent": "bench/delivery"})
         for i in range(n_replies)]
-    ingest = [http_request("POST", st.hook_path, st.port, turn_body(
-        users[i % len(users)], token_text(run_i, i), ref=f"{run_i}-{i}"))
-        for i in range(int(span * ingest_rate))]
+    ingest = [http_request("POST", st.hook_path, st.port,
+                           token_turn(users[i % len(users)], run_i, i))
+              for i in range(int(span * ingest_rate))]
 
     reply_pool = await RawPool(st.port, args.reply_connections).open()
     direct_pool = await RawPool(channel.port, args.reply_connections).open()
@@ -271,7 +162,7 @@ def run_round(st: Stack, channel: Channel, sessions: list[Session], claimed: lis
     assert st.connector is not None
     pids: dict[str, int | list[int]] = {
             "server": process_tree(st.connector.proc.pid), "channel": channel.proc.pid or 0,
-            "client": _pid()}
+            "client": os.getpid()}
     if consoles is not None:
         pids["consoles"] = consoles.pid
     meter = CpuMeter(pids)
@@ -368,7 +259,7 @@ def breakdown(db: Path, run: str, load: LoadResult, warm: int) -> dict[str, dict
             "WHERE m.kind = 'agent' AND m.text LIKE ?", (f"%{run}x%",)).fetchall()
     finally:
         conn.close()
-    rx = re.compile(re.escape(run) + r"x(\d+)y")
+    rx = token_re(run)
 
     def wall_ns(text: str) -> int:
         t = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
@@ -392,12 +283,6 @@ def breakdown(db: Path, run: str, load: LoadResult, warm: int) -> dict[str, dict
         parts["201 -> worker starts the HTTP call"].append((http_start - answered) / 1e6)
         parts["HTTP call to the channel (httpx, until answered)"].append(duration_ms)
     return {k: summary(v) for k, v in parts.items()}
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -467,46 +352,27 @@ def main(argv: list[str] | None = None) -> int:
             plan = ([(0, 0.0)] if args.idle_round else []) + \
                 [(r, args.rate) for r in range(1, args.rounds + 1)]
             for rnd, rate in plan:
-                runs.append(_round(st, channel, ordered, claimed, users, args, rnd, rate,
-                                   run_id, consoles_headers))
+                # Reply i goes to claimed[i % n] from ordered[i % n], who claimed it.
+                runs.append(run_round(st, channel, ordered, claimed, users, args, rnd, rate,
+                                      run_id, consoles_headers))
                 st.check_alive()
             ok = report(runs)
             if args.profile:
                 profile(st, channel, ordered, claimed, users, args, run_id, consoles_headers)
             if args.json:
-                Path(args.json).write_text(json.dumps({
+                write_report(args.json, {
                     "machine": machine(), "source": describe(st.source), "load_at_end": loadavg(),
-                "args": {k: str(v) if isinstance(v, Path) else v
-                         for k, v in vars(args).items()},
+                    "args": args_json(args),
                     "runs": [{"round": r.round, "ingest_rate": r.ingest_rate,
                               "reply_ms": r.replies, "direct_ms": r.direct,
                               "reply_post_ms": r.reply_post, "parts_ms": r.parts,
                               "lost_replies": r.lost_replies,
                               "lost_direct": r.lost_direct, "bad_replies": r.bad_replies,
                               "ingest_achieved": r.ingest.achieved if r.ingest else None,
-                              "cpu": r.cpu, "load_before": r.load_before} for r in runs]},
-                    indent=2))
+                              "cpu": r.cpu, "load_before": r.load_before} for r in runs]})
     finally:
         channel.close()
     return 0 if ok else 1
-
-
-def _round(st: Stack, channel: Channel, ordered: list[Session], claimed: list[int],
-           users: list[str], args: argparse.Namespace, rnd: int, rate: float, run_id: str,
-           consoles_headers: list[dict[str, str]]) -> Round:
-    # Reply i goes to claimed[i % n] from ordered[i % n], the session that claimed it.
-    return run_round(st, channel, ordered, claimed, users, args, rnd, rate, run_id,
-                     consoles_headers)
-
-
-def claim(st: Stack, session: Session, ticket: int) -> None:
-    import httpx
-
-    r = httpx.post(f"{st.base}/api/tickets/{ticket}/claim",
-                   headers={"X-CSRF-Token": session.csrf, "Origin": st.base},
-                   cookies={"connector_session": session.cookie}, timeout=60)
-    if r.status_code != 200:
-        raise SystemExit(f"claim {ticket}: {r.status_code} {r.text}")
 
 
 def report(runs: list[Round]) -> bool:
@@ -535,23 +401,14 @@ def report(runs: list[Round]) -> bool:
 def profile(st: Stack, channel: Channel, ordered: list[Session], claimed: list[int],
             users: list[str], args: argparse.Namespace, run_id: str,
             consoles_headers: list[dict[str, str]]) -> None:
-    prefix = Path(args.profile)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    for n, (fmt, suffix) in enumerate((("raw", ".txt"), ("flamegraph", ".svg")), start=1):
-        out = prefix.with_suffix(suffix)
-        assert st.connector is not None
-        spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(st.connector.proc.pid), "--rate", "250",
-             "--nonblocking", "--duration", str(int(args.warmup + args.duration + 2)),
-             "--format", fmt, "--threads", "--subprocesses", "--output", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(1.0)
-        print(f"profiled round (not counted) -> {out}")
-        _round(st, channel, ordered, claimed, users, args, 100 + n, args.rate, run_id,
-               consoles_headers)
-        _, err = spy.communicate(timeout=180)
-        if spy.returncode != 0:
-            print(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    """One more loaded round under py-spy, twice: collapsed stacks, then a flame graph."""
+    assert st.connector is not None
+    for n, fmt, out in profiles.outputs(args.profile):
+        with profiles.recording(st.connector.proc.pid, out,
+                                int(args.warmup + args.duration + 2), fmt, timeout=180):
+            print(f"profiled round (not counted) -> {out}")
+            run_round(st, channel, ordered, claimed, users, args, 100 + n, args.rate, run_id,
+                      consoles_headers)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@
 -- `user_id` is drawn from USERS distinct end users; HELP_PERCENT of the turns
 -- carry need_help=true. The body has every field of the documented example
 -- (reference: Smartly.ai webhooks guide, message_received).
+-- It is the body of `turn` in bench/lib/smartly.py, the one builder the tests
+-- and the Python benchmarks share; wrk runs Lua, which cannot import it, so
+-- this template is a copy: change both together.
 -- `done` prints one machine-readable line starting with "BENCH ".
 
 local threads = {}

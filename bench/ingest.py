@@ -27,115 +27,26 @@ Exit status: 0 when all checks pass, 1 otherwise. Needs `wrk` on PATH
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
+from lib import profiles
+from lib.machine import describe, machine
+from lib.procs import Server, free_port, wait_ready
+from lib.report import args_json, write_report
+from lib.stack import ROOT, stack
+from lib.wrk import Run, wrk
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-LUA = HERE / "ingest.lua"
 BARE = HERE / "bare_app.py"
-
-
-@dataclass
-class Run:
-    target: str
-    round: int
-    duration_s: float
-    requests: int
-    sent: int
-    need_help: int
-    errors: dict[str, int]
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    stored: int | None = None  # connector only: inbound events stored by this run
-    open_tickets: int | None = None  # connector only: conversations in handover afterwards
-    load_before: str = ""  # /proc/loadavg (1, 5, 15 min) when the run started
-
-    @property
-    def ok_responses(self) -> int:
-        """2xx/3xx responses (wrk counts status >= 400 as errors.status)."""
-        return self.requests - self.errors["status"]
-
-    @property
-    def rate(self) -> float:
-        return self.ok_responses / self.duration_s
-
-    @property
-    def in_flight(self) -> int:
-        """Requests written but unanswered when wrk stopped (at most one per connection).
-
-        wrk calls the script's request() once more than it sends: on the first
-        thread, before the run, to check the script (script_verify_request).
-        """
-        return max(0, self.sent - 1 - self.requests)
-
-
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(server: Server, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise SystemExit(f"{server.name} exited with {server.proc.returncode}:\n"
-                             + server.log.read_text(errors="replace")[-3000:])
-        try:
-            with urllib.request.urlopen(server.url("/healthz"), timeout=1) as resp:  # noqa: S310
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{server.name} not ready after {timeout} s")
-
-
-def stop(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGINT)
-        try:
-            server.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "connector.cli", *args], env=env,
-                         cwd=env["PYTHONPATH"].split(os.pathsep)[0],
-                         capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"connector {' '.join(args)} failed:\n{out.stderr}")
-    return out.stdout
 
 
 def open_tickets(db: Path) -> int:
@@ -145,26 +56,6 @@ def open_tickets(db: Path) -> int:
             "SELECT COUNT(*) FROM conversation WHERE open_ticket_id IS NOT NULL").fetchone()[0])
     finally:
         conn.close()
-
-
-def describe(source: Path) -> str:
-    """The checkout benchmarked: path, commit, and whether connector/ has local changes."""
-    try:
-        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--",
-                                "connector"], capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return f"{source} (not a git checkout)"
-    return f"{source} at {commit}" + (" with local changes in connector/" if dirty else "")
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def count_stored(db: Path, integration_id: str) -> int:
@@ -205,50 +96,6 @@ def settled_count(db: Path, integration_id: str, quiet: float = 0.5,
     return last
 
 
-def wrk(url: str, *, duration: int, connections: int, threads: int, salt: str, users: int,
-        help_percent: float, target: str, rnd: int) -> Run:
-    load = loadavg()
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-           "--timeout", "10s", "-s", str(LUA), url, "--", salt, str(users), str(help_percent)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
-    if out.returncode != 0 or line is None:
-        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    v = dict(kv.split("=", 1) for kv in line.split()[1:])
-    return Run(
-        target=target, round=rnd, duration_s=int(v["duration_us"]) / 1e6,
-        requests=int(v["requests"]), sent=int(v["sent"]), need_help=int(v["need_help"]),
-        errors={k[4:]: int(v[k]) for k in v if k.startswith("err_")},
-        p50_ms=int(v["p50_us"]) / 1000, p90_ms=int(v["p90_us"]) / 1000,
-        p99_ms=int(v["p99_us"]) / 1000, max_ms=int(v["max_us"]) / 1000, load_before=load,
-    )
-
-
-def machine() -> str:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    try:
-        import uvloop  # noqa: F401
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
-    try:
-        import httptools  # noqa: F401
-        http = "httptools"
-    except ImportError:
-        http = "h11"
-    mem = "?"
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-        mem = f"{kib / 1024 / 1024:.1f} GiB"
-    return (f"{os.cpu_count()} CPU ({model}), {mem} RAM, Python {sys.version.split()[0]}, "
-            f"SQLite {sqlite3.sqlite_version}, uvicorn loop={loop} http={http}")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -279,39 +126,16 @@ def main(argv: list[str] | None = None) -> int:
         print("error: py-spy not found (pip install py-spy)", file=sys.stderr)
         return 2
 
-    source = args.source.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    db = tmp / "connector.db"
-    port, bare_port = free_port(), free_port()
-    env = {**os.environ,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")])),
-           "CONNECTOR_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-           "CONNECTOR_LOG_LEVEL": "warning",
-           "CONNECTOR_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-           "CONNECTOR_HOST": "127.0.0.1", "CONNECTOR_PORT": str(port),
-           "CONNECTOR_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    servers: list[Server] = []
     runs: list[Run] = []
-    try:
-        cli(env, "migrate")
-        integ = json.loads(cli(env, "integration", "add", "--name", "bench",
-                               "--channel-url", "http://127.0.0.1:9/bench", "--json"))
-        hook_path = integ["smartly_webhook_url"].split(f":{port}", 1)[1]
-
-        def spawn(name: str, cmd: list[str], p: int) -> Server:
-            log = tmp / f"{name}.log"
-            proc = subprocess.Popen(cmd, env=env, cwd=source, stdout=log.open("wb"),
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            server = Server(name, proc, p, log)
-            servers.append(server)
-            return server
-
-        conn = spawn("connector", [sys.executable, "-m", "connector.cli", "serve"], port)
-        bare = spawn("bare", [sys.executable, str(BARE), "--port", str(bare_port)], bare_port)
-        wait_ready(conn)
+    with stack(source=args.source, keep=args.keep, prefix="bench-ingest-") as st:
+        conn = st.start_connector()
+        bare_port = free_port()
+        bare = st.spawn("bare", [sys.executable, str(BARE), "--port", str(bare_port)],
+                        bare_port)
         wait_ready(bare)
+        db, integration_id, hook_path = st.db, st.integration["id"], st.hook_path
         print(f"machine: {machine()}")
-        print(f"connector source: {describe(source)}")
+        print(f"connector source: {describe(st.source)}")
         print(f"workload: wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
               f"{args.users} end users, {args.help_percent:g}% need_help, "
               f"{args.rounds} round(s); connector pid {conn.proc.pid}, bare pid {bare.proc.pid}")
@@ -329,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{target} died:\n{server.log.read_text()[-3000:]}")
             if target == "connector":
                 probe(server.url(hook_path), salt)
-                total = settled_count(db, integ["id"])
+                total = settled_count(db, integration_id)
                 # The probe is one stored event of its own: not part of the run.
                 r.stored, stored_before = total - stored_before - 1, total
                 r.open_tickets = open_tickets(db)
@@ -355,21 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         ok = report(measured, runs)
 
         if args.profile:
-            ok = profile(conn, args, hook_path, run_id, drive, runs) and ok
-        ok = verify_totals(db, integ["id"], runs) and ok
+            ok = profile(conn, args, drive, runs) and ok
+        ok = verify_totals(db, integration_id, runs) and ok
         if args.json:
-            Path(args.json).write_text(json.dumps({
-                "machine": machine(), "args": {k: str(v) if isinstance(v, Path) else v
-                                               for k, v in vars(args).items()},
-                "runs": [{**r.__dict__, "rate": r.rate} for r in runs]}, indent=2))
+            write_report(args.json, {"machine": machine(), "args": args_json(args),
+                                     "runs": [{**r.__dict__, "rate": r.rate} for r in runs]})
         return 0 if ok else 1
-    finally:
-        for server in servers:
-            stop(server)
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def report(measured: list[Run], every: list[Run]) -> bool:
@@ -425,29 +240,19 @@ def verify_totals(db: Path, integration_id: str, runs: list[Run]) -> bool:
     return total == expected
 
 
-def profile(conn: Server, args: argparse.Namespace, hook_path: str, run_id: str, drive,
+def profile(conn: Server, args: argparse.Namespace, drive: Callable[[Server, str, int, int], Run],
             runs: list[Run]) -> bool:
     """Two more connector runs, each under one py-spy: collapsed stacks, then a flame graph."""
-    prefix = Path(args.profile)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
     ok = True
-    for n, (fmt, suffix) in enumerate((("raw", ".txt"), ("flamegraph", ".svg")), start=1):
-        out = prefix.with_suffix(suffix)
-        spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(conn.proc.pid), "--rate", "250", "--nonblocking",
-             "--duration", str(args.duration + 1), "--format", fmt, "--threads",
-             "--subprocesses", "--output", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(1.0)  # let py-spy attach
-        r = drive(conn, "connector", 100 + n, args.duration)
-        r.round = -n
-        runs.append(r)
-        _, err = spy.communicate(timeout=120)
-        if spy.returncode != 0:
-            print(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    for n, fmt, out in profiles.outputs(args.profile):
+        with profiles.recording(conn.proc.pid, out, args.duration + 1, fmt, timeout=120):
+            r = drive(conn, "connector", 100 + n, args.duration)
+            r.round = -n
+            runs.append(r)
         print(f"  profiled  connector {r.rate:9.0f} req/s under py-spy (not counted) -> {out}")
         ok = check_run(r) and ok
     return ok
+
 
 if __name__ == "__main__":
     sys.exit(main())

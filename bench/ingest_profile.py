@@ -2,7 +2,7 @@
 
     python3 bench/ingest_profile.py [--events 12000] [--batch 32] [--cprofile 25] [--smoke]
 
-Runs what the server and the writer process (connector/ingest_process.py)
+Runs what the server and the writer process (connector/ingest/process.py)
 do for each event, on a fresh SQLite file in this process: validate the
 body, ship it and rebuild it as the writer does, then `apply.write` in
 one transaction per batch of `--batch`, with the
@@ -15,10 +15,8 @@ N functions with the most own time. Use --source to profile another checkout.
 from __future__ import annotations
 
 import argparse
-import copy
 import cProfile
 import datetime as dt
-import json
 import pstats
 import random
 import sys
@@ -27,31 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from lib.smartly import encode, turn
 
-TEMPLATE: dict[str, Any] = {
-    "event": "message_received",
-    "payload": {
-        "input": "", "corrected_input": "", "intent": "OrderStatusIntent",
-        "intent_slug": "orderStatusfrfr", "intent_id": "123abc", "confidence": 0.87,
-        "confidence_threshold": 0.2, "custom_entities": {}, "system_entities": {},
-        "alternatives": [], "understood": True, "understood_nlu": True, "never_trained": False,
-        "state_id": "123abc", "state_name": "suivi de commande",
-        "answer": "Votre commande est en cours de livraison", "reprompt": None,
-        "end_session": False, "user_id": "", "platform": "webchat", "muted": False,
-        "need_help": False, "handover_category_name": "", "payload": {}, "no_reply_prompt": "",
-        "probabilistic_nlu_processing_time": 0.093, "rule_based_nlu_processing_time": 0,
-        "dialog_management_processing_time": 0.005, "rich_text": [],
-        "show_answer_survey": False, "show_conversation_survey": False,
-        "webchat_input_place_holder": "", "webchat_hidden_input": None,
-        "has_webhook_integration": True, "lang": "fr-fr", "skill_id": "123abc",
-        "input_type": "text", "client_id": "", "master_bot": False, "client_session_id": "",
-        "first_client_session_id": None,
-        "nlu_model": {"name": "SNP 1.06", "version": "1.06 RC3"},
-        "number_of_nounderstood": 0, "is_smartly_integration": True, "is_simulator": False,
-        "event_name": "NEW_INPUT", "total_processing_time": 0.269,
-    },
-}
+HERE = Path(__file__).resolve().parent
 
 
 def bodies(n: int, users: int, help_percent: float, salt: str) -> list[bytes]:
@@ -59,19 +35,14 @@ def bodies(n: int, users: int, help_percent: float, salt: str) -> list[bytes]:
     rng = random.Random(salt)
     out = []
     for i in range(n):
-        body = copy.deepcopy(TEMPLATE)
-        p = body["payload"]
         user = f"user-{rng.randrange(users)}"
         help_ = rng.random() * 100 < help_percent
         ref = f"{salt}-{i}"
-        p["input"] = p["corrected_input"] = f"Bonjour, ma commande {ref} n'est pas arrivée"
-        p["user_id"] = p["client_id"] = user
-        p["client_session_id"] = f"sess-{ref}"
-        p["need_help"] = p["muted"] = help_
-        p["total_processing_time"] = round(0.2 + i / 1e7, 7)
-        if help_:
-            p["answer"] = "Nous allons vérifier si un agent est disponible"
-        out.append(json.dumps(body, ensure_ascii=False).encode())
+        out.append(encode(turn(
+            user, f"Bonjour, ma commande {ref} n'est pas arrivée", need_help=help_,
+            answer="Nous allons vérifier si un agent est disponible" if help_
+            else "Votre commande est en cours de livraison",
+            ref=ref, total_processing_time=round(0.2 + i / 1e7, 7))))
     return out
 
 

@@ -19,13 +19,13 @@ One run:
    `bench/bare_ws.py` (a bare Starlette WebSocket broadcast on the same uvicorn
    options) is started with it as the template of the frame it broadcasts;
 5. rounds, alternating bare, connector, bare, connector: a child process
-   (`_common.consoles_main`) opens `--consoles` WebSockets with the
+   (`lib.consoles`) opens `--consoles` WebSockets with the
    `websockets` library (permessage-deflate offered, as browsers do) and
    records, per console, the CLOCK_MONOTONIC arrival time of each frame
    carrying a benchmark token; this process then sends the turns at a steady
    `--rate` with an open-loop token bucket over `--http-connections`
    keep-alive connections, recording the time just before each POST is
-   written (`_common.paced_load`); `--warmup` seconds of turns first, not
+   written (`lib.load.paced_load`); `--warmup` seconds of turns first, not
    counted;
 6. latency of each (event, console) pair = arrival - send. Prints p50, p99
    and max per round and over all rounds for each target, the ratio
@@ -33,7 +33,7 @@ One run:
    rate (warns when below the target), the CPU use of the server, the
    consoles process and the load generator, the server's CPU per event and
    per (event, console) delivery, and for the connector what its threads
-   were doing (`_common.ThreadStates`).
+   were doing (`lib.threads.ThreadStates`).
 
 `--rate 500,100,50` sweeps several rates in one run. `--targets` adds
 `coalesced`: `bench/bare_ws.py --coalesce`, a prototype that sends each
@@ -56,42 +56,28 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    CLIENT_SCHED_HELP,
-    ConsoleGroup,
-    ConsoleSpec,
-    CpuMeter,
-    LoadResult,
-    RawPool,
-    Session,
-    Stack,
-    ThreadStates,
-    client_policy,
-    describe,
-    fmt_ms,
-    free_port,
-    http_request,
-    loadavg,
-    login,
-    machine,
-    make_users,
-    paced_load,
-    process_tree,
-    stack,
-    summary,
-    token_re,
-    token_text,
-    turn_body,
-    use_uvloop,
-    wait_ready,
-)
+from lib import profiles
+from lib.consoles import ConsoleGroup, ConsoleSpec
+from lib.cpu import CpuMeter
+from lib.figures import fmt_ms, summary
+from lib.load import LoadResult, paced_load
+from lib.machine import describe, machine
+from lib.procfs import loadavg, process_tree
+from lib.procs import free_port, wait_ready
+from lib.rawhttp import RawPool, http_request
+from lib.report import args_json, write_report
+from lib.sched import CLIENT_SCHED_HELP, client_policy, use_uvloop
+from lib.stack import Stack, stack
+from lib.staff import Session, login, make_users
+from lib.threads import ThreadStates
+from lib.tickets import open_tickets
+from lib.tokens import token_re, token_turn
 
 HERE = Path(__file__).resolve().parent
 BARE_WS = HERE / "bare_ws.py"
@@ -123,30 +109,6 @@ class Round:
                 f"   (load {self.load_before})")
 
 
-async def open_tickets(st: Stack, users: list[str]) -> list[int]:
-    """One need_help turn per end user: each gets an open ticket."""
-    pool = await RawPool(st.port, 16).open()
-    try:
-        reqs = [http_request("POST", st.hook_path, st.port,
-                             turn_body(u, "Je voudrais parler à un conseiller", need_help=True,
-                                       answer="un conseiller va vous contacter",
-                                       ref=f"open-{u}"))
-                for u in users]
-        out = await pool.run_all(reqs)
-    finally:
-        await pool.close()
-    ids = []
-    for status, body in out:
-        if status != 200:
-            log = st.connector.log.read_text(errors="replace")[-3000:] if st.connector else ""
-            raise SystemExit(f"opening tickets: HTTP {status} {body[:200]!r}\n{log}")
-        result = json.loads(body)
-        if result.get("ticket_id") is None:
-            raise SystemExit(f"opening tickets: no ticket in {result}")
-        ids.append(result["ticket_id"])
-    return ids
-
-
 async def capture_frame(st: Stack, session: Session, user: str) -> dict[str, Any]:
     """The connector's `message.created` frame for one turn of `user` (its ticket is open)."""
     import websockets
@@ -159,8 +121,7 @@ async def capture_frame(st: Stack, session: Session, user: str) -> dict[str, Any
         pool = await RawPool(st.port, 1).open()
         try:
             status, body = (await pool.run_all([http_request(
-                "POST", st.hook_path, st.port,
-                turn_body(user, token_text(run, 0), ref=run))]))[0]
+                "POST", st.hook_path, st.port, token_turn(user, run, 0))]))[0]
         finally:
             await pool.close()
         if status != 200:
@@ -187,8 +148,8 @@ def run_round(*, target: str, rnd: int, rate: float, port: int, path: str, serve
     run = f"r{run_id}{target[0]}{rnd}n{int(rate)}"
     warm = int(args.warmup * rate)
     total = warm + int(args.duration * rate)
-    requests = [http_request("POST", path, port, turn_body(
-        users[i % len(users)], token_text(run, i), ref=f"{run}-{i}")) for i in range(total)]
+    requests = [http_request("POST", path, port, token_turn(users[i % len(users)], run, i))
+                for i in range(total)]
     spec = ConsoleSpec(url=f"ws://127.0.0.1:{port}/ws", headers=headers, count=args.consoles,
                        token=run, compression=not args.no_compression, sched=args.client_sched)
     consoles = ConsoleGroup(spec, args.console_procs)
@@ -198,9 +159,9 @@ def run_round(*, target: str, rnd: int, rate: float, port: int, path: str, serve
             raise SystemExit(f"{target}: only {connected} of {args.consoles} consoles connected"
                              f" ({failed} failed)")
         time.sleep(1.0)  # let the hello/presence frames pass
-        load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        load_before = loadavg()
         pids: dict[str, int | list[int]] = {"server": process_tree(server_pid),
-                                             "load generator": _self_pid()}
+                                             "load generator": os.getpid()}
         pids.update({f"consoles{'' if len(consoles.pids) == 1 else i + 1}": pid
                      for i, pid in enumerate(consoles.pids)})
         meter = CpuMeter(pids)
@@ -258,11 +219,6 @@ def run_round(*, target: str, rnd: int, rate: float, port: int, path: str, serve
               f"(achieved {load.achieved:.1f}/s, lag p99 {load.lag_ms['p99']:.1f} ms): the "
               "server is not answering fast enough, or this machine is too busy")
     return r
-
-
-def _self_pid() -> int:
-
-    return os.getpid()
 
 
 def _server_compression() -> bool:
@@ -362,11 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             profile(st, conn.proc.pid, sessions, users, args, run_id)
         if args.json:
-            Path(args.json).write_text(json.dumps({
+            write_report(args.json, {
                 "machine": machine(), "source": describe(st.source), "load_at_end": loadavg(),
-                "args": {k: str(v) if isinstance(v, Path) else v
-                         for k, v in vars(args).items()},
-                "frame_bytes": frame_bytes,
+                "args": args_json(args), "frame_bytes": frame_bytes,
                 "runs": [{"target": r.target, "rate": r.rate, "round": r.round,
                           "consoles": r.consoles, "events": r.events, "pairs": r.pairs,
                           "lost": r.lost, "latency_ms": r.lat, "cpu_percent": r.cpu,
@@ -375,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                           / max(1, r.delivered), "messages": r.frames,
                           "load_before": r.load_before, "achieved_rate": r.load.achieved,
                           "send_lag_ms": r.load.lag_ms, "response_ms": r.load.latency_ms,
-                          "closed_by_server": r.closed_by_server} for r in runs]}, indent=2))
+                          "closed_by_server": r.closed_by_server} for r in runs]})
     return 0 if ok else 1
 
 
@@ -419,24 +373,14 @@ def report(runs: list[Round], args: argparse.Namespace) -> None:
 def profile(st: Stack, pid: int, sessions: list[Session], users: list[str],
             args: argparse.Namespace, run_id: str) -> None:
     """One more connector round under py-spy, twice: collapsed stacks, then a flame graph."""
-    prefix = Path(args.profile)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    for n, (fmt, suffix) in enumerate((("raw", ".txt"), ("flamegraph", ".svg")), start=1):
-        out = prefix.with_suffix(suffix)
-        spy = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--nonblocking",
-             "--duration", str(int(args.warmup + args.duration + 4)), "--format", fmt,
-             "--threads", "--subprocesses", "--output", str(out)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(1.0)
-        print(f"profiled round (not counted) -> {out}")
-        run_round(target="connector", rnd=100 + n, rate=args.rate[0], port=st.port,
-                  path=st.hook_path, server_pid=pid,
-                  headers=[s.ws_headers(st.base) for s in sessions], users=users, args=args,
-                  run_id=run_id)
-        _, err = spy.communicate(timeout=180)
-        if spy.returncode != 0:
-            print(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    for n, fmt, out in profiles.outputs(args.profile):
+        with profiles.recording(pid, out, int(args.warmup + args.duration + 4), fmt,
+                                timeout=180):
+            print(f"profiled round (not counted) -> {out}")
+            run_round(target="connector", rnd=100 + n, rate=args.rate[0], port=st.port,
+                      path=st.hook_path, server_pid=pid,
+                      headers=[s.ws_headers(st.base) for s in sessions], users=users,
+                      args=args, run_id=run_id)
 
 
 if __name__ == "__main__":

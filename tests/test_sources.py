@@ -55,7 +55,8 @@ def test_smartly_turn() -> None:
     assert inbound.known and inbound.end_user_id == "u-1"
     assert inbound.messages == [("user", "hello", None), ("bot", "Hi!", {"text": "Hi!"})]
     assert inbound.context is not None
-    assert inbound.context["intent"] == "Chat" and "input" not in inbound.context
+    assert inbound.context["intent"] == body["payload"]["intent"]
+    assert "input" not in inbound.context
     assert (inbound.lang, inbound.platform) == ("fr-fr", "webchat")
     assert inbound.handover is None and inbound.skill_id is None
 

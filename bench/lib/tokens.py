@@ -1,0 +1,23 @@
+"""Benchmark tokens: `<run>x<seq>y` in a text tells which request of which run it came from."""
+
+from __future__ import annotations
+
+import re
+
+from .smartly import encode, turn
+
+
+def token_text(run: str, seq: int) -> str:
+    """A user's input carrying the benchmark token `<run>x<seq>y` (found with `token_re`)."""
+    return f"Bonjour, ma commande {run}x{seq}y n'est pas arrivée"
+
+
+def token_re(run: str) -> re.Pattern[str]:
+    """Finds the tokens of `run`; group 1 is the sequence number."""
+    return re.compile(re.escape(run) + r"x(\d+)y")
+
+
+def token_turn(user: str, run: str, seq: int) -> bytes:
+    """Turn `seq` of `run` from `user`, whose conversation is in handover: the bot says
+    nothing, so it is one message, one `message.created` event for the consoles."""
+    return encode(turn(user, token_text(run, seq), answer=None, ref=f"{run}-{seq}"))

@@ -1,0 +1,68 @@
+"""wrk as the ingest load generator: one run with bench/ingest.lua, read back as a `Run`."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .procfs import loadavg
+
+#: The wrk script: unique Smartly turns, and one "BENCH ..." line of figures at the end.
+LUA = Path(__file__).resolve().parent.parent / "ingest.lua"
+
+
+@dataclass
+class Run:
+    target: str
+    round: int
+    duration_s: float
+    requests: int
+    sent: int
+    need_help: int
+    errors: dict[str, int]
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    stored: int | None = None  # connector only: inbound events stored by this run
+    open_tickets: int | None = None  # connector only: conversations in handover afterwards
+    load_before: str = ""  # /proc/loadavg (1, 5, 15 min) when the run started
+
+    @property
+    def ok_responses(self) -> int:
+        """2xx/3xx responses (wrk counts status >= 400 as errors.status)."""
+        return self.requests - self.errors["status"]
+
+    @property
+    def rate(self) -> float:
+        return self.ok_responses / self.duration_s
+
+    @property
+    def in_flight(self) -> int:
+        """Requests written but unanswered when wrk stopped (at most one per connection).
+
+        wrk calls the script's request() once more than it sends: on the first
+        thread, before the run, to check the script (script_verify_request).
+        """
+        return max(0, self.sent - 1 - self.requests)
+
+
+def wrk(url: str, *, duration: int, connections: int, threads: int, salt: str, users: int,
+        help_percent: float, target: str, rnd: int) -> Run:
+    """`duration` seconds of bench/ingest.lua turns against `url`."""
+    load = loadavg()
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+           "--timeout", "10s", "-s", str(LUA), url, "--", salt, str(users), str(help_percent)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if out.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    v = dict(kv.split("=", 1) for kv in line.split()[1:])
+    return Run(
+        target=target, round=rnd, duration_s=int(v["duration_us"]) / 1e6,
+        requests=int(v["requests"]), sent=int(v["sent"]), need_help=int(v["need_help"]),
+        errors={k[4:]: int(v[k]) for k in v if k.startswith("err_")},
+        p50_ms=int(v["p50_us"]) / 1000, p90_ms=int(v["p90_us"]) / 1000,
+        p99_ms=int(v["p99_us"]) / 1000, max_ms=int(v["max_us"]) / 1000, load_before=load,
+    )
