@@ -155,7 +155,7 @@ ACTIONS = {
 @pytest.mark.parametrize("action", ACTIONS)
 async def test_an_action_on_a_ticket_one_may_not_see_is_answered_as_reading_it(
         app, client, bot, team, action, state):
-    # The rule (README, `tickets.can_see`): an agent sees the queue and their own tickets.
+    # The rule (README, `roles.can_see`): an agent sees the queue and their own tickets.
     alice, bob, sam = await team("alice", "bob", "sam")
     ticket = await escalate(client, bot, "u-1")
     assert (await claim(bob, ticket)).status_code == 200

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.accounts.security import hash_password
-from connector.domain.errors import FieldError
+from connector.domain.errors import Conflict, FieldError, NotFound
 from connector.domain.roles import ROLES
 from connector.storage.db import utcnow
 from connector.storage.models import User, UserSession
@@ -95,6 +95,25 @@ async def update(conn: AsyncConnection, user_id: int, *, role: str | None = None
         await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(**values))
     if disabled:
         await revoke_sessions(conn, user_id)
+
+
+async def change(conn: AsyncConnection, admin_id: int, user_id: int, *, role: str | None = None,
+                 disabled: bool | None = None,
+                 password_hash: str | None = None) -> tuple[User, User]:
+    """Change a user's role, disabled flag or password hash (each when given), as the
+    admin `admin_id`, who may neither disable nor demote themselves. Returns the user
+    before and after."""
+    before = await by_id(conn, user_id)
+    if before is None:
+        raise NotFound("no such user")
+    if user_id == admin_id and (disabled or (role is not None and role != "admin")):
+        raise Conflict("you cannot disable or demote yourself")
+    await update(conn, user_id, role=role, disabled=disabled)
+    if password_hash is not None:
+        await set_password_hash(conn, user_id, password_hash)
+    after = await by_id(conn, user_id)
+    assert after is not None
+    return before, after
 
 
 async def revoke_sessions(conn: AsyncConnection, user_id: int) -> None:

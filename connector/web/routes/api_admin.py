@@ -150,17 +150,8 @@ async def patch_user(request: Request, principal: Principal) -> Response:
     if data.password is not None:
         password_hash = await run_in_threadpool(hash_password, data.password)
     async with request.app.state.store.transaction() as tx:
-        before = await users.by_id(tx.conn, user_id)
-        if before is None:
-            raise HTTPError(404, "not_found", "no such user")
-        if user_id == principal.user_id and (data.disabled or (
-                data.role is not None and data.role != "admin")):
-            raise HTTPError(409, "conflict", "you cannot disable or demote yourself")
-        await users.update(tx.conn, user_id, role=data.role, disabled=data.disabled)
-        if password_hash is not None:
-            await users.set_password_hash(tx.conn, user_id, password_hash)
-        user = await users.by_id(tx.conn, user_id)
-    assert user is not None
+        before, user = await users.change(tx.conn, principal.user_id, user_id, role=data.role,
+                                          disabled=data.disabled, password_hash=password_hash)
     hub = request.app.state.hub
     if data.disabled or password_hash is not None:
         hub.close_user(user_id, CLOSE_UNAUTHORIZED, "session ended")
