@@ -25,12 +25,11 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.conftest import Bot, LiveServer, add_bot, add_user
+from tests.conftest import PASSWORD, Bot, LiveServer, add_bot, add_user
 
 CHROMIUM = Path(os.environ.get("CONSOLE_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PASSWORD = "correct horse battery"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 expect.set_options(timeout=8000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import socket
 import threading
@@ -22,10 +23,12 @@ from connector.accounts.security import hash_password
 from connector.app import create_app
 from connector.settings import Settings
 from connector.storage.migrate import upgrade
+from connector.storage.models import User
 from tests.fakes import FakeChannel
 
-#: The browser fixtures (`browser`, `consoles`, `staff`) for the console tests.
-pytest_plugins = ["tests.browser"]
+#: The browser fixtures (`browser`, `consoles`, `staff`) for the console tests, and
+#: the live-stream tests' `world`.
+pytest_plugins = ["tests.browser", "tests.realtime_helpers"]
 
 
 @pytest.fixture
@@ -112,19 +115,24 @@ async def bot(app: Any, channel: FakeChannel) -> Bot:
     return await add_bot(app, channel.url)
 
 
+#: The password of every staff account the tests make, unless a test gives another.
 PASSWORD = "correct horse battery"
-#: Real argon2 hashes, made once per password: creating users stays cheap, while every
-#: sign-in still verifies against argon2.
-_hashes: dict[str, str] = {}
+
+
+@functools.cache
+def password_hash(password: str = PASSWORD) -> str:
+    """A real argon2 hash of `password`, made once per password: creating users stays
+    cheap, while every sign-in still verifies against argon2."""
+    return hash_password(password)
 
 
 async def add_user(app: Any, username: str, role: str = "agent",
-                   password: str = PASSWORD) -> Any:
-    if password not in _hashes:
-        _hashes[password] = hash_password(password)
+                   password: str = PASSWORD) -> User:
+    """The one way tests make a staff account: `users.create` (its checks included) on
+    `app`'s database, with `password_hash(password)`."""
     async with app.state.store.transaction() as tx:
         return await users.create(tx.conn, username, password, role,
-                                  password_hash=_hashes[password])
+                                  password_hash=password_hash(password))
 
 
 async def sign_in(stack: AsyncExitStack, app: Any, username: str,

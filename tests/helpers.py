@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -15,11 +14,9 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from connector.accounts.security import hash_password
 from connector.app import create_app
 from connector.domain import tickets
 from connector.settings import Settings
-from connector.storage.db import utcnow
 from connector.storage.migrate import upgrade
 from connector.storage.models import (
     Conversation,
@@ -31,7 +28,6 @@ from connector.storage.models import (
     StreamEvent,
     Ticket,
     TicketTransition,
-    User,
 )
 from connector.storage.store import Store
 
@@ -100,32 +96,6 @@ async def execute(where: Any, statement: Any) -> None:
 
 def actor(user: Any) -> tickets.Actor:
     return tickets.Actor(user.id, user.username, user.role)
-
-
-PASSWORD = "correct horse battery"
-
-
-@functools.cache
-def _password_hash() -> str:
-    return hash_password(PASSWORD)
-
-
-async def add_staff(app: Any, *people: tuple[str, str]) -> dict[str, tickets.Actor]:
-    """Staff accounts (username, role), all with `PASSWORD`, hashed once per session.
-
-    `users.create` hashes with argon2id each time (slow by design); the ticket tests
-    need many accounts and do not test passwords.
-    """
-    table = User.__table__
-    now = utcnow()
-    out = {}
-    async with app.state.store.transaction() as tx:
-        for username, role in people:
-            user_id = (await tx.conn.execute(sa.insert(table).values(
-                username=username, password_hash=_password_hash(), role=role, disabled=False,
-                created_at=now, password_changed_at=now).returning(table.c.id))).scalar_one()
-            out[username] = tickets.Actor(user_id, username, role)
-    return out
 
 
 async def wait_until(check: Callable[[], Awaitable[Any]], within: float = 10.0,

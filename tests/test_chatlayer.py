@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from connector.storage.models import Conversation, InboundEvent, Message, StreamEvent
 from tests import builders
-from tests.conftest import add_bot, sign_in
-from tests.helpers import add_staff, counts, execute, rows
+from tests.conftest import add_bot, add_user, sign_in
+from tests.helpers import counts, execute, rows
 
 pytestmark = pytest.mark.anyio
 
@@ -199,7 +199,7 @@ async def test_the_verify_token_is_never_stored_nor_shown_to_staff(app, client, 
     await execute(app, sa.update(InboundEvent.__table__).where(
         InboundEvent.__table__.c.id == old.json()["event_id"]).values(raw=orjson.dumps(
             builders.chatlayer("u-1", bot.verify_token, {"text": "old"})).decode()))
-    await add_staff(app, ("alice", "agent"))
+    await add_user(app, "alice")
     async with AsyncExitStack() as stack:
         alice = await sign_in(stack, app, "alice")
         assert (await alice.post(f"/api/tickets/{ticket_id}/claim")).status_code == 200

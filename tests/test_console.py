@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests import builders
 from tests.browser import people, register_bot, webhook
+from tests.conftest import PASSWORD
 from tests.fakes import Reply
 
 pytestmark = pytest.mark.browser
@@ -186,7 +187,7 @@ def test_keyboard_claim_reply_note_transfer_resolve_and_sign_out(consoles, live,
     expect(page.locator("#signin-username")).to_be_focused()
     kb.type("alice")
     kb.press("Tab")
-    kb.type("correct horse battery")
+    kb.type(PASSWORD)
     kb.press("Enter")
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")
 

@@ -21,9 +21,9 @@ from connector.domain import errors, outbox, tickets
 from connector.settings import Settings
 from connector.storage.models import Delivery, DeliveryAttempt
 from tests import builders
-from tests.conftest import add_bot, free_port, fresh_database, make_settings
+from tests.conftest import add_bot, add_user, free_port, fresh_database, make_settings
 from tests.fakes import FakeChannel, Reply
-from tests.helpers import add_staff, rows, running, wait_settled, wait_until
+from tests.helpers import actor, rows, running, wait_settled, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +38,7 @@ class Desk:
 
     async def ticket(self, bot: Any, end_user: str) -> int:
         if self.agent is None:
-            self.agent = (await add_staff(self.app, ("agent", "agent")))["agent"]
+            self.agent = actor(await add_user(self.app, "agent"))
         if (bot.id, end_user) not in self.tickets:
             r = await self.client.post(bot.smartly_path,
                                        json=builders.turn(end_user, "help", need_help=True))

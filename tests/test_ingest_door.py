@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from connector.domain import tickets
 from connector.storage.models import InboundEvent, Message
 from tests import builders
-from tests.conftest import add_bot, sign_in
-from tests.helpers import add_staff, execute, rows
+from tests.conftest import add_bot, add_user, sign_in
+from tests.helpers import actor, execute, rows
 
 pytestmark = pytest.mark.anyio
 
@@ -131,7 +131,7 @@ async def test_a_ticket_with_a_deeply_nested_stored_body_still_opens(app, client
     await execute(app, sa.update(InboundEvent.__table__).where(
         InboundEvent.__table__.c.id == event_id).values(
         raw='{"payload":' + "[" * 1500 + "]" * 1500 + "}"))
-    alice = (await add_staff(app, ("alice", "supervisor")))["alice"]
+    alice = actor(await add_user(app, "alice", "supervisor"))
     async with app.state.store.transaction() as tx:
         await tickets.claim(tx, ticket_id, alice)
     async with AsyncExitStack() as stack:

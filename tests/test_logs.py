@@ -14,9 +14,9 @@ from connector.domain import tickets
 from connector.logs import escape, redact, setup_logging
 from connector.settings import Settings
 from tests import builders
-from tests.conftest import add_bot, fresh_database, make_settings
+from tests.conftest import PASSWORD, add_bot, add_user, fresh_database, make_settings
 from tests.fakes import FakeChannel
-from tests.helpers import PASSWORD, add_staff, running, wait_settled
+from tests.helpers import actor, running, wait_settled
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +84,7 @@ async def run_a_handover(tmp_path: Any, migrated_db: Any, settings: Settings,
         r = await client.post(bot.chatlayer_path,
                               json=builders.chatlayer("u-1", bot.verify_token))
         assert r.status_code == 200
-        agent = (await add_staff(app, ("alice", "agent")))["alice"]
+        agent = actor(await add_user(app, "alice"))
         ticket_id = (await client.post(bot.smartly_path, json=builders.escalation("u-1"))
                      ).json()["ticket_id"]
         async with app.state.store.transaction() as tx:

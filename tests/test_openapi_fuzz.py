@@ -27,7 +27,6 @@ from schemathesis import Case
 from schemathesis.auths import AuthContext
 
 from connector.accounts import users
-from connector.accounts.security import hash_password
 from tests import builders
 from tests.conftest import (
     PASSWORD,
@@ -37,6 +36,7 @@ from tests.conftest import (
     free_port,
     fresh_database,
     make_settings,
+    password_hash,
 )
 from tests.fakes import FakeChannel
 
@@ -91,7 +91,7 @@ class SignedIn:
 
 async def _restore(app: Any, user_id: int) -> None:
     async with app.state.store.transaction() as tx:
-        await users.set_password_hash(tx.conn, user_id, hash_password(PASSWORD))
+        await users.set_password_hash(tx.conn, user_id, password_hash())
 
 
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,13 +25,11 @@ from connector.storage.db import create_engine
 from connector.storage.models import Delivery, User
 from connector.storage.store import Store
 from tests import builders
-from tests.conftest import free_port, make_settings
+from tests.conftest import PASSWORD, free_port, make_settings
 from tests.fakes import Reply
 from tests.helpers import rows, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-PASSWORD = "agent password 1"
 
 
 def connector_command() -> list[str]:

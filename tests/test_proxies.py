@@ -24,7 +24,7 @@ from connector.app import create_app
 from connector.cli import server_options
 from connector.settings import Settings
 from connector.web.proxies import client_address, parse_networks
-from tests.conftest import add_user, free_port, fresh_database, make_settings
+from tests.conftest import PASSWORD, add_user, free_port, fresh_database, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +57,7 @@ def serve(tmp_path: Path, migrated_db: Path) -> Any:
     return make
 
 
-async def sign_in(c: httpx.AsyncClient, username: str, password: str = "correct horse battery",
+async def sign_in(c: httpx.AsyncClient, username: str, password: str = PASSWORD,
                   forwarded_for: str | None = None) -> int:
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for is not None else {}
     r = await c.post("/api/login", json={"username": username, "password": password},

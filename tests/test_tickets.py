@@ -21,7 +21,8 @@ from connector.storage.models import (
     TicketTransition,
 )
 from tests import builders
-from tests.helpers import add_staff, execute, rows, wait_settled
+from tests.conftest import add_user
+from tests.helpers import actor, execute, rows, wait_settled
 
 pytestmark = pytest.mark.anyio
 
@@ -52,8 +53,8 @@ async def transitions(app: Any, ticket_id: int) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 async def staff(app: Any) -> dict[str, tickets.Actor]:
-    return await add_staff(app, ("alice", "agent"), ("bob", "agent"), ("carol", "agent"),
-                           ("sam", "supervisor"))
+    people = {"alice": "agent", "bob": "agent", "carol": "agent", "sam": "supervisor"}
+    return {name: actor(await add_user(app, name, role)) for name, role in people.items()}
 
 
 # --- claim ------------------------------------------------------------------------------------
