@@ -143,6 +143,7 @@ def test_single_statements_agree_on_both_paths(engine: Any) -> None:
     """`Writer.execute` with the ingest writer's own statements: the plain SQLite text
     and the Core statement read and write the same (the stream counter, the open
     tickets' audience, the conversations' sequence update)."""
+    from connector.domain import roles
     from connector.ingest import apply
     from connector.realtime import stream
 
@@ -167,7 +168,7 @@ def test_single_statements_agree_on_both_paths(engine: Any) -> None:
                                           ).scalar_one()
             ((after,),) = w.execute(stream._ADVANCE, {"n": 3}, stream._ADVANCE_SQLITE, (3,))
             assert after == before + 3
-            tickets = apply._tickets(w, {1, 2, 999})
+            tickets = roles.audience_tickets(w, {1, 2, 999})
             w.execute(apply._SEQ, [{"seq": 7, "lang": "fr", "platform": "web",
                                            "now": now, "cid": conv_ids[0]}],
                       apply._SEQ_SQLITE, [(7, "fr", "web", w.stamp(now), conv_ids[0])])
