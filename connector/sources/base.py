@@ -28,8 +28,8 @@ Id = str | Int64
 
 class Loose(BaseModel):
     """Base of the payload models: fields we act on are checked; any others are accepted
-    and not copied into the model (the raw body keeps them): copying the rest of a turn
-    doubled its validation."""
+    and not copied into the model (the raw body keeps them), so validation costs only
+    what is used."""
 
     model_config = ConfigDict(extra="ignore")
 
