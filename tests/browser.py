@@ -113,6 +113,10 @@ class Console:
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
     def close(self) -> None:
+        # Pages first, then the context: a context closed with live pages (a console holds a
+        # WebSocket and timers) once hung in Chromium under a heavily loaded machine.
+        for page in self.context.pages:
+            page.close()
         self.context.close()
 
 
