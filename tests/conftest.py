@@ -25,6 +25,7 @@ from connector.settings import Settings
 from connector.storage.migrate import upgrade
 from connector.storage.models import User
 from tests.fakes import FakeChannel
+from tests.helpers import store_of
 
 #: The browser fixtures (`browser`, `consoles`, `staff`) for the console tests, and
 #: the live-stream tests' `world`.
@@ -129,8 +130,8 @@ def password_hash(password: str = PASSWORD) -> str:
 async def add_user(app: Any, username: str, role: str = "agent",
                    password: str = PASSWORD) -> User:
     """The one way tests make a staff account: `users.create` (its checks included) on
-    `app`'s database, with `password_hash(password)`."""
-    async with app.state.store.transaction() as tx:
+    the database of `app` (or of a `Store`), with `password_hash(password)`."""
+    async with store_of(app).transaction() as tx:
         return await users.create(tx.conn, username, password, role,
                                   password_hash=password_hash(password))
 

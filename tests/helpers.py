@@ -61,7 +61,8 @@ DATA_TABLES = (InboundEvent, DedupeKey, Conversation, Message, Ticket, TicketTra
                Delivery, DeliveryAttempt, StreamEvent)
 
 
-def _store(where: Any) -> Store:
+def store_of(where: Any) -> Store:
+    """The store of an app, or the store itself."""
     return where if isinstance(where, Store) else where.state.store
 
 
@@ -74,14 +75,14 @@ async def rows(where: Any, model: Any, *criteria: Any, order: Any = None,
         query = query.order_by(order)
     elif "id" in table.c:
         query = query.order_by(table.c.id)
-    async with _store(where).read() as conn:
+    async with store_of(where).read() as conn:
         return [dict(r._mapping) for r in (await conn.execute(query)).all()]
 
 
 async def counts(where: Any) -> dict[str, int]:
     """How many rows each table an inbound event may touch holds."""
     out = {}
-    async with _store(where).read() as conn:
+    async with store_of(where).read() as conn:
         for model in DATA_TABLES:
             table = model.__table__
             out[table.name] = (await conn.execute(
@@ -90,7 +91,7 @@ async def counts(where: Any) -> dict[str, int]:
 
 
 async def execute(where: Any, statement: Any) -> None:
-    async with _store(where).transaction() as tx:
+    async with store_of(where).transaction() as tx:
         await tx.conn.execute(statement)
 
 

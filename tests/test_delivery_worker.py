@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connector.accounts import integrations, users
+from connector.accounts import integrations
 from connector.channels import MemoryChannel, Outcome
 from connector.delivery import policy
 from connector.delivery.worker import DeliveryWorker
@@ -26,7 +26,8 @@ from connector.settings import Settings
 from connector.storage.db import create_engine, create_sync_engine, utcnow
 from connector.storage.models import Conversation, DeliveryAttempt
 from connector.storage.store import Store, SyncTx
-from tests.helpers import deliveries, rows, wait_settled, wait_until
+from tests.conftest import add_user
+from tests.helpers import actor, deliveries, rows, wait_settled, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -67,11 +68,8 @@ class Desk:
         async with self.store.transaction() as tx:
             created = await integrations.create(tx.conn, name="bot",
                                                 channel_url="http://channel.invalid/hook")
-            agent = await users.create(tx.conn, "alice", "not used here", "agent",
-                                       password_hash="not used here")
         self.integration_id = created.integration.id
-        assert agent.id is not None
-        self.agent = tickets.Actor(agent.id, agent.username, agent.role)
+        self.agent = actor(await add_user(self.store, "alice"))
         return self
 
     async def reply(self, end_user: str, text: str) -> dict[str, Any]:
