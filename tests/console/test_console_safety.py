@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from tests import builders
 from tests.browser import people, register_bot, webhook
 
-UI = Path(__file__).resolve().parent.parent / "agent_ui"
+UI = Path(__file__).resolve().parents[2] / "agent_ui"
 FORBIDDEN = re.compile(r"\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write(ln)?|eval|"
                        r"new\s+Function|createContextualFragment|srcdoc|setHTML)\b")
 

@@ -22,10 +22,11 @@ from connector.domain import errors, tickets
 from connector.settings import Settings
 from connector.storage.migrate import upgrade
 from connector.storage.models import InboundEvent, Message, Ticket
-from tests import builders, test_ingest
+from tests import builders
 from tests.conftest import PASSWORD, add_bot, add_user, make_settings
 from tests.fakes import FakeChannel
 from tests.helpers import postgres_database
+from tests.ingest import test_ingest
 
 pytestmark = pytest.mark.anyio
 

@@ -1,0 +1,1 @@
+"""Tests of connector.accounts: sign-in, sessions, throttling."""

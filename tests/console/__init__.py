@@ -1,0 +1,1 @@
+"""Browser tests of the console (agent_ui/) in Debian's Chromium."""

@@ -1,0 +1,1 @@
+"""Tests of connector.delivery and connector.channels: replies out."""

@@ -1,0 +1,1 @@
+"""Tests of connector.domain: tickets, roles and visibility."""

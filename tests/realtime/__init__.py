@@ -1,0 +1,1 @@
+"""Tests of connector.realtime: the live stream over /ws."""

@@ -1,0 +1,1 @@
+"""Tests of connector.sources: the bot platforms and their webhooks."""

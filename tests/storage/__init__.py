@@ -1,0 +1,1 @@
+"""Tests of connector.storage: the database, batch statements, PostgreSQL."""

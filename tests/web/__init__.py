@@ -1,0 +1,1 @@
+"""Tests of connector.web: the HTTP API, its description, bodies, errors, limits."""
