@@ -30,3 +30,16 @@ def chatlayer(user: str, token: str, message: dict[str, Any] | None = None,
     else:
         body["senderId"] = user
     return body
+
+
+class EndlessBody:
+    """A chunked request body of 64 MiB if anyone read it all; `sent` counts what was."""
+
+    def __init__(self, fill: bytes = b" ", chunk: int = 65536) -> None:
+        self.chunk = fill * chunk
+        self.sent = 0
+
+    async def __aiter__(self) -> Any:
+        for _ in range(1024):
+            self.sent += len(self.chunk)
+            yield self.chunk

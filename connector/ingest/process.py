@@ -240,6 +240,14 @@ class WriterProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    def _ready(self) -> bool:
+        """Whether the child can take a batch. With nothing in flight, anything readable on
+        its socket means it is gone: its end was closed (seen as soon as it died, where
+        `is_alive` learns it only once the fork server has reaped it)."""
+        if self._proc is None or self._reader is None or not self._proc.is_alive():
+            return False
+        return not (self._reader.at_eof() or self._reader._buffer)  # type: ignore[attr-defined]
+
     @property
     def in_flight(self) -> int:
         return len(self._awaited)
@@ -250,7 +258,7 @@ class WriterProcess:
 
         With nothing in flight, a dead child is replaced first.
         """
-        if not self._awaited and (self._proc is None or not self._proc.is_alive()):
+        if not self._awaited and not self._ready():
             await self.stop()
             await self.start()
         assert self._writer is not None

@@ -308,23 +308,15 @@ async def test_body_of_exactly_the_limit_is_accepted_one_byte_more_is_413(app, c
 
 async def test_chunked_body_over_the_limit_is_413_without_reading_it_all(app, client, bot):
     limit = app.state.settings.max_body_bytes
-    chunk = b"x" * 65536
-    sent = 0
-
-    async def endless():  # 64 MiB if anyone read it all
-        nonlocal sent
-        for _ in range(1024):
-            sent += len(chunk)
-            yield chunk
-
+    body = builders.EndlessBody(b"x")
     before = await counts(app)
-    r = await client.post(bot.smartly_path, content=endless(),
+    r = await client.post(bot.smartly_path, content=body,
                           headers={"content-type": "application/json"})
     assert "content-length" not in r.request.headers
     assert r.request.headers["transfer-encoding"] == "chunked"
     assert r.status_code == 413
     assert r.json()["error"] == "too_large"
-    assert limit < sent <= limit + 2 * len(chunk)
+    assert limit < body.sent <= limit + 2 * len(body.chunk)
     assert await counts(app) == before
 
 

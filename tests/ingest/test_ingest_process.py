@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -63,28 +64,37 @@ async def test_a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost(app,
     assert stored == {first.json()["event_id"]} | {a.json()["event_id"] for a in answers}
 
 
-async def test_a_writer_dying_with_a_batch_in_flight_fails_that_batch(settings):
+@pytest.fixture
+async def writer(settings) -> AsyncIterator[WriterProcess]:
+    """A writer process of its own, outside any app."""
+    process = WriterProcess(settings)
+    await process.start()
+    yield process
+    await process.stop()
+
+
+#: An event whose integration does not exist: the child cannot store it (no result).
+ORPHAN = parse_smartly("no-such-integration", builders.turn("u-1", "hi"),
+                       orjson.dumps(builders.turn("u-1", "hi")))
+
+
+async def test_a_writer_dying_with_a_batch_in_flight_fails_that_batch(writer):
     """The batch's fate is unknown to the server: it answers an error, never a 2xx."""
-    writer = WriterProcess(settings)
-    await writer.start()
-    try:
-        raw = builders.turn("u-1", "hi")
-        body = parse_smartly("no-such-integration", raw, orjson.dumps(raw))
-        pid = writer.pid
-        assert pid is not None
-        killed(pid)
-        await wait_until(lambda: gone(pid), what="the child to die")
-        writer._proc.is_alive = lambda: True  # type: ignore[union-attr]  # it died just after
-        with pytest.raises(WriterGone):
-            await writer.send([body])
-            await writer.receive()
-        # The next batch gets a new child (which refuses the unknown integration: no result).
-        await writer.send([body])
-        results, events = await writer.receive()
-        assert results == [None] and events == []
-        assert writer.pid != pid
-    finally:
-        await writer.stop()
+    pid = writer.pid
+    assert pid is not None
+    killed(pid)
+    await wait_until(lambda: gone(pid), what="the child to die")
+    # It dies just after the check: the first check passes, later ones look again.
+    first, check = iter([True]), writer._ready
+    writer._ready = lambda: next(first, None) or check()  # type: ignore[method-assign]
+    with pytest.raises(WriterGone):
+        await writer.send([ORPHAN])
+        await writer.receive()
+    # The next batch gets a new child.
+    await writer.send([ORPHAN])
+    results, events = await writer.receive()
+    assert results == [None] and events == []
+    assert writer.pid != pid
 
 
 async def test_another_writer_waits_for_at_most_the_batches_in_flight(app, bot, settings):
@@ -175,21 +185,14 @@ async def test_a_failure_with_batches_in_flight_abandons_the_writer(app, bot, mo
     assert child.pid not in (None, old)
 
 
-async def test_an_answer_out_of_step_restarts_the_writer(settings):
-    writer = WriterProcess(settings)
-    await writer.start()
-    try:
-        raw = builders.turn("u-1", "hi")
-        body = parse_smartly("no-such-integration", raw, orjson.dumps(raw))
-        await writer.send([body])
-        await writer.send([body])
-        writer._awaited[0] += 1  # as if an answer had been skipped
-        pid = writer.pid
-        with pytest.raises(WriterGone):
-            await writer.receive()
-        assert writer.pid is None and dead(pid)  # killed: its answers are never read
-        await writer.send([body])
-        results, _ = await writer.receive()
-        assert results == [None] and writer.pid not in (None, pid)
-    finally:
-        await writer.stop()
+async def test_an_answer_out_of_step_restarts_the_writer(writer):
+    await writer.send([ORPHAN])
+    await writer.send([ORPHAN])
+    writer._awaited[0] += 1  # as if an answer had been skipped
+    pid = writer.pid
+    with pytest.raises(WriterGone):
+        await writer.receive()
+    assert writer.pid is None and dead(pid)  # killed: its answers are never read
+    await writer.send([ORPHAN])
+    results, _ = await writer.receive()
+    assert results == [None] and writer.pid not in (None, pid)

@@ -347,18 +347,10 @@ async def test_rotate_key_body_is_bounded_and_may_be_empty(app, admin, channel):
     """An oversized body is refused without being read whole (it was read into memory
     first), and an empty body rotates with the default grace."""
     created = await create(admin, channel.url)
-    chunk = b" " * 65536
-    sent = 0
-
-    async def endless():  # 64 MiB if anyone read it all
-        nonlocal sent
-        for _ in range(1024):
-            sent += len(chunk)
-            yield chunk
-
+    body = builders.EndlessBody()
     path = f"/api/integrations/{created['id']}/rotate-key"
-    r = await admin.post(path, content=endless(), headers={"content-type": "application/json"})
+    r = await admin.post(path, content=body, headers={"content-type": "application/json"})
     assert r.status_code == 413, r.text
-    assert sent <= 4 * len(chunk)
+    assert body.sent <= 4 * len(body.chunk)
     r = await admin.post(path)
     assert r.status_code == 200 and r.json()["key"] != created["key"]
