@@ -111,6 +111,9 @@ def test_agent_and_supervisor_see_each_other_live(consoles, live, channel):
     # the agent claims: the supervisor sees the ticket move to "with agents"
     agent.ticket_item(ticket_id).click()
     a.click("#claim-button")
+    # The claim's own answer moves the focus to the reply box; the stream may tell the
+    # supervisor first, so wait for it before typing (else keys land on the page).
+    expect(a.locator("#composer-text")).to_be_focused()
     assigned = s.locator(f"#sup-assigned tr[data-ticket-id='{ticket_id}']")
     expect(assigned.locator(".assignee")).to_have_text("alice")
     expect(s.locator("#sup-queue")).to_have_count(0)
