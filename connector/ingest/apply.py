@@ -1,9 +1,9 @@
 """Writing a batch of validated webhook events: one transaction, a few statements.
 
-Synchronous SQLAlchemy on purpose: the whole batch runs in one hop to the
-database thread (SQLite, see `batcher`) or through `run_sync` on an async
-connection (PostgreSQL), instead of a thread hop per statement. What the
-batch emits for the live stream is appended in the same transaction.
+Synchronous SQLAlchemy on purpose: the whole batch runs on the writer
+process's own connection (SQLite, see `process`) or through `run_sync` on an
+async connection (PostgreSQL, see `batcher`), instead of a hop per statement.
+What the batch emits for the live stream is appended in the same transaction.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
     convs = _conversations(bulk, {(batch[i].integration_id, batch[i].end_user_id or "")
                                   for i, ok in zip(todo, known, strict=True) if ok}, stamp)
     open_tickets = audience_tickets(bulk, {c.open_ticket_id for c in convs.values()
-                                 if c.open_ticket_id is not None})
+                                           if c.open_ticket_id is not None})
     pending: list[dict[str, Any]] = []
     touched: set[int] = set()
     for i, ok, event_id in zip(todo, known, event_ids, strict=True):
@@ -123,8 +123,8 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
 
 
 def _one(tx: SyncTx, inbound: Inbound, conv: _Conv, event_id: int,
-               pending: list[dict[str, Any]], open_tickets: dict[int, dict[str, Any]],
-               now: dt.datetime) -> Result:
+         pending: list[dict[str, Any]], open_tickets: dict[int, dict[str, Any]],
+         now: dt.datetime) -> Result:
     """One event's effect on the transcript (queued in `pending`) and its ticket."""
     result = Result("processed", event_id, conv.open_ticket_id)
     if inbound.messages:
@@ -142,8 +142,8 @@ def _one(tx: SyncTx, inbound: Inbound, conv: _Conv, event_id: int,
 
 
 def _open(tx: SyncTx, conv: _Conv, routing: dict[str, Any],
-                open_tickets: dict[int, dict[str, Any]], result: Result,
-                pending: list[dict[str, Any]], now: dt.datetime) -> None:
+          open_tickets: dict[int, dict[str, Any]], result: Result,
+          pending: list[dict[str, Any]], now: dt.datetime) -> None:
     ref = transcript.ConversationRef(conv.id, conv.integration_id, conv.end_user_id, None)
     ticket = tickets.open_ticket(tx, ref, **routing)
     assert ticket is not None
@@ -216,6 +216,8 @@ _SEQ = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
     updated_at=sa.bindparam("now", type_=UTCDateTime))
 _SEQ_SQLITE = ("UPDATE conversation SET last_seq = ?, lang = ?, platform = ?, updated_at = ? "
                "WHERE id = ?")
+
+
 def _str(value: str | None) -> str | None:
     return None if value is None else _text(value)
 

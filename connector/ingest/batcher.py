@@ -6,7 +6,7 @@ request. One commit (one fsync) serves many events, and each request still
 gets its 2xx only after its event is durable.
 
 On SQLite the batches are written by a child process
-(`connector.ingest_process`) so that the writing does not compete with the
+(`connector.ingest.process`) so that the writing does not compete with the
 event loop for the interpreter lock; the writer holds the process's write
 turn (`Store.writing`) while a batch is in the child and gives it back
 between batches whenever another writer (a reply, a claim) queues for it, so

@@ -84,6 +84,7 @@ def shipped(i: Inbound) -> list[Any]:
     return [i.source, i.integration_id, i.event, i.fingerprint, i.raw, True, i.end_user_id,
             i.messages, i.context, i.lang, i.platform, i.handover, i.skill_id, i.category]
 
+
 #: Failures that say nothing about the event itself: the same event may be written later.
 _TRANSIENT = (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.InterfaceError,
               sa.exc.DisconnectionError, sa.exc.TimeoutError, OSError,
@@ -247,10 +248,6 @@ class WriterProcess:
         if self._proc is None or self._reader is None or not self._proc.is_alive():
             return False
         return not (self._reader.at_eof() or self._reader._buffer)  # type: ignore[attr-defined]
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._awaited)
 
     async def send(self, batch: list[Inbound]) -> list[int]:
         """Queue `batch` for the child (answers come back in order, see `receive`); returns
