@@ -98,7 +98,9 @@ def summarise(path: str, top: int) -> None:
             n = int(count)
             if frames[0].startswith("process "):  # py-spy --subprocesses
                 frames = frames[1:]
-                if any("ingest_process.py" in f for f in frames):
+                # The writer child's samples all pass through its entry point, `_child`
+                # (the server's side of the protocol lives in the same module).
+                if any(f.startswith("_child (") and "ingest/process.py" in f for f in frames):
                     groups["ingest writer process"].append((frames[1:], n))
                     continue
             if "_connection_worker_thread" in frames[0]:
