@@ -2,7 +2,7 @@
 
 Login throttling, cookie flags, revocation (logout, password change, disabling),
 idle timeout and absolute lifetime, and the CSRF header on every state-changing
-request. Closing the live stream on logout is in test_realtime.py.
+request. Closing the live stream on logout is in realtime/test_realtime_sessions.py.
 """
 
 from __future__ import annotations

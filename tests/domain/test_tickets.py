@@ -1,4 +1,4 @@
-"""The ticket state machine through `connector.tickets`, on the real database."""
+"""The ticket state machine through `connector.domain.tickets`, on the real database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`connector.ingest_process`: the SQLite writer child, its death and replacement."""
+"""`connector.ingest.process`: the SQLite writer child, its death and replacement."""
 
 from __future__ import annotations
 

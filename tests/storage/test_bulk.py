@@ -1,4 +1,4 @@
-"""`connector.bulk`: SQLite's plain-SQL path stores exactly what SQLAlchemy Core stores."""
+"""`connector.storage.bulk`: SQLite's plain-SQL path stores exactly what SQLAlchemy Core stores."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`connector.jsonin`: the door for JSON from outside, as a property: whatever the bytes,
+"""`connector.web.jsonin`: the door for JSON from outside, as a property: whatever the bytes,
 either a value every part of the system can store and read back, or a clear refusal."""
 
 from __future__ import annotations

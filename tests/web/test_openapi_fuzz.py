@@ -178,7 +178,7 @@ def api_schema(seeded: Seeded, signed_in: SignedIn) -> Any:
     integration = {"path.id": {"dictionary": "integration", "probability": 0.5}}
     config = schemathesis.Config.from_dict({
         # No NUL in generated strings: the API refuses one in any string of a request body
-        # (422), as its description says once for all (tests/test_api_nul.py).
+        # (422), as its description says once for all (tests/web/test_api_nul.py).
         "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none",
                        "allow-x00": False},
         "phases": {"stateful": {"enabled": False}},
