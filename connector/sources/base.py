@@ -47,7 +47,8 @@ class Source:
     auth: ClassVar[Auth]
     #: With `auth = "token"`: the body field holding the verify token.
     token_field: ClassVar[str] = ""
-    #: Body fields that are secrets: never stored, never shown.
+    #: Body fields that are secrets: `parse` leaves them out of `Inbound.raw` (the body
+    #: as stored), and they are dropped from every stored body shown (`SECRET_FIELDS`).
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
     def parse(self, integration_id: str, body: Any, raw: bytes) -> Inbound:
