@@ -242,12 +242,12 @@ class WriterProcess:
         return self._proc.pid if self._proc is not None else None
 
     def _ready(self) -> bool:
-        """Whether the child can take a batch. With nothing in flight, anything readable on
-        its socket means it is gone: its end was closed (seen as soon as it died, where
-        `is_alive` learns it only once the fork server has reaped it)."""
+        """Whether the child can take a batch. With nothing in flight (so nothing left to
+        read), an end of file on its socket means it is gone: seen as soon as it died, where
+        `is_alive` learns it only once the fork server has reaped it."""
         if self._proc is None or self._reader is None or not self._proc.is_alive():
             return False
-        return not (self._reader.at_eof() or self._reader._buffer)  # type: ignore[attr-defined]
+        return not self._reader.at_eof()
 
     async def send(self, batch: list[Inbound]) -> list[int]:
         """Queue `batch` for the child (answers come back in order, see `receive`); returns
