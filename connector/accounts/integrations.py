@@ -51,16 +51,21 @@ def check_channel_url(url: str) -> str:
     return url
 
 
+#: Longest name and verify token (their columns' sizes), also in the API's schemas.
+MAX_NAME = 200
+MAX_TOKEN = 500
+
+
 def check_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > 200:
-        raise IntegrationError("name", "must be 1 to 200 characters")
+    if not name or len(name) > MAX_NAME:
+        raise IntegrationError("name", f"must be 1 to {MAX_NAME} characters")
     return name
 
 
 def check_token(token: str) -> str:
-    if not token or len(token) > 500:
-        raise IntegrationError("verify_token", "must be 1 to 500 characters")
+    if not token or len(token) > MAX_TOKEN:
+        raise IntegrationError("verify_token", f"must be 1 to {MAX_TOKEN} characters")
     return token
 
 

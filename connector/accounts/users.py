@@ -14,7 +14,10 @@ from connector.domain.roles import ROLES
 from connector.storage.db import utcnow
 from connector.storage.models import User, UserSession
 
-_USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
+#: The rules for a username and a password, also published in the API's schemas.
+MAX_USERNAME = 100
+USERNAME_PATTERN = rf"^[A-Za-z0-9._@-]{{1,{MAX_USERNAME}}}$"
+_USERNAME = re.compile(USERNAME_PATTERN)
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1000
 
@@ -28,7 +31,7 @@ class UserError(FieldError):
 
 def check_username(username: str) -> str:
     if not _USERNAME.fullmatch(username):  # `$` alone would let a final newline through
-        raise UserError("username", "1 to 100 letters, digits or . _ @ -")
+        raise UserError("username", f"1 to {MAX_USERNAME} letters, digits or . _ @ -")
     return username
 
 

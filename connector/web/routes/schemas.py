@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from connector.accounts import integrations, users
 from connector.domain.roles import Role
 from connector.domain.tickets import MAX_TEXT
 
@@ -28,8 +29,7 @@ NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT,
                             json_schema_extra={"pattern": NOT_BLANK}),
                  AfterValidator(_not_blank)]
-#: `users.check_username`.
-USERNAME = r"^[A-Za-z0-9._@-]{1,100}$"
+USERNAME = users.USERNAME_PATTERN
 #: `integrations.check_channel_url` also wants a URL the HTTP client can send to
 #: (a valid host and port).
 CHANNEL_URL = {"pattern": r"^https?://[^\s/?#]",
@@ -53,8 +53,8 @@ class Strict(BaseModel):
 
 
 class LoginIn(Strict):
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=1000)
+    username: str = Field(min_length=1, max_length=users.MAX_USERNAME)
+    password: str = Field(min_length=1, max_length=users.MAX_PASSWORD)
 
 
 class TextIn(Strict):
@@ -62,7 +62,7 @@ class TextIn(Strict):
 
 
 class TransferIn(Strict):
-    to: str | None = Field(max_length=100)
+    to: str | None = Field(max_length=users.MAX_USERNAME)
 
 
 class ResolveIn(Strict):
@@ -70,16 +70,19 @@ class ResolveIn(Strict):
 
 
 class IntegrationIn(Strict):
-    name: str = Field(min_length=1, max_length=200, json_schema_extra=NAME)
+    name: str = Field(min_length=1, max_length=integrations.MAX_NAME, json_schema_extra=NAME)
     channel_url: str = Field(min_length=1, max_length=2000, json_schema_extra=CHANNEL_URL)
-    verify_token: str | None = Field(default=None, min_length=1, max_length=500)
+    verify_token: str | None = Field(default=None, min_length=1,
+                                      max_length=integrations.MAX_TOKEN)
 
 
 class IntegrationPatch(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=NAME)
+    name: str | None = Field(default=None, min_length=1, max_length=integrations.MAX_NAME,
+                               json_schema_extra=NAME)
     channel_url: str | None = Field(default=None, min_length=1, max_length=2000,
                                     json_schema_extra=CHANNEL_URL)
-    verify_token: str | None = Field(default=None, min_length=1, max_length=500)
+    verify_token: str | None = Field(default=None, min_length=1,
+                                      max_length=integrations.MAX_TOKEN)
 
 
 class RotateIn(Strict):
@@ -92,12 +95,14 @@ class TestMessageIn(Strict):
 
 
 class UserIn(Strict):
-    username: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": USERNAME})
+    username: str = Field(min_length=1, max_length=users.MAX_USERNAME,
+                          json_schema_extra={"pattern": USERNAME})
     role: Role
-    password: str = Field(min_length=8, max_length=1000)
+    password: str = Field(min_length=users.MIN_PASSWORD, max_length=users.MAX_PASSWORD)
 
 
 class UserPatch(Strict):
     role: Role | None = None
     disabled: bool | None = None
-    password: str | None = Field(default=None, min_length=8, max_length=1000)
+    password: str | None = Field(default=None, min_length=users.MIN_PASSWORD,
+                                 max_length=users.MAX_PASSWORD)
