@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -45,10 +46,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from connector.app import create_app
     from connector.logs import setup_logging
+    from connector.realtime.hub import CATCH_UP_SECONDS
     from connector.web.server import raise_open_files_limit
 
     setup_logging(settings)
     raise_open_files_limit()
+    if not settings.is_sqlite and settings.bus_url.startswith("memory:"):
+        logging.getLogger("connector").warning(
+            "CONNECTOR_BUS_URL is memory:// on PostgreSQL: with several instances, live "
+            "updates reach consoles on the other instances only through the database poll "
+            "(every %g s); set CONNECTOR_BUS_URL=redis://host:6379/0", CATCH_UP_SECONDS)
     generated = _run_db(settings, lambda c: users.ensure_admin(
         c, settings.admin_username, settings.admin_password))
     if generated is not None:

@@ -123,8 +123,8 @@ class Settings(BaseSettings):
     def _check_bus_url(cls, value: str) -> str:
         scheme, sep, _ = value.partition("://")
         if not sep or scheme not in BUSES:
-            raise ValueError(f"only {', '.join(s + '://' for s in BUSES)} is available "
-                             "(one process)")
+            raise ValueError(f"must start with one of {', '.join(s + '://' for s in BUSES)}")
+        BUSES[scheme].check_url(value)
         return value
 
     @field_validator("log_level")

@@ -314,7 +314,8 @@ async def test_first_serve_prints_a_one_time_admin_password_once(fresh_deploymen
         health = await http.get(f"{d.url}/healthz")
         ready = await http.get(f"{d.url}/readyz")
     assert (health.status_code, health.json()["status"]) == (200, "ok")
-    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "ok",
+                                                        "bus": "memory"})
     d.stop()
 
     text = first.read_text()

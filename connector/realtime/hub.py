@@ -65,6 +65,11 @@ CLOSE_TOO_BIG = 1009
 
 TOO_SLOW = "client too slow; reconnect with your cursor"
 
+#: How often the hub reads stored events no publish brought; more often while the
+#: bus is down, so that events of other instances still arrive within a second.
+CATCH_UP_SECONDS = 2.0
+CATCH_UP_BUS_DOWN_SECONDS = 0.5
+
 
 class Batch(list[Event]):
     """Events forwarded together, in cursor order. Every client that sees all of them
@@ -152,6 +157,7 @@ class Hub:
         async with self.store.read() as conn:
             self.delivered_upto = await stream.last_cursor(conn)
         self._tasks = [asyncio.create_task(self._consume(), name="hub-consume"),
+                       asyncio.create_task(self._poll_stream(), name="hub-poll"),
                        asyncio.create_task(self._watch_sessions(), name="hub-sessions"),
                        asyncio.create_task(self._heartbeats(), name="hub-heartbeats"),
                        asyncio.create_task(self._watch_sends(), name="hub-sends")]
@@ -266,6 +272,22 @@ class Hub:
         if missed:
             await self._forward(missed)
 
+    async def _poll_stream(self) -> None:
+        """Catch up from the stored stream every `CATCH_UP_SECONDS`, and every
+        `CATCH_UP_BUS_DOWN_SECONDS` while the bus is down (then it is how events of
+        other instances arrive)."""
+        waited = 0.0
+        while True:
+            await asyncio.sleep(CATCH_UP_BUS_DOWN_SECONDS)
+            waited += CATCH_UP_BUS_DOWN_SECONDS
+            if waited < CATCH_UP_SECONDS and self.bus.status != "down":
+                continue
+            waited = 0.0
+            try:
+                await self._catch_up()
+            except Exception:
+                log.exception("realtime: reading the stored stream failed")
+
     async def _watch_sessions(self, every: float = 2.0) -> None:
         """Close sockets whose session ended (logout elsewhere, expiry, user disabled)."""
         beat = 0.0
@@ -274,7 +296,6 @@ class Hub:
             beat += every
             sessions = {c.principal.session_id for c in self.clients}
             try:
-                await self._catch_up()
                 async with self.store.read() as conn:
                     dead = await auth.dead_sessions(conn, self.settings, sessions)
                     roles = await auth.session_roles(conn, sessions - dead)

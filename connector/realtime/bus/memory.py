@@ -16,7 +16,9 @@ class MemoryBus(EventBus):
     """In-process fan-out: each subscriber has a queue of its own; `disconnect` ends
     every subscription."""
 
-    def __init__(self) -> None:
+    status = "memory"
+
+    def __init__(self, url: str = "memory://") -> None:
         self._subscribers: set[asyncio.Queue[list[Event] | None]] = set()
 
     async def disconnect(self) -> None:
@@ -24,6 +26,10 @@ class MemoryBus(EventBus):
             queue.put_nowait(None)
 
     async def publish(self, events: list[Event]) -> None:
+        self.fan_out(events)
+
+    def fan_out(self, events: list[Event]) -> None:
+        """Hand `events` to this process's subscribers."""
         for queue in self._subscribers:
             queue.put_nowait(events)
 
