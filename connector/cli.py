@@ -78,7 +78,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
             "timeout_graceful_shutdown": 10,
             # Uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 (or from
             # $FORWARDED_ALLOW_IPS): the app reads them itself, from the proxies the
-            # operator lists in CONNECTOR_TRUSTED_PROXIES only (`connector.proxies`).
+            # operator lists in CONNECTOR_TRUSTED_PROXIES only (`connector.web.proxies`).
             "proxy_headers": False}
 
 

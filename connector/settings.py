@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     #: Origins allowed to open the live stream; default: the public URL's origin.
     allowed_origins: list[str] = []
     #: Comma-separated IPs or CIDR networks of the reverse proxies whose
-    #: X-Forwarded-For is believed (`connector.proxies`); none by default.
+    #: X-Forwarded-For is believed (`connector.web.proxies`); none by default.
     trusted_proxies: str = ""
     bus_url: str = "memory://"
 
