@@ -16,7 +16,7 @@ from connector.accounts import integrations, users
 from connector.domain import roles
 from connector.settings import ConfigError, Settings, load_settings
 from connector.sources import SOURCES
-from connector.storage.db import create_engine
+from connector.storage.db import DatabaseUnavailable, create_engine
 
 T = TypeVar("T")
 
@@ -51,11 +51,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     setup_logging(settings)
     raise_open_files_limit()
-    if not settings.is_sqlite and settings.bus_url.startswith("memory:"):
-        logging.getLogger("connector").warning(
-            "CONNECTOR_BUS_URL is memory:// on PostgreSQL: with several instances, live "
-            "updates reach consoles on the other instances only through the database poll "
-            "(every %g s); set CONNECTOR_BUS_URL=redis://host:6379/0", CATCH_UP_SECONDS)
     generated = _run_db(settings, lambda c: users.ensure_admin(
         c, settings.admin_username, settings.admin_password))
     if generated is not None:
@@ -63,6 +58,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\n  First start: created admin user {settings.admin_username!r} with the "
               f"one-time password:\n\n      {generated}\n\n  Sign in and change it.\n",
               file=sys.stderr, flush=True)
+    if not settings.is_sqlite and settings.bus_url.startswith("memory:"):
+        logging.getLogger("connector").warning(
+            "CONNECTOR_BUS_URL is memory:// on PostgreSQL: with several instances, live "
+            "updates reach consoles on the other instances only through the database poll "
+            "(every %g s); set CONNECTOR_BUS_URL=redis://host:6379/0", CATCH_UP_SECONDS)
     uvicorn.run(create_app(settings), **server_options(settings))
     return 0
 
@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     except integrations.IntegrationError as exc:
         print(f"error: --{exc.field.replace('_', '-')}: {exc}", file=sys.stderr)
         return 1
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

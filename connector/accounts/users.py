@@ -131,15 +131,26 @@ async def ensure_admin(conn: AsyncConnection, username: str,
                        password: str | None) -> str | None:
     """Create the first admin when there is none.
 
-    Returns the generated one-time password (None when an admin exists or the
-    password was given through the environment).
+    Idempotent under a race: instances started at the same moment may all see no
+    admin; the one whose insert loses (the username's unique constraint) re-reads
+    and finds the winner's admin. Returns the generated one-time password (None when
+    an admin exists or the password was given through the environment).
     """
-    has_admin = (await conn.execute(
-        sa.select(sa.func.count()).select_from(_t).where(_t.c.role == "admin"))).scalar_one()
-    if has_admin:
+    if await _has_admin(conn):
         return None
     generated = None
     if password is None:
         generated = password = secrets.token_urlsafe(18)
-    await create(conn, username, password, "admin")
+    try:
+        async with conn.begin_nested():
+            await create(conn, username, password, "admin")
+    except (UserError, sa.exc.IntegrityError):
+        if await _has_admin(conn):  # another instance created it meanwhile
+            return None
+        raise
     return generated
+
+
+async def _has_admin(conn: AsyncConnection) -> bool:
+    return bool((await conn.execute(
+        sa.select(sa.func.count()).select_from(_t).where(_t.c.role == "admin"))).scalar_one())

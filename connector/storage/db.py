@@ -71,6 +71,20 @@ def json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached: down, a wrong address, or a missing database.
+
+    Its message is one line naming the problem and the URL without its password.
+    """
+
+    @classmethod
+    def from_error(cls, url: str, exc: BaseException) -> DatabaseUnavailable:
+        reason = getattr(exc, "orig", None) or exc  # the driver's words, not SQLAlchemy's
+        where = sa.make_url(url).render_as_string(hide_password=True)
+        text = " ".join(str(reason).split()) or type(reason).__name__
+        return cls(f"cannot connect to the database {where}: {text}")
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         path = settings.sqlite_path
@@ -105,13 +119,31 @@ def create_sync_engine(settings: Settings) -> sa.Engine:
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
+def sqlite_begin_immediate(engine: AsyncEngine | sa.Engine) -> None:
+    """Every transaction on `engine` starts with `BEGIN IMMEDIATE` (a `readonly`
+    one with a plain `BEGIN`), DDL included: writers, and migrations run by several
+    processes at once, queue on SQLite's write lock."""
     target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @sa.event.listens_for(target, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let us issue BEGIN ourselves (the driver's implicit BEGIN is DEFERRED).
+        # Let us issue BEGIN ourselves (the driver's implicit BEGIN is DEFERRED, and
+        # it leaves DDL outside the transaction).
         dbapi_conn.isolation_level = None
+
+    @sa.event.listens_for(target, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Readers (Store.read) need no write lock; WAL gives them a snapshot.
+        readonly = conn.get_execution_options().get("readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
+    target = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    sqlite_begin_immediate(engine)
+
+    @sa.event.listens_for(target, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
@@ -123,12 +155,6 @@ def _configure_sqlite(engine: AsyncEngine | sa.Engine) -> None:
         # checkpoints itself only if the WAL grows past this (a safety net).
         cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         cur.close()
-
-    @sa.event.listens_for(target, "begin")
-    def _on_begin(conn: Any) -> None:
-        # Readers (Store.read) need no write lock; WAL gives them a snapshot.
-        readonly = conn.get_execution_options().get("readonly", False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 #: WAL size (pages) at which a commit checkpoints by itself; SQLite's default is 1,000.

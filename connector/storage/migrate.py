@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 from connector.settings import Settings
+from connector.storage.db import DatabaseUnavailable
 
 
 def alembic_config(settings: Settings) -> Config:
@@ -18,7 +19,15 @@ def alembic_config(settings: Settings) -> Config:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    """Bring the schema to `revision`. Synchronous: call it outside an event loop."""
+    """Bring the schema to `revision`. Synchronous: call it outside an event loop.
+
+    Safe to run from several processes at once (a PostgreSQL advisory lock, or
+    SQLite's write lock, serialises them: see `migrations/env.py`). Raises
+    `DatabaseUnavailable` when the database cannot be reached.
+    """
     if settings.sqlite_path is not None:
-        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable.from_error(settings.database_url, exc) from None
     command.upgrade(alembic_config(settings), revision)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import connector.storage.models  # noqa: F401  (registers the tables)
+from connector.storage.db import DatabaseUnavailable, sqlite_begin_immediate
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -27,12 +28,38 @@ def _run(connection: sa.Connection) -> None:
         context.run_migrations()
 
 
+#: The PostgreSQL advisory lock held around the whole upgrade: instances started at
+#: the same moment on one database migrate one after the other, the later ones
+#: finding the schema already at head.
+MIGRATION_LOCK_KEY = 0x636F6E6E6563746F  # "connecto"
+
+
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url, poolclass=sa.pool.NullPool)
+    sqlite = url.startswith("sqlite")
+    engine = create_async_engine(url, poolclass=sa.pool.NullPool,
+                                 connect_args={"timeout": 30} if sqlite else {})
+    if sqlite:
+        # One transaction, DDL included: SQLite's write lock serialises concurrent
+        # upgrades; a later one waits on the busy timeout, then finds the schema at head.
+        sqlite_begin_immediate(engine)
     try:
-        async with engine.connect() as connection:
+        try:
+            connection = await engine.connect()
+        except (OSError, sa.exc.DBAPIError) as exc:
+            raise DatabaseUnavailable.from_error(url, exc) from None
+        try:
+            locked = connection.dialect.name == "postgresql"
+            if locked:
+                await connection.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
+                await connection.commit()
             await connection.run_sync(_run)
             await connection.commit()
+            if locked:
+                await connection.execute(
+                    sa.select(sa.func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
+                await connection.commit()
+        finally:
+            await connection.close()
     finally:
         await engine.dispose()
 
