@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -24,7 +23,7 @@ from connector.storage.models import Delivery, DeliveryAttempt, Message
 from tests import builders
 from tests.conftest import add_bot, add_user, fresh_database, make_settings, sign_in
 from tests.fakes import FakeChannel, Reply
-from tests.helpers import POSTGRES, postgres_admin, rows, running, wait_settled, wait_until
+from tests.helpers import postgres_database, rows, running, wait_settled, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -36,12 +35,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path,
         fresh_database(migrated_db, tmp_path)
         yield {}
         return
-    name = f"connector_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
-    url = f"{POSTGRES}/{name}"
-    upgrade(make_settings(tmp_path, database_url=url))
-    yield {"database_url": url}
-    asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with postgres_database() as url:
+        upgrade(make_settings(tmp_path, database_url=url))
+        yield {"database_url": url}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ number of stored events grows by exactly the number of 2xx answers that name an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -26,7 +27,7 @@ from connector.storage.migrate import upgrade
 from connector.storage.models import InboundEvent
 from tests import builders
 from tests.conftest import LiveServer, add_bot, free_port, fresh_database, make_settings
-from tests.helpers import POSTGRES, postgres_admin, rows
+from tests.helpers import postgres_database, rows
 
 MAX_BODY = 32 * 1024
 VALID_PER_EXAMPLE = 12
@@ -119,19 +120,15 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     port = free_port()
     overrides: dict[str, Any] = {"port": port, "public_url": f"http://127.0.0.1:{port}",
                                  "max_body_bytes": MAX_BODY}
-    name = f"connector_fuzz_{uuid.uuid4().hex[:12]}"
-    if request.param == "postgresql":
-        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
-        overrides["database_url"] = f"{POSTGRES}/{name}"
-        upgrade(make_settings(tmp, **overrides))
-    else:
-        fresh_database(migrated_db, tmp)
-    live = LiveServer(make_settings(tmp, **overrides)).start()
-    bot = live.run(add_bot(live.app, "http://127.0.0.1:9/channel"))
-    yield live, bot
-    live.stop()
-    if request.param == "postgresql":
-        asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            overrides["database_url"] = stack.enter_context(postgres_database())
+            upgrade(make_settings(tmp, **overrides))
+        else:
+            fresh_database(migrated_db, tmp)
+        live = LiveServer(make_settings(tmp, **overrides)).start()
+        stack.callback(live.stop)
+        yield live, live.run(add_bot(live.app, "http://127.0.0.1:9/channel"))
 
 
 async def post(client: httpx.AsyncClient, path: str, raw: bytes) -> httpx.Response:
