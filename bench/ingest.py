@@ -3,6 +3,7 @@
     python3 bench/ingest.py [--duration 15] [--connections 64] [--threads 2] [--rounds 2]
     python3 bench/ingest.py --smoke            # 2 s, 4 connections: a quick check
     python3 bench/ingest.py --profile /tmp/p   # plus two connector runs under py-spy
+    python3 bench/ingest.py --database postgresql [--bus redis]   # one instance of a cluster
 
 One run:
 
@@ -20,6 +21,11 @@ One run:
    inbound event: stored >= 2xx, the excess no larger than the requests still
    in flight when wrk stopped (wrk does not wait for them), and no non-2xx.
 
+`--database postgresql` runs the connector on a fresh PostgreSQL database
+(unique name, dropped at the end) instead of SQLite, and `--bus redis` gives it
+a redis-server of the run's own as its event bus (`lib.services`): one
+instance as a cluster runs it.
+
 Exit status: 0 when all checks pass, 1 otherwise. Needs `wrk` on PATH
 (Debian: `apt-get install wrk`) and, for --profile, `py-spy`.
 """
@@ -27,10 +33,10 @@ Exit status: 0 when all checks pass, 1 otherwise. Needs `wrk` on PATH
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import shutil
-import sqlite3
 import statistics
 import sys
 import time
@@ -40,31 +46,25 @@ from pathlib import Path
 
 from lib import profiles
 from lib.machine import describe, machine
+from lib.options import add_run_options
 from lib.procs import Server, free_port, wait_ready
 from lib.report import args_json, write_report
-from lib.stack import ROOT, stack
+from lib.services import postgres_database, scalar, start_redis
+from lib.stack import stack
 from lib.wrk import Run, wrk
 
 HERE = Path(__file__).resolve().parent
 BARE = HERE / "bare_app.py"
 
 
-def open_tickets(db: Path) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        return int(conn.execute(
-            "SELECT COUNT(*) FROM conversation WHERE open_ticket_id IS NOT NULL").fetchone()[0])
-    finally:
-        conn.close()
+def open_tickets(db: Path | str) -> int:
+    """Open tickets in `db` (a SQLite file or a PostgreSQL URL)."""
+    return int(scalar(db, "SELECT COUNT(*) FROM conversation WHERE open_ticket_id IS NOT NULL"))
 
 
-def count_stored(db: Path, integration_id: str) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM inbound_event WHERE integration_id = ?",
-                                (integration_id,)).fetchone()[0])
-    finally:
-        conn.close()
+def count_stored(db: Path | str, integration_id: str) -> int:
+    return int(scalar(db, "SELECT COUNT(*) FROM inbound_event WHERE integration_id = $1",
+                      integration_id))
 
 
 def probe(url: str, salt: str, timeout: float = 120.0) -> None:
@@ -82,7 +82,7 @@ def probe(url: str, salt: str, timeout: float = 120.0) -> None:
             raise SystemExit(f"probe answered {resp.status}")
 
 
-def settled_count(db: Path, integration_id: str, quiet: float = 0.5,
+def settled_count(db: Path | str, integration_id: str, quiet: float = 0.5,
                   timeout: float = 15.0) -> int:
     """The stored count once it has stopped moving (in-flight requests finished)."""
     deadline = time.monotonic() + timeout
@@ -106,15 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
     p.add_argument("--users", type=int, default=1000, help="distinct end users")
     p.add_argument("--help-percent", type=float, default=5.0, help="%% of turns need_help")
+    p.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                   help="postgresql: a fresh database on 127.0.0.1:5432 (trust auth)")
+    p.add_argument("--bus", choices=("memory", "redis"), default="memory",
+                   help="redis: a redis-server of the run's own as the event bus")
     p.add_argument("--smoke", action="store_true", help="2 s, 4 connections, 1 round")
     p.add_argument("--profile", metavar="PREFIX",
                    help="after the rounds, two more connector runs under py-spy "
                         "(not counted): PREFIX.txt (collapsed stacks, see bench/stacks.py) "
                         "and PREFIX.svg (flame graph)")
-    p.add_argument("--source", type=Path, default=ROOT,
-                   help="checkout whose `connector` package is benchmarked (default: this one)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    add_run_options(p)
     args = p.parse_args(argv)
     if args.smoke:
         args.duration, args.connections, args.threads = 2, 4, 1
@@ -127,15 +128,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     runs: list[Run] = []
-    with stack(source=args.source, keep=args.keep, prefix="bench-ingest-") as st:
+    with contextlib.ExitStack() as setup:
+        pg = (setup.enter_context(postgres_database(prefix="bench_ingest_"))
+              if args.database == "postgresql" else None)
+        st = setup.enter_context(stack(
+            source=args.source, keep=args.keep, prefix="bench-ingest-",
+            extra_env={"CONNECTOR_DATABASE_URL": pg.url} if pg else {}))
+        if args.bus == "redis":
+            start_redis(st)
         conn = st.start_connector()
         bare_port = free_port()
         bare = st.spawn("bare", [sys.executable, str(BARE), "--port", str(bare_port)],
                         bare_port)
         wait_ready(bare)
-        db, integration_id, hook_path = st.db, st.integration["id"], st.hook_path
+        db = pg.url if pg else st.db
+        integration_id, hook_path = st.integration["id"], st.hook_path
         print(f"machine: {machine()}")
         print(f"connector source: {describe(st.source)}")
+        print(f"database: {args.database}, event bus: {args.bus}")
         print(f"workload: wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
               f"{args.users} end users, {args.help_percent:g}% need_help, "
               f"{args.rounds} round(s); connector pid {conn.proc.pid}, bare pid {bare.proc.pid}")
@@ -231,7 +241,7 @@ def check_run(r: Run) -> bool:
     return good
 
 
-def verify_totals(db: Path, integration_id: str, runs: list[Run]) -> bool:
+def verify_totals(db: Path | str, integration_id: str, runs: list[Run]) -> bool:
     total = count_stored(db, integration_id)
     conn_runs = [r for r in runs if r.target == "connector"]
     # Each connector run is followed by one probe event (see `probe`).

@@ -3,6 +3,7 @@ speed is measured by hand (docs/benchmarks.md), never in the test suite."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,13 @@ def test_connections_benchmark_runs():
 @pytest.mark.slow
 def test_ingest_profile_runs_and_stores_every_event():
     assert "writer: ingest.apply.write + commit" in run("ingest_profile.py")
+
+
+@pytest.mark.slow
+def test_cluster_benchmark_runs_on_two_instances():
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is missing: run scripts/install-test-deps.sh")
+    out = run("cluster.py")
+    assert "  same instance  p50" in out
+    assert "  other instance p50" in out
+    assert "frames lost 0 " in out

@@ -28,6 +28,9 @@ level: the benchmarked package comes from `--source`, in the server processes.
 * `channel`: a fake Chatlayer channel in a child process that times arrivals;
 * `threads`: `ThreadStates`, what a server's threads are doing (from /proc);
 * `profiles`: py-spy recordings of a server;
+* `services`: a fresh PostgreSQL database and a redis-server of the run's own
+  (cluster runs), and reading a SQLite or PostgreSQL database alike;
+* `options`: command-line options several benchmarks share;
 * `baseline`: running a bare ASGI app exactly as `connector serve` runs the
   connector (the ceilings bare_app.py and bare_ws.py).
 """

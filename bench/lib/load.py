@@ -43,8 +43,12 @@ class LoadResult:
 
 
 async def paced_load(pool: RawPool, requests: Sequence[bytes], rate: float,
-                     on_sent: Callable[[int, int], None] | None = None) -> LoadResult:
+                     on_sent: Callable[[int, int], None] | None = None,
+                     offset: float = 0.0) -> LoadResult:
     """Send `requests[i]` at t0 + i/rate (open loop), each on the next free connection.
+
+    t0 is 20 ms from now plus `offset` seconds: loads started together with
+    offsets k/(N*rate), k < N, interleave into one even stream at N*rate.
 
     A token bucket with no burst: the pacer releases request i once its time
     has come; a free connection takes it and writes it at once. If every
@@ -56,7 +60,7 @@ async def paced_load(pool: RawPool, requests: Sequence[bytes], rate: float,
     done_ns = array("q", bytes(8 * n))
     statuses: dict[int, int] = {}
     queue: asyncio.Queue[int] = asyncio.Queue()
-    t0 = time.monotonic_ns() + 20_000_000
+    t0 = time.monotonic_ns() + 20_000_000 + int(offset * 1e9)
     period = 1e9 / rate
 
     async def worker(conn: RawConn) -> None:

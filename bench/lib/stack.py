@@ -67,10 +67,15 @@ class Stack:
     def db(self) -> Path:
         return self.tmp / "connector.db"
 
-    def spawn(self, name: str, cmd: list[str], port: int) -> Server:
-        """Start `cmd` in its own session, its output in TMP/NAME.log; stopped on close."""
+    def spawn(self, name: str, cmd: list[str], port: int,
+              env: dict[str, str] | None = None) -> Server:
+        """Start `cmd` in its own session, its output in TMP/NAME.log; stopped on close.
+
+        Its environment is `env`, `self.env` by default.
+        """
         log = self.tmp / f"{name}.log"
-        proc = subprocess.Popen(cmd, env=self.env, cwd=self.source, stdout=log.open("wb"),
+        proc = subprocess.Popen(cmd, env=self.env if env is None else env, cwd=self.source,
+                                stdout=log.open("wb"),
                                 stderr=subprocess.STDOUT, start_new_session=True)
         server = Server(name, proc, port, log)
         self.servers.append(server)
@@ -86,6 +91,16 @@ class Stack:
                                                   "serve"], self.port)
         wait_ready(self.connector)
         return self.connector
+
+    def start_instance(self, name: str) -> Server:
+        """One more `connector serve` (after `start_connector`) on the same database and bus,
+        on a port of its own, which is also its public URL's (so its consoles' Origin)."""
+        port = free_port()
+        env = {**self.env, "CONNECTOR_PORT": str(port),
+               "CONNECTOR_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+        server = self.spawn(name, [sys.executable, "-m", "connector.cli", "serve"], port, env)
+        wait_ready(server)
+        return server
 
     def check_alive(self) -> None:
         for s in self.servers:
