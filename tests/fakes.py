@@ -38,6 +38,8 @@ class FakeChannel:
         self.default = Reply(200)
         self.received: list[Received] = []
         self.delivered: list[Received] = []
+        #: Requests whose body was read (counted before any `Reply.delay`).
+        self.arrived = 0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         channel = self
@@ -52,8 +54,10 @@ class FakeChannel:
                     body = json.loads(raw)
                 except ValueError:
                     body = raw.decode(errors="replace")
-                with channel._lock:
+                with channel._changed:
                     reply = channel.script.pop(0) if channel.script else channel.default
+                    channel.arrived += 1
+                    channel._changed.notify_all()
                 if reply.delay:
                     time.sleep(reply.delay)
                 item = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
@@ -96,16 +100,25 @@ class FakeChannel:
 
     def wait_delivered(self, count: int, timeout: float = 10.0) -> list[Received]:
         """Block until `count` requests were answered 2xx (or fail the test)."""
+        self._wait(lambda: len(self.delivered) >= count, timeout,
+                   f"{count} deliveries")
+        with self._lock:
+            return list(self.delivered)
+
+    def wait_arrived(self, count: int, timeout: float = 10.0) -> None:
+        """Block until `count` requests have arrived, answered or not (or fail the test)."""
+        self._wait(lambda: self.arrived >= count, timeout, f"{count} requests to arrive")
+
+    def _wait(self, done: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self.delivered) < count:
+            while not done():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(
-                        f"channel got {len(self.delivered)} deliveries, expected {count} "
-                        f"(received {len(self.received)} requests)")
+                        f"waiting for {what}: channel got {len(self.delivered)} deliveries "
+                        f"({self.arrived} requests arrived, {len(self.received)} answered)")
                 self._changed.wait(left)
-            return list(self.delivered)
 
     def texts(self) -> list[str]:
         return [r.body["message"]["text"] for r in self.delivered]

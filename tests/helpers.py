@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -31,6 +35,9 @@ from connector.storage.models import (
 )
 from connector.storage.store import Store
 
+#: Debian's package, installed by scripts/install-test-deps.sh when missing.
+REDIS_SERVER = Path("/usr/bin/redis-server")
+
 #: The PostgreSQL server on every machine (trust auth); tests make a database each.
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
@@ -54,6 +61,41 @@ def postgres_database() -> Iterator[str]:
         yield f"{POSTGRES}/{name}"
     finally:
         asyncio.run(postgres_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+class Redis:
+    """A real `redis-server` on a free loopback port, no persistence; stop and start
+    again on the same port."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        from tests.conftest import free_port
+
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.dir = tmp_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Redis:
+        self.proc = subprocess.Popen(
+            [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return self
+            assert self.proc.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server did not come up"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+        self.proc = None
 
 
 #: Tables an inbound webhook may write to.

@@ -142,15 +142,22 @@ def _values(row: Integration) -> dict[str, Any]:
     return row.model_dump()
 
 
+#: How long a cached integration is trusted. Any change made anywhere (an admin on
+#: another instance, the CLI, SQL by hand) takes effect on every instance within it:
+#: a revoked key or one rotated with no grace is refused everywhere within a second.
+CACHE_SECONDS = 1.0
+
+
 class IntegrationCache:
-    """Integrations by id, kept for `ttl` seconds to keep the webhook hot path cheap.
+    """Integrations by id, kept for `ttl` seconds (counted from the read) to keep the
+    webhook hot path cheap: at most one read per integration per `ttl` per instance.
 
     A presented key or token that does not match the cached row is checked
-    again against a fresh read (`refresh`), so a new key or token set by
+    again against a fresh read (`fresh=True`), so a new key or token set by
     another process works at once; the database stays the source of truth.
     """
 
-    def __init__(self, engine: Any, ttl: float = 5.0) -> None:
+    def __init__(self, engine: Any, ttl: float = CACHE_SECONDS) -> None:
         self.engine = engine
         self.ttl = ttl
         self._rows: dict[str, tuple[float, Integration]] = {}

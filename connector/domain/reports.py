@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.domain import tickets, transcript
 from connector.domain.roles import Actor, can_see_sql
-from connector.realtime import stream
+from connector.realtime import presence, stream
 from connector.storage.db import utcnow
 from connector.storage.models import Ticket, User, UserSession
 
@@ -63,7 +63,7 @@ async def readable_messages(conn: AsyncConnection, actor: Actor,
 
 async def queue_overview(conn: AsyncConnection, connected_here: set[int]) -> dict[str, Any]:
     """The queue now: how many wait and the oldest wait, each agent's open tickets, who
-    is online (a recent session), and how many users have a console on this instance
+    is online (`online_ids`), and how many users have a console on this instance
     (`connected_here`, the hub's)."""
     now = utcnow()
     waiting = (await conn.execute(sa.select(sa.func.count(), sa.func.min(_t.c.opened_at))
@@ -73,10 +73,8 @@ async def queue_overview(conn: AsyncConnection, connected_here: set[int]) -> dic
         .join(_t, sa.and_(_t.c.assignee_id == _u.c.id, _t.c.state == "assigned"))
         .group_by(_u.c.username))).all()
     online = (await conn.execute(
-        sa.select(_u.c.username, _u.c.role).distinct()
-        .join(_sess, _sess.c.user_id == _u.c.id)
-        .where(_sess.c.revoked_at.is_(None), _sess.c.last_seen_at > now - ONLINE_WINDOW,
-               _u.c.disabled.is_(False)))).all()
+        sa.select(_u.c.username, _u.c.role).where(
+            _u.c.id.in_(await online_ids(conn)), _u.c.disabled.is_(False)))).all()
     per_agent = dict(load)
     return {
         "waiting": waiting[0],
@@ -89,19 +87,25 @@ async def queue_overview(conn: AsyncConnection, connected_here: set[int]) -> dic
     }
 
 
-async def agents(conn: AsyncConnection, connected_here: set[int]) -> list[dict[str, Any]]:
+async def online_ids(conn: AsyncConnection) -> set[int]:
+    """Users online: with a console open on any instance (`realtime.presence`), or a
+    session used within `ONLINE_WINDOW`."""
+    recent = set((await conn.execute(
+        sa.select(_sess.c.user_id).distinct().where(
+            _sess.c.revoked_at.is_(None), _sess.c.last_seen_at > utcnow() - ONLINE_WINDOW)
+    )).scalars())
+    return recent | await presence.online_user_ids(conn)
+
+
+async def agents(conn: AsyncConnection) -> list[dict[str, Any]]:
     """Colleagues to transfer to: active users by name, with their open tickets and whether
-    online (a recent session, or a console on this instance: `connected_here`)."""
-    now = utcnow()
+    online (`online_ids`)."""
     rows = (await conn.execute(
         sa.select(_u.c.id, _u.c.username, _u.c.role, sa.func.count(_t.c.id).label("load"))
         .outerjoin(_t, sa.and_(_t.c.assignee_id == _u.c.id, _t.c.state == "assigned"))
         .where(_u.c.disabled.is_(False)).group_by(_u.c.id, _u.c.username, _u.c.role)
         .order_by(_u.c.username))).all()
-    online = set((await conn.execute(
-        sa.select(_sess.c.user_id).distinct().where(
-            _sess.c.revoked_at.is_(None), _sess.c.last_seen_at > now - ONLINE_WINDOW)
-    )).scalars()) | connected_here
+    online = await online_ids(conn)
     return [{"username": r.username, "role": r.role, "open_tickets": r.load,
              "online": r.id in online} for r in rows]
 

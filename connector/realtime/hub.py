@@ -36,7 +36,6 @@ Ordering and completeness, per process:
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -44,10 +43,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from connector.accounts import auth
-from connector.domain.events import HEARTBEAT, presence
+from connector.domain.events import HEARTBEAT
 from connector.domain.roles import STAFF
 from connector.realtime import stream
 from connector.realtime.bus import EventBus
+from connector.realtime.presence import Presence
 from connector.realtime.stream import Event
 from connector.settings import Settings
 from connector.storage.store import Store
@@ -69,6 +69,9 @@ TOO_SLOW = "client too slow; reconnect with your cursor"
 #: bus is down, so that events of other instances still arrive within a second.
 CATCH_UP_SECONDS = 2.0
 CATCH_UP_BUS_DOWN_SECONDS = 0.5
+#: How often the sockets' sessions are checked, and their activity recorded.
+SESSION_CHECK_SECONDS = 1.0
+SESSION_TOUCH_SECONDS = 30.0
 
 
 class Batch(list[Event]):
@@ -142,12 +145,13 @@ class Client:
 
 
 class Hub:
-    def __init__(self, store: Store, bus: EventBus, settings: Settings) -> None:
+    def __init__(self, store: Store, bus: EventBus, settings: Settings,
+                 presence: Presence | None = None) -> None:
         self.store = store
         self.bus = bus
         self.settings = settings
+        self.presence = presence or Presence(store)
         self.clients: set[Client] = set()
-        self._online: collections.Counter[int] = collections.Counter()
         self.delivered_upto = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
@@ -160,7 +164,8 @@ class Hub:
                        asyncio.create_task(self._poll_stream(), name="hub-poll"),
                        asyncio.create_task(self._watch_sessions(), name="hub-sessions"),
                        asyncio.create_task(self._heartbeats(), name="hub-heartbeats"),
-                       asyncio.create_task(self._watch_sends(), name="hub-sends")]
+                       asyncio.create_task(self._watch_sends(), name="hub-sends"),
+                       asyncio.create_task(self.presence.run(), name="hub-presence")]
         await asyncio.wait_for(self._ready.wait(), 5)
 
     async def stop(self) -> None:
@@ -169,26 +174,21 @@ class Hub:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def online_user_ids(self) -> set[int]:
-        return set(self._online)
+        await self.presence.leave()
 
     @contextlib.asynccontextmanager
     async def attach(self, client: Client) -> AsyncIterator[None]:
+        """Register the client for live events while inside; its user's presence
+        (`realtime.presence`) is recorded first and cleared after."""
         user_id = client.principal.user_id
         self.clients.add(client)
-        self._online[user_id] += 1
-        if self._online[user_id] == 1:
-            await self._presence(client.principal, True)
         try:
+            await self.presence.connected(user_id)
             yield
         finally:
             self.clients.discard(client)
-            self._online[user_id] -= 1
-            if self._online[user_id] <= 0:
-                del self._online[user_id]
-                with contextlib.suppress(Exception):
-                    await self._presence(client.principal, False)
+            with contextlib.suppress(Exception):
+                await self.presence.disconnected(user_id)
 
     def close_user(self, user_id: int, code: int, reason: str) -> None:
         for client in list(self.clients):
@@ -199,10 +199,6 @@ class Hub:
         for client in list(self.clients):
             if client.principal.session_id == session_id:
                 client.close(CLOSE_UNAUTHORIZED, "signed out")
-
-    async def _presence(self, principal: auth.Principal, online: bool) -> None:
-        async with self.store.transaction() as tx:
-            tx.emit(presence(principal.actor, online))
 
     async def _consume(self) -> None:
         subscription = self.bus.subscribe()
@@ -288,8 +284,11 @@ class Hub:
             except Exception:
                 log.exception("realtime: reading the stored stream failed")
 
-    async def _watch_sessions(self, every: float = 2.0) -> None:
-        """Close sockets whose session ended (logout elsewhere, expiry, user disabled)."""
+    async def _watch_sessions(self, every: float = SESSION_CHECK_SECONDS) -> None:
+        """Close sockets whose session ended (logout elsewhere, expiry, user disabled,
+        password changed) or whose user's role changed, wherever that happened: the
+        database says, so every instance closes them within `every` seconds (plus the
+        query)."""
         beat = 0.0
         while True:
             await asyncio.sleep(every)
@@ -299,7 +298,7 @@ class Hub:
                 async with self.store.read() as conn:
                     dead = await auth.dead_sessions(conn, self.settings, sessions)
                     roles = await auth.session_roles(conn, sessions - dead)
-                if beat >= 30 and sessions - dead:
+                if beat >= SESSION_TOUCH_SECONDS and sessions - dead:
                     beat = 0.0
                     async with self.store.begin() as conn:
                         await auth.touch(conn, sessions - dead)

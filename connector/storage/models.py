@@ -227,6 +227,17 @@ class StreamEvent(SQLModel, table=True):
     created_at: dt.datetime = _time(index=True)
 
 
+class ConsolePresence(SQLModel, table=True):
+    """An instance has at least one console of the user open (`realtime.presence`)."""
+
+    __tablename__ = "console_presence"
+
+    #: One run of one instance (`presence.new_instance_id`).
+    instance_id: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(primary_key=True, index=True)
+    seen_at: dt.datetime = _time()
+
+
 class Counter(SQLModel, table=True):
     """Named counters updated under a row lock (`stream` = last cursor)."""
 

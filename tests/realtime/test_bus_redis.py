@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,47 +23,14 @@ from connector.settings import ConfigError, load_settings
 from connector.storage.migrate import upgrade
 from tests.conftest import LiveServer, free_port, make_settings
 from tests.fakes import FakeChannel
-from tests.helpers import postgres_database, wait_until
+from tests.helpers import REDIS_SERVER, Redis, postgres_database, wait_until
 from tests.realtime_helpers import World, on_server
 from tests.test_process import Deployment
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-REDIS_SERVER = Path("/usr/bin/redis-server")
 LOST = "event bus: Redis at"
 LOST_WORD, BACK_WORD = "lost (", "is back"
-
-
-class Redis:
-    """A real `redis-server` on a loopback port, no persistence; stop and start again."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.dir = tmp_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Redis:
-        self.proc = subprocess.Popen(
-            [str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return self
-            assert self.proc.poll() is None, "redis-server exited"
-            assert time.monotonic() < deadline, "redis-server did not come up"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-        self.proc = None
 
 
 @pytest.fixture

@@ -139,7 +139,7 @@ async def resend(request: Request, principal: Principal) -> Response:
 @api(*STAFF)
 async def queue(request: Request, principal: Principal) -> Response:
     async with request.app.state.store.read() as conn:
-        out = await reports.queue_overview(conn, request.app.state.hub.online_user_ids())
+        out = await reports.queue_overview(conn, request.app.state.hub.presence.here())
     return JSONResponse(out)
 
 
@@ -147,7 +147,7 @@ async def queue(request: Request, principal: Principal) -> Response:
 async def agents(request: Request, principal: Principal) -> Response:
     """Colleagues to transfer to: active users with their load and whether online."""
     async with request.app.state.store.read() as conn:
-        out = await reports.agents(conn, request.app.state.hub.online_user_ids())
+        out = await reports.agents(conn)
     return JSONResponse({"agents": out})
 
 
