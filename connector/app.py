@@ -32,11 +32,12 @@ from connector.realtime.bus import create_bus
 from connector.realtime.hub import Hub
 from connector.settings import Settings
 from connector.sources import SOURCES, Source
+from connector.storage import outage
 from connector.storage.db import create_engine, create_sync_engine, utcnow
 from connector.storage.models import DedupeKey
 from connector.storage.sqlite.checkpoint import Checkpointer
 from connector.storage.store import Store
-from connector.web import lanes
+from connector.web import lanes, unavailable
 from connector.web.headers import SecurityHeadersMiddleware
 from connector.web.routes import (
     api_admin,
@@ -120,7 +121,8 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
         middleware=[Middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_networks),
                     Middleware(SecurityHeadersMiddleware),
                     Middleware(lanes.FastLanes, webhooks=webhooks)],
-        exception_handlers={Exception: unhandled},
+        exception_handlers={Exception: unhandled, OSError: unavailable.handler,
+                            sa.exc.SQLAlchemyError: unavailable.handler},
         lifespan=lifespan,
     )
 
@@ -149,5 +151,5 @@ async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -
                     dedupe.c.seen_at < now - dt.timedelta(seconds=settings.dedupe_window_seconds)))
                 await stream.prune(conn, now - dt.timedelta(
                     seconds=settings.stream_retention_seconds))
-        except Exception:
-            log.exception("housekeeping failed")
+        except Exception as exc:
+            outage.failed(log, "housekeeping", exc)

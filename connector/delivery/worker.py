@@ -35,6 +35,7 @@ from connector.delivery.attempt import deliver_timed, log_attempt
 from connector.domain import events, outbox
 from connector.domain.roles import audience_tickets
 from connector.settings import Settings
+from connector.storage import outage
 from connector.storage.bulk import Writer
 from connector.storage.db import UTCDateTime, utcnow
 from connector.storage.models import Delivery, DeliveryAttempt, Integration, Message
@@ -135,8 +136,8 @@ class DeliveryWorker:
             self._wake.clear()
             try:
                 claimed = await self._claim_due()
-            except Exception:
-                log.exception("delivery: claiming due deliveries failed")
+            except Exception as exc:
+                outage.failed(log, "delivery: claiming due deliveries", exc)
                 claimed = []
             for job in claimed:
                 await self._slots.acquire()
@@ -186,8 +187,9 @@ class DeliveryWorker:
         more = True
         try:
             more = await self._attempt(job)
-        except Exception:
-            log.exception("delivery=%s: recording the attempt failed; lease will expire", job.id)
+        except Exception as exc:
+            outage.failed(log, f"delivery={job.id}: recording the attempt (its lease will "
+                          "expire and it is sent again)", exc)
         finally:
             self._slots.release()
             if more:

@@ -34,6 +34,7 @@ from connector.ingest.inbound import Inbound, Result
 from connector.ingest.process import WriterGone, WriterProcess, write_batch
 from connector.realtime.stream import Event
 from connector.settings import Settings
+from connector.storage import outage
 from connector.storage.store import Store
 
 log = logging.getLogger("connector.ingest")
@@ -100,8 +101,8 @@ class IngestWriter:
                             await self._through_child(self._process)
                         else:
                             await self._in_turn()
-                except Exception:  # the writer must outlive any one batch
-                    log.exception("ingest: writing a batch failed")
+                except Exception as exc:  # the writer must outlive any one batch
+                    outage.failed(log, "ingest: writing a batch", exc)
 
     async def _in_turn(self) -> None:
         """Batch after batch while events wait and no other writer does."""

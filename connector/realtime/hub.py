@@ -50,6 +50,7 @@ from connector.realtime.bus import EventBus
 from connector.realtime.presence import Presence
 from connector.realtime.stream import Event
 from connector.settings import Settings
+from connector.storage import outage
 from connector.storage.store import Store
 
 log = logging.getLogger("connector.realtime")
@@ -206,8 +207,8 @@ class Hub:
         async for batch in subscription:
             try:
                 await self._forward(batch)
-            except Exception:
-                log.exception("realtime: forwarding events failed")
+            except Exception as exc:
+                outage.failed(log, "realtime: forwarding events", exc)
 
     async def _forward(self, batch: list[Event]) -> None:
         """Offer events to clients in cursor order; one forward at a time (the bus's and
@@ -281,8 +282,8 @@ class Hub:
             waited = 0.0
             try:
                 await self._catch_up()
-            except Exception:
-                log.exception("realtime: reading the stored stream failed")
+            except Exception as exc:
+                outage.failed(log, "realtime: reading the stored stream", exc)
 
     async def _watch_sessions(self, every: float = SESSION_CHECK_SECONDS) -> None:
         """Close sockets whose session ended (logout elsewhere, expiry, user disabled,
@@ -302,8 +303,8 @@ class Hub:
                     beat = 0.0
                     async with self.store.begin() as conn:
                         await auth.touch(conn, sessions - dead)
-            except Exception:
-                log.exception("realtime: session check failed")
+            except Exception as exc:
+                outage.failed(log, "realtime: checking sessions", exc)
                 continue
             for client in list(self.clients):
                 if client.principal.session_id in dead:

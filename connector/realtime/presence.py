@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.domain.events import presence
 from connector.domain.roles import Actor
+from connector.storage import outage
 from connector.storage.db import dialect_insert, utcnow
 from connector.storage.models import ConsolePresence, User
 from connector.storage.store import Store, SyncTx
@@ -148,8 +149,8 @@ class Presence:
         for user_id in list(self._recorded):
             try:
                 await self._sync(user_id)
-            except Exception:
-                log.exception("presence: recording user %s offline failed", user_id)
+            except Exception as exc:
+                outage.failed(log, f"presence: recording user {user_id} offline", exc)
 
     async def run(self) -> None:
         while True:
@@ -157,8 +158,8 @@ class Presence:
             try:
                 await self.refresh()
                 await self.reap()
-            except Exception:
-                log.exception("presence: refreshing failed")
+            except Exception as exc:
+                outage.failed(log, "presence: refreshing", exc)
 
     async def refresh(self) -> None:
         """Mark this instance's rows as seen now; write again any deleted meanwhile."""

@@ -85,6 +85,31 @@ class DatabaseUnavailable(Exception):
         return cls(f"cannot connect to the database {where}: {text}")
 
 
+def unreachable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (down, restarting, a
+    network fault, no free connection in time, SQLite busy past its timeout): worth
+    retrying, nobody's bug. Checked along the exception's causes."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, (OSError, sa.exc.OperationalError, sa.exc.InterfaceError,
+                             sa.exc.DisconnectionError, sa.exc.TimeoutError)):
+            return True
+        if isinstance(seen, sa.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if type(seen).__module__.startswith("asyncpg") and any(
+                c.__name__ == "PostgresConnectionError" for c in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+#: A PostgreSQL server that does not answer (a black-holed address) fails a new
+#: connection after this long, instead of asyncpg's 60 s.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         path = settings.sqlite_path
@@ -102,7 +127,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(settings.database_url, pool_size=10, max_overflow=10,
                                pool_pre_ping=True, json_serializer=json_dumps,
-                               hide_parameters=True)
+                               hide_parameters=True,
+                               connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
 
 
 def create_sync_engine(settings: Settings) -> sa.Engine:

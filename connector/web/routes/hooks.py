@@ -22,7 +22,9 @@ from connector.accounts.security import tokens_equal
 from connector.ingest.batcher import IngestFailed, IngestRefused
 from connector.ingest.inbound import BadInput
 from connector.sources import Source
+from connector.storage.db import unreachable
 from connector.storage.models import Integration
+from connector.web import unavailable
 from connector.web.http import ClientGone, HTTPError, parse_json, receive_body, send_json
 
 _UNAUTHORIZED = ("unauthorized", "unknown integration or wrong key")
@@ -67,6 +69,11 @@ class Webhook:
             return
         except ClientGone:
             return  # nobody to answer; nothing was stored
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            await unavailable.response(exc)(scope, receive, send)
+            return
         await send_json(send, status, body)
 
     async def _with_key(self, state: Any, scope: Scope, receive: Receive) -> tuple[int, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from connector.accounts import auth
 from connector.domain import events, tickets
@@ -23,6 +23,8 @@ from connector.realtime.hub import (
     CLOSE_UNAUTHORIZED,
     Client,
 )
+from connector.storage.db import unreachable
+from connector.web import unavailable
 
 MAX_FRAME = 64 * 1024
 #: Client frames: a burst of `RATE_BURST`, refilled at `RATE_PER_SECOND`. Frames
@@ -44,7 +46,18 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
     one message per console per batch of events is the hot path, and
     Starlette's per-send state checks add nothing there.
     """
-    await _stream(WebSocket(scope, receive, send), send)
+    websocket = WebSocket(scope, receive, send)
+    try:
+        await _stream(websocket, send)
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        unavailable.note(exc, "a live-stream connection (closed 1013)")
+        with contextlib.suppress(Exception):
+            if websocket.client_state == WebSocketState.CONNECTING:
+                await websocket.accept()  # so that the console reads the code
+            await websocket.close(code=unavailable.CLOSE_TRY_AGAIN_LATER,
+                                  reason="database unavailable")
 
 
 async def _stream(websocket: WebSocket, asgi_send: Send) -> None:
