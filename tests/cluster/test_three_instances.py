@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -84,7 +85,7 @@ async def test_consoles_on_every_instance_see_every_event_in_order_redis_stopped
     assert "Traceback" not in cluster.logs()
 
 
-async def test_presence_counts_consoles_on_every_instance(cluster: Cluster):
+async def test_presence_and_typing_reach_every_instance(cluster: Cluster):
     a, b, c = cluster.instances
     sam, alice = cluster.sign_in("sam"), cluster.sign_in("alice")
 
@@ -92,9 +93,14 @@ async def test_presence_counts_consoles_on_every_instance(cluster: Cluster):
         return lambda f: (f["type"] == "presence" and f["user"] == "alice"
                           and f["online"] is online)
 
+    (queued,) = (await query(cluster, "SELECT min(id) FROM ticket WHERE state = 'queued'"))[0]
     async with cluster.console(sam, c) as watcher:
-        async with cluster.console(alice, a):
+        async with cluster.console(alice, a) as console:
             await watcher.until(is_alice(True), within=10)
+            # Typing on a, seen on c.
+            await console.ws.send(json.dumps({"type": "typing", "ticket": queued}))
+            typing = await watcher.until(lambda f: f["type"] == "typing", within=10)
+            assert (typing["ticket"], typing["user"]) == (queued, "alice")
             async with cluster.console(alice, b):
                 await _rows_of(cluster, alice, 2)
             await _rows_of(cluster, alice, 1)
