@@ -18,6 +18,12 @@ target_metadata = SQLModel.metadata
 
 
 def _run(connection: sa.Connection) -> None:
+    # Begun here, so alembic sees an outer transaction and commits nothing itself (on
+    # SQLite it would commit after each migration, letting a concurrent upgrade that
+    # read the version in between run the next migration a second time); the caller
+    # commits once every migration ran.
+    if not connection.in_transaction():
+        connection.begin()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
