@@ -30,6 +30,8 @@ from connector.logs import AccessLogMiddleware
 from connector.realtime import stream
 from connector.realtime.bus import create_bus
 from connector.realtime.hub import Hub
+from connector.routing.router import Router
+from connector.routing.timers import Sweeper
 from connector.settings import Settings
 from connector.sources import SOURCES, Source
 from connector.storage import outage
@@ -84,13 +86,18 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
         app.state.loop = asyncio.get_running_loop()
         hub = Hub(store, bus, settings)
         app.state.hub = hub
+        router = Router(store, settings)
+        hub.listeners.append(router.saw)
+        app.state.router = router
         app.state.checkpointer = checkpointer
         await hub.start()
         await writer.start()
         if checkpointer is not None:
             checkpointer.start()
         tasks = [asyncio.create_task(worker.run(), name="delivery-worker"),
-                 asyncio.create_task(_housekeeping(store, settings), name="housekeeping")]
+                 asyncio.create_task(_housekeeping(store, settings), name="housekeeping"),
+                 asyncio.create_task(router.run(), name="routing"),
+                 asyncio.create_task(Sweeper(store, settings).run(), name="routing-sweep")]
         log.info("connector ready on %s (database: %s, bus: %s)", settings.public_url,
                  engine.dialect.name, settings.bus_url.split("://", 1)[0])
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -84,6 +85,21 @@ class Settings(BaseSettings):
     #: turn it on when consoles sit behind slow links and the server has CPU to spare.
     ws_compression: bool = False
     waiting_threshold_seconds: float = Field(120.0, gt=0)
+
+    #: `auto`: queued tickets are assigned to available agents (`connector.routing`);
+    #: `manual`: agents claim them from the queue.
+    routing: Literal["auto", "manual"] = "auto"
+    #: A ticket no agent with matching skills could take for this long may go to any.
+    routing_fallback_seconds: float = Field(60.0, ge=0)
+    #: An assigned ticket whose agent has not answered for this long goes back to
+    #: routing (0: never).
+    requeue_after_seconds: float = Field(180.0, ge=0)
+    #: An assigned conversation nobody wrote in for this long is resolved (0: never).
+    auto_resolve_after_seconds: float = Field(0.0, ge=0)
+    #: A user whose last console closed this long ago is set `offline`.
+    presence_grace_seconds: float = Field(60.0, ge=0)
+    #: Open conversations per agent, unless set per user.
+    agent_capacity: int = Field(3, ge=1, le=1000)
 
     @field_validator("public_url")
     @classmethod

@@ -47,6 +47,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "delivery_timeout_seconds": 2.0,
         "delivery_lease_seconds": 3.0,
         "log_level": "info",
+        # Tests of other things let an agent hold many tickets; tests of routing and
+        # capacity set their own (tests/routing/).
+        "agent_capacity": 1000,
     }
     values.update(overrides)
     return Settings(**values)

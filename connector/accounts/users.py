@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.accounts.security import hash_password
+from connector.domain import agents
 from connector.domain.errors import Conflict, FieldError, NotFound
 from connector.domain.roles import ROLES
 from connector.storage.db import utcnow
@@ -101,17 +103,21 @@ async def update(conn: AsyncConnection, user_id: int, *, role: str | None = None
 
 
 async def change(conn: AsyncConnection, admin_id: int, user_id: int, *, role: str | None = None,
-                 disabled: bool | None = None,
-                 password_hash: str | None = None) -> tuple[User, User]:
-    """Change a user's role, disabled flag or password hash (each when given), as the
-    admin `admin_id`, who may neither disable nor demote themselves. Returns the user
-    before and after."""
+                 disabled: bool | None = None, password_hash: str | None = None,
+                 routing: dict[str, Any] | None = None) -> tuple[User, User]:
+    """Change a user's role, disabled flag or password hash (each when given), and the
+    routing profile fields in `routing` (`max_concurrent`, `skills`, `display_name`;
+    null resets one), as the admin `admin_id`, who may neither disable nor demote
+    themselves. Returns the user before and after."""
     before = await by_id(conn, user_id)
     if before is None:
         raise NotFound("no such user")
     if user_id == admin_id and (disabled or (role is not None and role != "admin")):
         raise Conflict("you cannot disable or demote yourself")
     await update(conn, user_id, role=role, disabled=disabled)
+    if routing:
+        await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(
+            **agents.check_profile(routing)))
     if password_hash is not None:
         await set_password_hash(conn, user_id, password_hash)
     after = await by_id(conn, user_id)

@@ -61,6 +61,12 @@ def presence(actor: Actor, online: bool) -> Event:
                               "role": actor.role, "online": online}, None, True)
 
 
+def user_status(user_id: int, username: str, role: str, status: str) -> Event:
+    """A user's status (`agents.STATUSES`) changed, for everyone (who can take work)."""
+    return Event("user.status", {"user": username, "user_id": user_id, "role": role,
+                                 "status": status}, None, True)
+
+
 def hello(cursor: int, user: dict[str, Any]) -> str:
     """The first frame on a socket: where its stream starts, and who is signed in."""
     return json.dumps({"type": "hello", "cursor": cursor, "user": user})

@@ -97,17 +97,28 @@ async def online_ids(conn: AsyncConnection) -> set[int]:
     return recent | await presence.online_user_ids(conn)
 
 
-async def agents(conn: AsyncConnection) -> list[dict[str, Any]]:
+async def agents(conn: AsyncConnection, default_capacity: int) -> list[dict[str, Any]]:
     """Colleagues to transfer to: active users by name, with their open tickets and whether
-    online (`online_ids`)."""
+    online (`online_ids`); their status, capacity (`domain.agents`) and whether a
+    console of theirs is open (`connected`)."""
     rows = (await conn.execute(
-        sa.select(_u.c.id, _u.c.username, _u.c.role, sa.func.count(_t.c.id).label("load"))
+        sa.select(_u.c.id, _u.c.username, _u.c.role, _u.c.status, _u.c.display_name,
+                  _u.c.max_concurrent, sa.func.count(_t.c.id).label("load"),
+                  sa.func.min(_t.c.opened_at).label("oldest"))
         .outerjoin(_t, sa.and_(_t.c.assignee_id == _u.c.id, _t.c.state == "assigned"))
-        .where(_u.c.disabled.is_(False)).group_by(_u.c.id, _u.c.username, _u.c.role)
+        .where(_u.c.disabled.is_(False))
+        .group_by(_u.c.id, _u.c.username, _u.c.role, _u.c.status, _u.c.display_name,
+                  _u.c.max_concurrent)
         .order_by(_u.c.username))).all()
     online = await online_ids(conn)
+    connected = await presence.online_user_ids(conn)
+    now = utcnow()
     return [{"username": r.username, "role": r.role, "open_tickets": r.load,
-             "online": r.id in online} for r in rows]
+             "online": r.id in online, "status": r.status, "connected": r.id in connected,
+             "display_name": r.display_name or r.username,
+             "max_concurrent": r.max_concurrent or default_capacity,
+             "oldest_open_seconds": (now - r.oldest).total_seconds() if r.oldest else None}
+            for r in rows]
 
 
 async def queue_history(conn: AsyncConnection, hours: int, bucket: int) -> dict[str, Any]:

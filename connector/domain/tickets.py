@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.domain import events, outbox, transcript
+from connector.domain import agents, events, notices, outbox, transcript
 from connector.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from connector.domain.roles import Actor, can_manage, can_see
 from connector.domain.transcript import ConversationRef, NewMessage
@@ -85,11 +85,17 @@ _LOCKED = (select_tickets().add_columns(_integ.c.channel_url, _integ.c.verify_to
 _AT = sa.bindparam("at", type_=UTCDateTime)
 _CLAIM = sa.update(_t).where(_t.c.id == sa.bindparam("tid"), _t.c.state == "queued").values(
     state="assigned", assignee_id=sa.bindparam("uid"), version=_t.c.version + 1,
-    claimed_at=sa.func.coalesce(_t.c.claimed_at, _AT))
+    claimed_at=sa.func.coalesce(_t.c.claimed_at, _AT), assigned_at=_AT)
+#: To a user (`assigned_at` now) or to the queue (`queued_at` now); the other is kept.
 _TRANSFER = sa.update(_t).where(
     _t.c.id == sa.bindparam("tid"), _t.c.version == sa.bindparam("seen")).values(
     state=sa.bindparam("to_state"), assignee_id=sa.bindparam("uid"),
-    version=_t.c.version + 1, claimed_at=sa.func.coalesce(_t.c.claimed_at, _AT))
+    version=_t.c.version + 1, claimed_at=sa.func.coalesce(_t.c.claimed_at, _AT),
+    assigned_at=sa.func.coalesce(sa.bindparam("assigned_at", type_=UTCDateTime),
+                                 _t.c.assigned_at),
+    queued_at=sa.func.coalesce(sa.bindparam("queued_at", type_=UTCDateTime), _t.c.queued_at))
+_LAST_ASSIGNED = sa.update(_users).where(_users.c.id == sa.bindparam("uid")).values(
+    last_assigned_at=_AT)
 _RESOLVE = sa.update(_t).where(
     _t.c.id == sa.bindparam("tid"), _t.c.state == sa.bindparam("from_state")).values(
     state=sa.bindparam("to_state"), resolved_at=_AT, version=_t.c.version + 1)
@@ -161,11 +167,12 @@ def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | N
         "assignee_id": None, "reason": reason, "lang": lang, "platform": platform,
         "skill_id": skill_id, "category": category or None, "opened_at": now,
         "claimed_at": None, "first_response_at": None, "resolved_at": None, "version": 1,
+        "queued_at": now,
     }
     ticket_id = tx.conn.execute(_OPEN, ticket).scalar_one()
     tx.conn.execute(_SET_OPEN, {"cid": conv.id, "tid": ticket_id})
     conv.open_ticket_id = ticket_id
-    _transition(tx, ticket_id, "opened", None, "queued", None, None, now)
+    transition(tx, ticket_id, "opened", None, "queued", None, None, now)
     ticket.update(id=ticket_id, end_user_id=conv.end_user_id, assignee=None)
     tx.emit(events.ticket_created(summary(ticket)))
     return ticket
@@ -174,8 +181,14 @@ def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | N
 # The actions are synchronous functions of a `SyncTx`, run in one hop by
 # `Store.write`; the async forms below run the same inside an async transaction.
 
-def claim_sync(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
-    result = tx.conn.execute(_CLAIM, {"tid": ticket_id, "uid": actor.id, "at": utcnow()})
+def claim_sync(tx: SyncTx, ticket_id: int, actor: Actor,
+               capacity: int | None = None) -> dict[str, Any]:
+    """Take a queued ticket. An agent at capacity (`agents.check_capacity_sync`, with
+    `capacity` the default) is refused; staff are not counted."""
+    if capacity is not None and not actor.is_staff:
+        agents.check_capacity_sync(tx, actor.id, capacity)
+    now = utcnow()
+    result = tx.conn.execute(_CLAIM, {"tid": ticket_id, "uid": actor.id, "at": now})
     if result.rowcount != 1:
         ticket = visible(actor, load_sync(tx.conn, ticket_id))
         if ticket["state"] == "assigned" and ticket["assignee_id"] == actor.id:
@@ -185,10 +198,12 @@ def claim_sync(tx: SyncTx, ticket_id: int, actor: Actor) -> dict[str, Any]:
             # was answered 403 above, as a GET of it would be).
             raise Conflict("ticket already taken", assignee=ticket["assignee"])
         raise Conflict(f"ticket is {ticket['state']}")
-    _transition(tx, ticket_id, "claimed", "queued", "assigned", actor.id, actor.id)
-    ticket = _changed(tx, _reload(tx, ticket_id), public=True)
-    _messages(tx, ticket, [NewMessage("system", f"{actor.username} joined",
-                                      context={"event": "claimed"})])
+    transition(tx, ticket_id, "claimed", "queued", "assigned", actor.id, actor.id)
+    tx.conn.execute(_LAST_ASSIGNED, {"uid": actor.id, "at": now})
+    ticket = changed(tx, reload(tx, ticket_id), public=True)
+    add_messages(tx, ticket, [NewMessage("system", f"{actor.username} joined",
+                                         context={"event": "claimed"})])
+    notices.assigned_sync(tx, ticket, actor.id)
     return ticket
 
 
@@ -201,24 +216,29 @@ def transfer_sync(tx: SyncTx, ticket_id: int, actor: Actor, to: User | None) -> 
     if to is not None and to.disabled:
         raise Conflict("that user is disabled")
     new_state = "queued" if to is None else "assigned"
+    now = utcnow()
     result = tx.conn.execute(_TRANSFER, {
         "tid": ticket_id, "seen": ticket["version"], "to_state": new_state,
-        "uid": to.id if to else None, "at": utcnow() if to else None})
+        "uid": to.id if to else None, "at": now if to else None,
+        "assigned_at": now if to else None, "queued_at": None if to else now})
     if result.rowcount != 1:
         raise Conflict("ticket changed meanwhile; reload and try again")
     action = "requeued" if to is None else ("assigned" if actor.is_staff and
                                             ticket["assignee_id"] is None else "transferred")
-    _transition(tx, ticket_id, action, ticket["state"], new_state, actor.id,
-                to.id if to else None)
+    transition(tx, ticket_id, action, ticket["state"], new_state, actor.id,
+               to.id if to else None)
     text = (f"{actor.username} put the ticket back in the queue" if to is None
             else f"{actor.username} assigned the ticket to {to.username}")
     # Every queue shows or drops it when it enters or leaves the queue; an A -> B
     # transfer is only A's, B's and the supervisors' business.
-    changed = _changed(tx, _reload(tx, ticket_id), ticket["assignee_id"],
-                       public="queued" in (ticket["state"], new_state))
-    _messages(tx, changed, [NewMessage("system", text, context={"event": action})],
-              extra=[ticket["assignee_id"]])
-    return changed
+    moved = changed(tx, reload(tx, ticket_id), ticket["assignee_id"],
+                    public="queued" in (ticket["state"], new_state))
+    add_messages(tx, moved, [NewMessage("system", text, context={"event": action})],
+                 extra=[ticket["assignee_id"]])
+    if to is not None:
+        tx.conn.execute(_LAST_ASSIGNED, {"uid": to.id, "at": now})
+        notices.assigned_sync(tx, moved, to.id)
+    return moved
 
 
 def reply_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
@@ -234,7 +254,7 @@ def reply_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str,
 def note_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
     """An internal note: in the transcript, never delivered to the end user."""
     ticket = _get(tx, ticket_id, actor)
-    (message,) = _messages(tx, ticket, [NewMessage("note", _check_text(text),
+    (message,) = add_messages(tx, ticket, [NewMessage("note", _check_text(text),
                                                    author_id=actor.id)], author=actor.username)
     return message
 
@@ -256,12 +276,12 @@ def resolve_sync(tx: SyncTx, ticket_id: int, actor: Actor,
     if result.rowcount != 1:
         raise Conflict("ticket changed meanwhile; reload and try again")
     tx.conn.execute(_CLOSE_CONVERSATION, {"cid": ticket["conversation_id"], "tid": ticket_id})
-    _transition(tx, ticket_id, new_state, ticket["state"], new_state, actor.id,
+    transition(tx, ticket_id, new_state, ticket["state"], new_state, actor.id,
                 ticket["assignee_id"])
-    closed = _reload(tx, ticket_id)
-    _messages(tx, closed, [NewMessage("system", f"{actor.username} closed the ticket",
+    closed = reload(tx, ticket_id)
+    add_messages(tx, closed, [NewMessage("system", f"{actor.username} closed the ticket",
                                       context={"event": new_state})])
-    return _changed(tx, closed, public=ticket["state"] == "queued")
+    return changed(tx, closed, public=ticket["state"] == "queued")
 
 
 async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
@@ -302,7 +322,7 @@ async def resend(tx: Tx, message_id: int, actor: Actor) -> dict[str, Any]:
 
 def _agent_message(tx: SyncTx, ticket: dict[str, Any], actor: Actor,
                    text: str) -> dict[str, Any]:
-    (message,) = _messages(tx, ticket, [NewMessage(
+    (message,) = add_messages(tx, ticket, [NewMessage(
         "agent", text, body={"text": text}, author_id=actor.id)], author=actor.username,
         emit=False)
     message["delivery"] = outbox.enqueue(
@@ -313,7 +333,7 @@ def _agent_message(tx: SyncTx, ticket: dict[str, Any], actor: Actor,
     return message
 
 
-def _messages(tx: SyncTx, ticket: dict[str, Any], new: list[NewMessage], *,
+def add_messages(tx: SyncTx, ticket: dict[str, Any], new: list[NewMessage], *,
               author: str | None = None, emit: bool = True,
               extra: list[int | None] | None = None) -> list[dict[str, Any]]:
     """Append `new` to the ticket's conversation; events go to the ticket's audience."""
@@ -332,13 +352,13 @@ def _emit_message(tx: SyncTx, ticket: dict[str, Any], message: dict[str, Any],
     tx.emit(events.message_created(ticket, message, *also))
 
 
-def _reload(tx: SyncTx, ticket_id: int) -> dict[str, Any]:
+def reload(tx: SyncTx, ticket_id: int) -> dict[str, Any]:
     ticket = load_sync(tx.conn, ticket_id)
     assert ticket is not None
     return ticket
 
 
-def _changed(tx: SyncTx, ticket: dict[str, Any], *also: int | None,
+def changed(tx: SyncTx, ticket: dict[str, Any], *also: int | None,
              public: bool = False) -> dict[str, Any]:
     tx.emit(events.ticket_updated(summary(ticket), *also, public=public))
     return ticket
@@ -358,10 +378,11 @@ def _check_text(text: str) -> str:
     return text
 
 
-def _transition(tx: SyncTx, ticket_id: int, action: str, from_state: str | None,
-                to_state: str, actor_id: int | None, assignee_id: int | None,
-                at: dt.datetime | None = None) -> None:
+def transition(tx: SyncTx, ticket_id: int, action: str, from_state: str | None,
+               to_state: str, actor_id: int | None, assignee_id: int | None,
+               at: dt.datetime | None = None, reason: str | None = None) -> None:
+    """Record a transition: by `actor_id`, or by the system (None) for `reason`."""
     tx.conn.execute(_TRANSITION, {
         "ticket_id": ticket_id, "action": action, "from_state": from_state,
         "to_state": to_state, "actor_id": actor_id, "assignee_id": assignee_id,
-        "at": at or utcnow()})
+        "at": at or utcnow(), "reason": reason})

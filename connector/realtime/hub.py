@@ -39,7 +39,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from connector.accounts import auth
@@ -153,6 +153,9 @@ class Hub:
         self.settings = settings
         self.presence = presence or Presence(store)
         self.clients: set[Client] = set()
+        #: Called with every batch of events forwarded, in cursor order (the router's
+        #: wake-up); must not block or raise.
+        self.listeners: list[Callable[[list[Event]], None]] = []
         self.delivered_upto = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
@@ -231,6 +234,8 @@ class Hub:
         if fresh:
             for client in list(self.clients):
                 client.offer(fresh)
+            for listener in self.listeners:
+                listener(fresh)
 
     async def _heartbeats(self) -> None:
         """One timer for every client: a heartbeat to each that was idle a whole period."""

@@ -88,7 +88,14 @@ def _record_sync(tx: SyncTx, instance: str, user_id: int, here: bool) -> bool:
                                             _p.c.user_id == user_id))
     if tx.conn.execute(_live_rows(user_id, now, besides=instance)).scalar_one() == 0:
         tx.emit(presence(Actor(user.id, user.username, user.role), here))
+        _gone(tx, user_id, None if here else now)
     return True
+
+
+def _gone(tx: SyncTx, user_id: int, since: dt.datetime | None) -> None:
+    """Record when the user's last console closed (None: one is open); the routing
+    sweep sets a user gone for the grace period offline."""
+    tx.conn.execute(sa.update(_u).where(_u.c.id == user_id).values(console_gone_at=since))
 
 
 def _reap_sync(tx: SyncTx, instance: str, user_id: int, cutoff: dt.datetime) -> None:
@@ -100,6 +107,7 @@ def _reap_sync(tx: SyncTx, instance: str, user_id: int, cutoff: dt.datetime) -> 
     if gone.rowcount and user is not None and tx.conn.execute(
             _live_rows(user_id, utcnow())).scalar_one() == 0:
         tx.emit(presence(Actor(user.id, user.username, user.role), False))
+        _gone(tx, user_id, utcnow())
 
 
 async def online_user_ids(conn: AsyncConnection) -> set[int]:

@@ -40,6 +40,14 @@ class Integration(SQLModel, table=True):
     previous_key_expires_at: dt.datetime | None = _time(nullable=True)
     created_at: dt.datetime = _time()
     key_rotated_at: dt.datetime | None = _time(nullable=True)
+    #: Told to the end user (`routing.notices`); None or empty: nothing is sent.
+    queue_message: str | None = Field(default=None, max_length=1000)
+    assigned_message: str | None = Field(default=None, max_length=1000)
+    offline_message: str | None = Field(default=None, max_length=1000)
+    #: {"timezone", "weekly": {"mon": [["09:00", "18:00"]], ...}, "closed_dates": [...]}
+    business_hours: Any = _json()
+    first_response_target_seconds: int = Field(
+        default=120, sa_column_kwargs={"server_default": "120"})
 
 
 class User(SQLModel, table=True):
@@ -52,6 +60,19 @@ class User(SQLModel, table=True):
     disabled: bool = False
     created_at: dt.datetime = _time()
     password_changed_at: dt.datetime = _time()
+    #: online | away | offline (`routing.availability`).
+    status: str = Field(default="offline", max_length=10,
+                        sa_column_kwargs={"server_default": "offline"})
+    status_at: dt.datetime | None = _time(nullable=True)
+    #: When the user's last console closed anywhere (`realtime.presence`); None while one
+    #: is open.
+    console_gone_at: dt.datetime | None = _time(nullable=True)
+    #: Open conversations at most; None: `CONNECTOR_AGENT_CAPACITY`.
+    max_concurrent: int | None = None
+    #: Languages and categories this agent takes; None or empty: any ticket.
+    skills: Any = _json()
+    last_assigned_at: dt.datetime | None = _time(nullable=True)
+    display_name: str | None = Field(default=None, max_length=100)
 
 
 class UserSession(SQLModel, table=True):
@@ -133,6 +154,12 @@ class Ticket(SQLModel, table=True):
     first_response_at: dt.datetime | None = _time(nullable=True)
     resolved_at: dt.datetime | None = _time(nullable=True)
     version: int = 1
+    #: The latest assignment (routing, claim, transfer), and the latest entry in the queue.
+    assigned_at: dt.datetime | None = _time(nullable=True)
+    queued_at: dt.datetime | None = _time(nullable=True)
+    requeues: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: The agent the ticket was taken from for silence: routed elsewhere when possible.
+    avoid_user_id: int | None = None
 
 
 class TicketTransition(SQLModel, table=True):
@@ -146,11 +173,14 @@ class TicketTransition(SQLModel, table=True):
     actor_id: int | None = Field(default=None, foreign_key="app_user.id")
     assignee_id: int | None = Field(default=None, foreign_key="app_user.id")
     at: dt.datetime = _time()
+    #: Why, when not a person's plain action: routing | agent_silent | inactive | fallback.
+    reason: str | None = Field(default=None, max_length=30)
 
 
 class Message(SQLModel, table=True):
     __tablename__ = "message"
-    __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),)
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),
+                      sa.Index("ix_message_ticket_kind", "ticket_id", "kind"))
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")

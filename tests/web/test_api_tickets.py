@@ -99,6 +99,8 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[str], Any, int] | None] = {
     ("post", "/api/login"): None,
     ("post", "/api/logout"): (ANY, None, 200),
     ("get", "/api/session"): (ANY, None, 200),
+    ("get", "/api/me"): (ANY, None, 200),
+    ("patch", "/api/me"): (ANY, {"status": "away"}, 200),
     ("get", "/api/tickets"): (ANY, None, 200),
     ("get", "/api/tickets/{id}"): (ANY, None, 404),
     ("post", "/api/tickets/{id}/claim"): (ANY, None, 404),

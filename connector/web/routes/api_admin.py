@@ -15,7 +15,7 @@ from connector.accounts.auth import Principal
 from connector.accounts.security import hash_password
 from connector.channels import Envelope, idempotency_key
 from connector.delivery.attempt import send_once
-from connector.domain import outbox
+from connector.domain import agents, outbox
 from connector.realtime.hub import CLOSE_ROLE_CHANGED, CLOSE_UNAUTHORIZED
 from connector.storage.models import Integration, User
 from connector.web.http import HTTPError
@@ -117,8 +117,8 @@ async def test_message(request: Request, principal: Principal) -> Response:
 
 
 def user_out(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "role": user.role,
-            "disabled": user.disabled, "created_at": user.created_at.isoformat()}
+    return {**agents.describe(user), "disabled": user.disabled,
+            "created_at": user.created_at.isoformat()}
 
 
 @api("admin")
@@ -151,7 +151,9 @@ async def patch_user(request: Request, principal: Principal) -> Response:
         password_hash = await run_in_threadpool(hash_password, data.password)
     async with request.app.state.store.transaction() as tx:
         before, user = await users.change(tx.conn, principal.user_id, user_id, role=data.role,
-                                          disabled=data.disabled, password_hash=password_hash)
+                                          disabled=data.disabled, password_hash=password_hash,
+                                          routing=data.routing())
+    request.app.state.router.wake()  # capacity or skills may let a ticket go
     hub = request.app.state.hub
     if data.disabled or password_hash is not None:
         hub.close_user(user_id, CLOSE_UNAUTHORIZED, "session ended")

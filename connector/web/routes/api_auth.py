@@ -1,4 +1,4 @@
-"""Sign-in and sign-out."""
+"""Sign-in and sign-out; the signed-in user (`/api/me`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connector.accounts import auth
+from connector.domain import agents
 from connector.realtime import stream
 from connector.web.http import HTTPError, error_response
 from connector.web.routes.deps import api, body, client_address, origin_allowed
-from connector.web.routes.schemas import LoginIn
+from connector.web.routes.schemas import LoginIn, MePatch
 
 
 async def login(request: Request) -> Response:
@@ -60,8 +61,35 @@ async def session(request: Request, principal: auth.Principal) -> Response:
                          "waiting_threshold_seconds": settings.waiting_threshold_seconds})
 
 
+@api()
+async def me(request: Request, principal: auth.Principal) -> Response:
+    """The signed-in user with their routing profile: status, capacity, skills."""
+    async with request.app.state.store.read() as conn:
+        out = await conn.run_sync(agents.me_sync, principal.user_id)
+    return JSONResponse(out)
+
+
+@api()
+async def patch_me(request: Request, principal: auth.Principal) -> Response:
+    """Set one's own status (a `user.status` event) or display name."""
+    data = await body(request, MePatch)
+    store = request.app.state.store
+    if "display_name" in data.model_fields_set:
+        await store.write(agents.set_profile_sync, principal.user_id,
+                          {"display_name": data.display_name})
+    if data.status is not None:
+        out = await store.write(agents.set_status_sync, principal.user_id, data.status)
+        request.app.state.router.wake()
+    else:
+        async with store.read() as conn:
+            out = await conn.run_sync(agents.me_sync, principal.user_id)
+    return JSONResponse(out)
+
+
 routes = [
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),
     Route("/api/session", session, methods=["GET"]),
+    Route("/api/me", me, methods=["GET"]),
+    Route("/api/me", patch_me, methods=["PATCH"]),
 ]

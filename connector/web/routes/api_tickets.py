@@ -84,7 +84,8 @@ async def _raw_payloads(conn: Any, ids: set[int]) -> dict[int, Any]:
 
 @api()
 async def claim(request: Request, principal: Principal) -> Response:
-    ticket = await _act(request, tickets.claim_sync, int_param(request, "id"), principal.actor)
+    ticket = await _act(request, tickets.claim_sync, int_param(request, "id"), principal.actor,
+                        request.app.state.settings.agent_capacity)
     return JSONResponse(tickets.summary(ticket))
 
 
@@ -147,7 +148,7 @@ async def queue(request: Request, principal: Principal) -> Response:
 async def agents(request: Request, principal: Principal) -> Response:
     """Colleagues to transfer to: active users with their load and whether online."""
     async with request.app.state.store.read() as conn:
-        out = await reports.agents(conn)
+        out = await reports.agents(conn, request.app.state.settings.agent_capacity)
     return JSONResponse({"agents": out})
 
 

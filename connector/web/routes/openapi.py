@@ -53,12 +53,17 @@ ENDPOINTS: list[Endpoint] = [
              None, 200, out.SignedOut),
     Endpoint("get", "/api/session", "Current user, CSRF token and stream cursor", "any role",
              None, 200, out.Session),
+    Endpoint("get", "/api/me", "The signed-in user: status, capacity, skills", "any role",
+             None, 200, out.Profile),
+    Endpoint("patch", "/api/me", "Set one's status (online, away, offline) or display name",
+             "any role", schemas.MePatch, 200, out.Profile),
     Endpoint("get", "/api/tickets", "List tickets (agents: queue and own)", "any role",
              None, 200, out.TicketPage, query=(
                  _STATE, _query_int("page", 1, 1, 100_000), _query_int("per_page", 50, 1, 200))),
     Endpoint("get", "/api/tickets/{id}", "A ticket with its whole transcript", "any role",
              None, 200, out.TicketDetail, also=frozenset({403})),
-    Endpoint("post", "/api/tickets/{id}/claim", "Claim a queued ticket (409 if taken)",
+    Endpoint("post", "/api/tickets/{id}/claim",
+             "Claim a queued ticket (409 if taken, or the agent is at capacity)",
              "any role", None, 200, out.Ticket, also=_TICKET),
     Endpoint("post", "/api/tickets/{id}/messages", "Reply to the end user (assignee only)",
              "any role", schemas.TextIn, 201, out.Message, also=_TICKET),
@@ -96,7 +101,8 @@ ENDPOINTS: list[Endpoint] = [
              "admin", schemas.TestMessageIn, 200, out.TestResult),
     Endpoint("get", "/api/users", "List users", "admin", None, 200, out.Users),
     Endpoint("post", "/api/users", "Create a user", "admin", schemas.UserIn, 201, out.UserOut),
-    Endpoint("patch", "/api/users/{id}", "Change role, disable, or reset the password", "admin",
+    Endpoint("patch", "/api/users/{id}",
+             "Change role, disable, reset the password, set capacity and skills", "admin",
              schemas.UserPatch, 200, out.UserOut, also=frozenset({409})),
 ]
 

@@ -165,6 +165,12 @@ class Agent(Closed):
     role: Role
     open_tickets: int
     online: bool
+    status: Literal["online", "away", "offline"]
+    connected: bool = Field(description="A console of theirs is open on some instance")
+    display_name: str
+    max_concurrent: int = Field(description="Their capacity, the default when unset")
+    oldest_open_seconds: float | None = Field(
+        description="Since the handover of the oldest conversation they hold")
 
 
 class Agents(Closed):
@@ -216,10 +222,20 @@ class TestResult(Closed):
     duration_ms: float
 
 
-class UserOut(Closed):
+class Profile(Closed):
+    """A user's routing profile (`domain.agents.describe`)."""
+
     id: int
     username: str
     role: Role
+    display_name: str
+    status: Literal["online", "away", "offline"]
+    max_concurrent: int | None = Field(
+        description="Open conversations at most; null: the default, CONNECTOR_AGENT_CAPACITY")
+    skills: list[str] = Field(description="Languages and categories taken; empty: any")
+
+
+class UserOut(Profile):
     disabled: bool
     created_at: dt.datetime
 

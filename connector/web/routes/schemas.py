@@ -7,11 +7,12 @@ the same for `/api/openapi.json`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from connector.accounts import integrations, users
+from connector.domain import agents
 from connector.domain.roles import Role
 from connector.domain.tickets import MAX_TEXT
 
@@ -106,3 +107,16 @@ class UserPatch(Strict):
     disabled: bool | None = None
     password: str | None = Field(default=None, min_length=users.MIN_PASSWORD,
                                  max_length=users.MAX_PASSWORD)
+    #: Routing profile (`domain.agents`); null resets to the default.
+    max_concurrent: int | None = Field(default=None, ge=1, le=1000)
+    skills: list[str] | None = Field(default=None, max_length=agents.MAX_SKILLS)
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+
+    def routing(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("max_concurrent", "skills", "display_name")
+                if k in self.model_fields_set}
+
+
+class MePatch(Strict):
+    status: Literal["online", "away", "offline"] | None = None
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
