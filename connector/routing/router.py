@@ -103,6 +103,14 @@ def route_sync(tx: SyncTx, rules: Rules, limit: int = BATCH) -> int:
     return assigned
 
 
+def worth_a_pass_sync(conn: sa.Connection, rules: Rules) -> bool:
+    """A read-only look before taking the write turn: is a ticket queued while some
+    agent is available with room? Idle instances then take no write lock each tick."""
+    if conn.execute(sa.select(_t.c.id).where(_t.c.state == "queued").limit(1)).first() is None:
+        return False
+    return any(a.free > 0 for a in agents.available_sync(conn, utcnow(), rules.capacity))
+
+
 def _choose(ticket: sa.Row[tuple[object, ...]], pool: list[agents.Agent], now: dt.datetime,
             rules: Rules) -> tuple[agents.Agent, str] | None:
     matching = [a for a in pool if agents.matches(a.skills, ticket.lang, ticket.category)]
@@ -156,6 +164,10 @@ class Router:
                 pass
             self._wake.clear()
             try:
+                async with self.store.read() as conn:
+                    worth_it = await conn.run_sync(worth_a_pass_sync, self.rules)
+                if not worth_it:
+                    continue
                 while await self.store.write(route_sync, self.rules) == BATCH:
                     pass
             except Exception as exc:
