@@ -10,6 +10,7 @@ import {
   remindIfOverdue, resetReminder, setSound, soundOn, updateTitle,
 } from "./notify.js";
 import { initQueue, selectTicket } from "./queue.js";
+import { showReports } from "./reports.js";
 import { go, parse, router } from "./router.js";
 import { initShortcuts, showHelp } from "./shortcuts.js";
 import { signIn } from "./signin.js";
@@ -54,7 +55,7 @@ apiEvents.on("unauthorized", () => sessionEnded());
 
 function navItems() {
   const items = [["#/queue", "Conversations", "queue"]];
-  if (store.isStaff) items.push(["#/supervisor", "Supervisor", "supervisor"]);
+  if (store.isStaff) items.push(["#/supervisor", "Supervisor", "supervisor"], ["#/reports", "Reports", "reports"]);
   if (store.me?.role === "admin") items.push(["#/admin/integrations", "Admin", "admin"]);
   return items;
 }
@@ -75,13 +76,14 @@ function defaultRoute() {
 function show(route) {
   if (!store.me) return;
   let { view } = route;
-  if (view === null || (view === "supervisor" && !store.isStaff) || (view === "admin" && store.me.role !== "admin")) {
+  if (view === null || ((view === "supervisor" || view === "reports") && !store.isStaff) || (view === "admin" && store.me.role !== "admin")) {
     go(defaultRoute());
     return;
   }
-  for (const name of ["queue", "supervisor", "admin"]) $(`#view-${name}`).hidden = name !== view;
+  for (const name of ["queue", "supervisor", "reports", "admin"]) $(`#view-${name}`).hidden = name !== view;
   document.body.dataset.view = view;
   showSupervisor(view === "supervisor");
+  showReports($("#view-reports"), view === "reports");
   if (view === "queue") {
     viewName = "Conversations";
     if (route.ticketId) {
@@ -92,6 +94,7 @@ function show(route) {
       selectTicket(null);
     }
   } else if (view === "supervisor") viewName = "Supervisor";
+  else if (view === "reports") viewName = "Reports";
   else {
     viewName = route.tab === "users" ? "Users" : "Integrations";
     showAdmin($("#view-admin"), route.tab);

@@ -1,4 +1,5 @@
-// Hash routes: #/queue, #/ticket/12, #/supervisor, #/admin/integrations, #/admin/users.
+// Hash routes: #/queue, #/ticket/12, #/supervisor, #/reports, #/admin/integrations,
+// #/admin/users.
 
 import { Emitter } from "./emitter.js";
 
@@ -8,6 +9,7 @@ export function parse(hash = location.hash) {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   if (parts[0] === "ticket" && /^\d+$/.test(parts[1] || "")) return { view: "queue", ticketId: Number(parts[1]) };
   if (parts[0] === "supervisor") return { view: "supervisor" };
+  if (parts[0] === "reports") return { view: "reports" };
   if (parts[0] === "admin") return { view: "admin", tab: parts[1] === "users" ? "users" : "integrations" };
   if (parts[0] === "queue") return { view: "queue", ticketId: null };
   return { view: null };

@@ -112,6 +112,8 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[str], Any, int] | None] = {
     ("get", "/api/agents"): (ANY, None, 200),
     ("get", "/api/queue"): (STAFF, None, 200),
     ("get", "/api/queue/history"): (STAFF, None, 200),
+    ("get", "/api/reports/tickets.csv"): (STAFF, None, 422),  # from and to are required
+    ("get", "/api/reports/tickets"): (STAFF, None, 422),
     ("get", "/api/integrations"): (ADMIN, None, 200),
     ("post", "/api/integrations"): (ADMIN, {}, 422),
     ("get", "/api/integrations/{id}"): (ADMIN, None, 404),

@@ -35,6 +35,8 @@ class Endpoint(NamedTuple):
     query: tuple[dict[str, Any], ...] = ()
     #: Error statuses beyond those every operation of its kind answers (see `_errors`).
     also: frozenset[int] = frozenset()
+    #: The media type of the success answer (errors are JSON).
+    media: str = "application/json"
 
 
 def _query_int(name: str, default: int, lo: int, hi: int) -> dict[str, Any]:
@@ -44,7 +46,15 @@ def _query_int(name: str, default: int, lo: int, hi: int) -> dict[str, Any]:
 
 _STATE = {"name": "state", "in": "query", "required": False,
           "schema": {"type": "string", "enum": ["queued", "assigned", "resolved", "abandoned"]}}
-_TICKET = frozenset({409})  # a ticket action that does not fit the ticket's state
+_TICKET = frozenset({409})
+#: A report's range: UTC dates, both included, 366 days at most.
+_RANGE = tuple({"name": name, "in": "query", "required": True,
+                "description": f"A UTC date, included ({end} of the range)",
+                "schema": {"type": "string", "format": "date"}}
+               for name, end in (("from", "start"), ("to", "end")))
+_BY = {"name": "by", "in": "query", "required": False,
+       "schema": {"type": "string", "enum": ["day", "agent", "integration", "category"],
+                  "default": "day"}}  # a ticket action that does not fit the ticket's state
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("post", "/api/login", "Sign in; sets the session cookie", "anyone",
@@ -84,6 +94,13 @@ ENDPOINTS: list[Endpoint] = [
                  _query_int("hours", 4, 1, 48), _query_int("bucket_seconds", 300, 60, 3600))),
     Endpoint("get", "/api/agents", "Colleagues with their load and presence", "any role",
              None, 200, out.Agents),
+    Endpoint("get", "/api/reports/tickets.csv",
+             "One CSV row per ticket handed over in the range, as an attachment",
+             "supervisor, admin", None, 200, out.TicketsCsv, query=_RANGE, media="text/csv"),
+    Endpoint("get", "/api/reports/tickets",
+             "Handovers, waits, first responses, handling, re-queues and auto-resolved "
+             "per day, agent, integration or category", "supervisor, admin",
+             None, 200, out.TicketReport, query=(*_RANGE, _BY)),
     Endpoint("get", "/api/integrations", "List integrations", "admin",
              None, 200, out.Integrations),
     Endpoint("post", "/api/integrations", "Create; the Smartly URL with its key is shown once",
@@ -184,7 +201,7 @@ def build(routes: Sequence[BaseRoute]) -> dict[str, Any]:
 
     for e in ENDPOINTS:
         answers: dict[str, Any] = {str(e.status): {
-            "description": "success", "content": {"application/json": {"schema": ref(e.answer)}}}}
+            "description": "success", "content": {e.media: {"schema": ref(e.answer)}}}}
         answers.update({str(s): _error(s) for s in sorted(_errors(e))})
         op: dict[str, Any] = {"summary": e.summary, "description": f"Roles: {e.roles}.",
                               "responses": answers}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 from pydantic.json_schema import SkipJsonSchema
 
 from connector.domain.roles import Role
@@ -242,3 +242,39 @@ class UserOut(Profile):
 
 class Users(Closed):
     users: list[UserOut]
+
+
+class ReportGroup(Closed):
+    """Figures of the tickets handed over in a report's range, for one group (or all)."""
+
+    key: str | None = Field(description="The UTC date, agent's username, integration id or "
+                                        "category; null: none (never assigned, no category), "
+                                        "or the total")
+    label: str
+    handovers: int
+    wait_median_seconds: float | None
+    wait_p90_seconds: float | None
+    first_response_median_seconds: float | None
+    first_response_p90_seconds: float | None
+    handling_median_seconds: float | None
+    requeues: int = Field(description="Times taken back from a silent agent")
+    auto_resolved: int = Field(description="Resolved for inactivity")
+
+
+class TicketReport(Closed):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    by: Literal["day", "agent", "integration", "category"]
+    groups: list[ReportGroup] = Field(
+        description="By day: every date of the range, oldest first; otherwise most "
+                    "handovers first")
+    total: ReportGroup
+
+
+class TicketsCsv(RootModel[str]):
+    """RFC 4180 CSV, one row per ticket handed over in the range (UTC dates): id,
+    integration, end_user, category, language, opened, assigned, first_response, resolved,
+    wait_seconds, first_response_seconds, handling_seconds, requeues, agent. A cell
+    starting with =, +, -, @, tab or CR has a leading apostrophe."""
