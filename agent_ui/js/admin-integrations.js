@@ -160,6 +160,86 @@ function editForm(i) {
   return h("details", { class: "edit-box" }, h("summary", {}, "Edit name, channel URL or verify token"), form);
 }
 
+// --- what the end user is told (domain/notices.py) ----------------------------
+const DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"],
+  ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
+
+/** "09:00-12:00, 14:00-18:00" -> [["09:00", "12:00"], ["14:00", "18:00"]]; a part
+ * that is not a pair is sent as it is, for the server to name it. */
+function parseSpans(text) {
+  return text.split(",").map((part) => part.trim()).filter(Boolean)
+    .map((part) => part.split("-").map((t) => t.trim()));
+}
+
+function spansText(spans) {
+  return (spans || []).map(([a, b]) => `${a}-${b}`).join(", ");
+}
+
+function noticesForm(i) {
+  const hours = i.business_hours || { timezone: "", weekly: {}, closed_dates: [] };
+  const area = (name, label, value, hint) => {
+    const input = h("textarea", { id: `${name}-${i.id}`, name, rows: "2", maxlength: "1000", dir: "auto" });
+    input.value = value || "";  // user text: a property, never markup
+    return [input, field(label, input, hint)];
+  };
+  const [queue, queueField] = area("queue_message", "Queue message", i.queue_message,
+    "Sent when the handover starts. {position}: place in the queue (1 = next); {wait}: the recent median wait in words. Empty: nothing is sent.");
+  const [assigned, assignedField] = area("assigned_message", "Assigned message", i.assigned_message,
+    "Sent when an agent takes the conversation. {agent}: the agent's display name.");
+  const [offline, offlineField] = area("offline_message", "Offline message", i.offline_message,
+    "Sent instead of the queue message outside business hours or while no agent is online.");
+  const target = h("input", { id: `frt-${i.id}`, name: "first_response_target_seconds", type: "number", min: "1", max: "86400", step: "1", value: String(i.first_response_target_seconds) });
+  const zone = h("input", { id: `tz-${i.id}`, name: "business_hours.timezone", autocomplete: "off", placeholder: "Europe/Paris", value: hours.timezone || "" });
+  const days = DAYS.map(([key, label]) => {
+    const input = h("input", { id: `hours-${key}-${i.id}`, name: `business_hours.weekly.${key}`, autocomplete: "off", placeholder: "closed", value: spansText(hours.weekly?.[key]) });
+    return [key, input, field(label, input)];
+  });
+  const closed = h("input", { id: `closed-${i.id}`, name: "business_hours.closed_dates", autocomplete: "off", placeholder: "2026-12-25, 2027-01-01", value: (hours.closed_dates || []).join(", ") });
+  const form = h("form", { class: "form-grid notices-form", novalidate: true },
+    queueField, assignedField, offlineField,
+    field("First response target (seconds)", target),
+    h("fieldset", { class: "business-hours" },
+      h("legend", {}, "Business hours"),
+      field("Time zone", zone, "An IANA time zone. Empty: always open (no business hours)."),
+      days.map(([, , f]) => f),
+      h("p", { class: "hint" }, "Per day: HH:MM-HH:MM, several separated by commas (24:00 ends the day). Empty: closed that day."),
+      field("Closed dates", closed, "YYYY-MM-DD, separated by commas.")),
+    h("p", { class: "form-error", role: "alert", hidden: true }),
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "small-button", id: `save-notices-${i.id}` }, "Save messages and hours")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    const body = {
+      queue_message: queue.value, assigned_message: assigned.value, offline_message: offline.value,
+      first_response_target_seconds: target.value === "" ? null : Number(target.value),
+      business_hours: null,
+    };
+    if (zone.value.trim()) {
+      const weekly = {};
+      for (const [key, input] of days) if (input.value.trim()) weekly[key] = parseSpans(input.value);
+      body.business_hours = { timezone: zone.value.trim(), weekly,
+        closed_dates: closed.value.split(/[\s,]+/).filter(Boolean) };
+    }
+    try {
+      await patch(`/api/integrations/${encodeURIComponent(i.id)}`, body);
+      toast("Messages and business hours saved.");
+      await load();
+    } catch (err) {
+      formError(form, err);
+      // "business_hours.weekly.mon.0.1" marks the Monday field.
+      for (const f of err?.fields || []) {
+        const input = [...form.querySelectorAll("[name]")].filter((el) => f.field === el.name || f.field.startsWith(`${el.name}.`))
+          .sort((a, b) => b.name.length - a.name.length)[0];
+        input?.setAttribute("aria-invalid", "true");
+      }
+    }
+  });
+  const set = [i.queue_message, i.assigned_message, i.offline_message].filter(Boolean).length;
+  return h("details", { class: "edit-box notices-box" },
+    h("summary", {}, `What the end user is told (${set ? `${set} message${set > 1 ? "s" : ""}` : "nothing"}${i.business_hours ? ", business hours" : ""})`),
+    form);
+}
+
 function deliveryRow(d, integrationId) {
   const reason = d.last_error || (d.last_status ? `HTTP ${d.last_status}` : "");
   return h("tr", { dataset: { deliveryId: String(d.id), state: d.state } },
@@ -232,7 +312,7 @@ function integrationCard(i) {
       h("span", { class: "v", id: `key-info-${i.id}` },
         i.key_rotated_at ? `rotated ${fullTime(i.key_rotated_at)}` : "original key",
         grace ? h("span", { class: "grace" }, ` · previous key still accepted until ${fullTime(i.previous_key_valid_until)} (${roughDuration((Date.parse(i.previous_key_valid_until) - Date.now()) / 1000)} left)`) : null)),
-    h("div", { class: "card-actions" }, rotateForm(i), testForm(i), editForm(i)),
+    h("div", { class: "card-actions" }, rotateForm(i), testForm(i), editForm(i), noticesForm(i)),
     deliveriesSection(i));
 }
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.accounts.security import hash_secret, new_id, new_secret, secret_matches
+from connector.domain import notices
 from connector.domain.errors import FieldError
 from connector.sources import webhook_urls
 from connector.storage.db import utcnow
@@ -79,6 +82,10 @@ def describe(row: Integration, public_url: str, key: str | None = None) -> dict[
         "key_rotated_at": row.key_rotated_at.isoformat() if row.key_rotated_at else None,
         "previous_key_valid_until": (row.previous_key_expires_at.isoformat()
                                      if row.previous_key_expires_at else None),
+        # What the end user is told (`domain.notices`).
+        "queue_message": row.queue_message, "assigned_message": row.assigned_message,
+        "offline_message": row.offline_message, "business_hours": row.business_hours,
+        "first_response_target_seconds": row.first_response_target_seconds,
         **webhook_urls(public_url, row.id, key),
     }
     if key is not None:
@@ -123,10 +130,22 @@ async def rotate_key(conn: AsyncConnection, integration_id: str,
 
 async def update(conn: AsyncConnection, integration_id: str, **changes: Any) -> Integration | None:
     checks = {"name": check_name, "channel_url": check_channel_url, "verify_token": check_token}
-    values = {k: checks[k](v) for k, v in changes.items() if v is not None}
+    values = {k: checks[k](v) for k, v in changes.items() if k in checks and v is not None}
+    # The notices' fields: null clears a message or the hours, resets the target.
+    values.update({k: NOTICE_CHECKS[k](v) for k, v in changes.items() if k in NOTICE_CHECKS})
     if values:
         await conn.execute(sa.update(_t).where(_t.c.id == integration_id).values(**values))
     return await get(conn, integration_id)
+
+
+#: The fields of what the end user is told (`domain.notices`), each with its check.
+NOTICE_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "queue_message": functools.partial(notices.check_message, "queue_message"),
+    "assigned_message": functools.partial(notices.check_message, "assigned_message"),
+    "offline_message": functools.partial(notices.check_message, "offline_message"),
+    "business_hours": notices.check_business_hours,
+    "first_response_target_seconds": notices.check_target,
+}
 
 
 def key_valid(integration: Integration, key: str, now: dt.datetime | None = None) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.domain import events, tickets, transcript
+from connector.domain import events, notices, tickets, transcript
 from connector.domain.roles import audience_tickets
 from connector.domain.transcript import NewMessage
 from connector.ingest.inbound import Inbound, Result
@@ -119,6 +119,13 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
                 for c in convs.values() if c.id in touched]
         bulk.execute(_SEQ, [dict(zip(("seq", "lang", "platform", "now", "cid"), r, strict=True))
                             for r in rows], _SEQ_SQLITE, rows)
+    # What the end user is told (`notices`), once the batch's messages and sequence
+    # numbers are written: each notice appends after them. One read per integration
+    # with a handover in the batch; nothing more when it has no notice set.
+    cache = notices.Cache(now=now)
+    for result in results:
+        if result is not None and result.opened and result.ticket_id is not None:
+            notices.queued_sync(tx, open_tickets[result.ticket_id], cache)
     return results  # type: ignore[return-value]
 
 

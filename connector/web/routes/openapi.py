@@ -107,7 +107,7 @@ ENDPOINTS: list[Endpoint] = [
              "admin", schemas.IntegrationIn, 201, out.IntegrationWithKey),
     Endpoint("get", "/api/integrations/{id}", "One integration", "admin",
              None, 200, out.Integration),
-    Endpoint("patch", "/api/integrations/{id}", "Set name, channel URL or verify token",
+    Endpoint("patch", "/api/integrations/{id}", "Set name, channel URL, verify token, notices",
              "admin", schemas.IntegrationPatch, 200, out.Integration),
     Endpoint("post", "/api/integrations/{id}/rotate-key",
              "New key; the old one keeps working for the grace period", "admin",

@@ -186,6 +186,10 @@ def _integration(with_key: bool) -> dict[str, Any]:
             "verify_token": (str, ...), **urls, "created_at": (dt.datetime, ...),
             "key_rotated_at": (dt.datetime | None, ...),
             "previous_key_valid_until": (dt.datetime | None, ...),
+            "queue_message": (str | None, ...), "assigned_message": (str | None, ...),
+            "offline_message": (str | None, ...),
+            "business_hours": (dict[str, Any] | None, ...),
+            "first_response_target_seconds": (int, ...),
             **({**keyed, "key": (str, ...)} if with_key else {})}
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from connector.accounts import integrations, users
-from connector.domain import agents
+from connector.domain import agents, notices
 from connector.domain.roles import Role
 from connector.domain.tickets import MAX_TEXT
 
@@ -37,6 +37,10 @@ CHANNEL_URL = {"pattern": r"^https?://[^\s/?#]",
                "description": "An absolute http(s) URL: the Chatlayer channel's webhook."}
 #: `integrations.check_name` strips it first.
 NAME = {"pattern": r"\S"}
+BUSINESS_HOURS_EXAMPLE = {"timezone": "Europe/Paris",
+                          "weekly": {d: [["09:00", "18:00"]]
+                                     for d in ("mon", "tue", "wed", "thu", "fri")},
+                          "closed_dates": ["2026-12-25"]}
 
 
 class Strict(BaseModel):
@@ -84,6 +88,24 @@ class IntegrationPatch(Strict):
                                     json_schema_extra=CHANNEL_URL)
     verify_token: str | None = Field(default=None, min_length=1,
                                       max_length=integrations.MAX_TOKEN)
+    #: What the end user is told (`domain.notices`); null or empty: nothing is sent.
+    queue_message: str | None = Field(
+        default=None, max_length=notices.MAX_MESSAGE,
+        description="Sent when the handover starts; {position} (1 = next) and {wait}.")
+    assigned_message: str | None = Field(
+        default=None, max_length=notices.MAX_MESSAGE,
+        description="Sent when an agent takes the conversation; {agent}.")
+    offline_message: str | None = Field(
+        default=None, max_length=notices.MAX_MESSAGE,
+        description="Sent instead of the queue message outside business hours or while "
+                    "no agent is online.")
+    business_hours: dict[str, Any] | None = Field(
+        default=None, json_schema_extra={"example": BUSINESS_HOURS_EXAMPLE},
+        description="Null: always open. timezone (IANA), weekly (mon..sun: lists of "
+                    '["HH:MM", "HH:MM"], end after start, "24:00" allowed as end; a day '
+                    "not listed is closed), closed_dates (YYYY-MM-DD).")
+    first_response_target_seconds: int | None = Field(
+        default=None, ge=1, le=notices.MAX_TARGET, description="Null: the default, 120.")
 
 
 class RotateIn(Strict):
