@@ -55,3 +55,12 @@ def test_cluster_benchmark_runs_on_two_instances():
     assert "  same instance  p50" in out
     assert "  other instance p50" in out
     assert "frames lost 0 " in out
+
+
+@pytest.mark.slow
+def test_routing_benchmark_assigns_every_handover_once():
+    out = run("routing.py")
+    assert "ratio assigned/created" in out
+    assert "not assigned 0 " in out
+    assert "double assignments 0 " in out
+    assert "frames lost 0 " in out

@@ -3,13 +3,15 @@
 A child process holds the consoles (the `websockets` library) and records,
 per console, the CLOCK_MONOTONIC arrival time of every frame carrying a token
 of the run (a message may be one frame or an array of frames: every token in
-it is counted). The parent drives it through a pipe: `Consoles` for one child,
-`ConsoleGroup` for several used as one.
+it is counted). With `ConsoleSpec.kinds` it also records, per token, the kind
+of frame that carried it (`frame_kind`). The parent drives it through a pipe:
+`Consoles` for one child, `ConsoleGroup` for several used as one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing as mp
 import time
 from array import array
@@ -30,6 +32,35 @@ class ConsoleSpec:
     compression: bool = True  # permessage-deflate, as browsers offer it
     sched: str = "batch"  # see `client_policy`
     connect_concurrency: int = 50
+    kinds: bool = False  # also record each token's frame kind (`frame_kind`)
+
+
+#: What `frame_kind` tells apart, by code (the index).
+FRAME_KINDS = ("other", "ticket.created", "ticket.updated assigned", "ticket.updated",
+               "message.created")
+_TYPE, _STATE = '{"type":"', '"state":"'
+
+
+def frame_kind(msg: str, pos: int) -> int:
+    """The kind (`FRAME_KINDS` index) of the frame holding the token at `pos` in `msg`.
+
+    Reads backwards from the token, with no JSON parsing: the frame's type is
+    the nearest `{"type":"` before it (no object in a frame nests a "type" key
+    before a ticket's `end_user`), and a `ticket.updated` frame's state the
+    nearest `"state":"` after that (a ticket summary writes `state` before
+    `end_user`). Frames are the server's compact JSON (orjson).
+    """
+    start = msg.rfind(_TYPE, 0, pos)
+    if start < 0:
+        return 0
+    start += len(_TYPE)
+    kind = msg[start:msg.find('"', start)]
+    if kind == "ticket.updated":
+        at = msg.find(_STATE, start, pos)
+        if at >= 0 and msg.startswith("assigned", at + len(_STATE)):
+            return 2
+        return 3
+    return {"ticket.created": 1, "message.created": 4}.get(kind, 0)
 
 
 def consoles_main(conn: Any, spec: ConsoleSpec) -> None:
@@ -51,6 +82,7 @@ async def _consoles(pipe: Any, spec: ConsoleSpec) -> None:
     rx = token_re(spec.token) if spec.token else None
     seqs = [array("q") for _ in range(spec.count)]
     times = [array("q") for _ in range(spec.count)]
+    kinds = [array("b") for _ in range(spec.count if spec.kinds else 0)]
     heartbeats = [0] * spec.count
     frames = [0] * spec.count
     closes: dict[str, int] = {}
@@ -60,6 +92,7 @@ async def _consoles(pipe: Any, spec: ConsoleSpec) -> None:
 
     async def reader(i: int, ws: Any) -> None:
         s, t = seqs[i], times[i]
+        k = kinds[i] if spec.kinds else None
         try:
             async for msg in ws:
                 now = time.monotonic_ns()
@@ -71,6 +104,8 @@ async def _consoles(pipe: Any, spec: ConsoleSpec) -> None:
                     for m in rx.finditer(msg):
                         s.append(int(m.group(1)))
                         t.append(now)
+                        if k is not None:
+                            k.append(frame_kind(msg, m.start()))
                         found = True
                     if found:
                         continue
@@ -116,6 +151,7 @@ async def _consoles(pipe: Any, spec: ConsoleSpec) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     pipe.send(("done", {
         "seqs": [s.tobytes() for s in seqs], "times": [t.tobytes() for t in times],
+        "kinds": [k.tobytes() for k in kinds],
         "heartbeats": heartbeats, "frames": frames, "closed_by_server": closes,
         "connected": connected, "failed": failed, "still_open": still_open,
     }))
@@ -183,6 +219,7 @@ class Consoles(_Draining):
             self.proc.kill()
         for key in ("seqs", "times"):
             result[key] = [array("q", b) for b in result[key]]
+        result["kinds"] = [array("b", b) for b in result["kinds"]]
         return result
 
     def kill(self) -> None:
@@ -198,11 +235,7 @@ class ConsoleGroup(_Draining):
         procs = max(1, min(procs, spec.count))
         sizes = [spec.count // procs] * procs
         sizes[0] += spec.count - sum(sizes)
-        self.members = [Consoles(ConsoleSpec(
-            url=spec.url, headers=spec.headers, count=n, token=spec.token,
-            compression=spec.compression, connect_concurrency=spec.connect_concurrency,
-            sched=spec.sched))
-            for n in sizes]
+        self.members = [Consoles(dataclasses.replace(spec, count=n)) for n in sizes]
 
     @property
     def pids(self) -> list[int]:
@@ -220,7 +253,7 @@ class ConsoleGroup(_Draining):
         """Results of all members, merged (lists concatenated, counts summed)."""
         parts = [m.finish(timeout) for m in self.members]
         merged: dict[str, Any] = {"closed_by_server": {}}
-        for key in ("seqs", "times", "heartbeats", "frames"):
+        for key in ("seqs", "times", "kinds", "heartbeats", "frames"):
             merged[key] = [x for p in parts for x in p[key]]
         for key in ("connected", "failed", "still_open"):
             merged[key] = sum(p[key] for p in parts)

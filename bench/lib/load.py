@@ -101,3 +101,33 @@ async def paced_load(pool: RawPool, requests: Sequence[bytes], rate: float,
                       latency_ms=summary(lat), statuses=statuses,
                       achieved=(n - 1) / span if span > 0 else float("nan"),
                       answered_by_end=answered_by_end)
+
+
+async def spread_load(ports: Sequence[int], make: Callable[[int, int], bytes], total: int,
+                      rate: float, connections: int) -> list[LoadResult]:
+    """`total` requests at `rate` in all, spread over the servers on `ports`.
+
+    Request s (`make(s, port)`) goes to server s % n; each server's load runs at
+    rate/n, offset so the n loads interleave into one even stream, over
+    `connections` // n keep-alive connections each. `send_times` merges their
+    send times back into request order.
+    """
+    n = len(ports)
+    pools = [await RawPool(port, max(1, connections // n)).open() for port in ports]
+    try:
+        return list(await asyncio.gather(*(
+            paced_load(pool, [make(s, port) for s in range(k, total, n)], rate / n,
+                       offset=k / rate)
+            for k, (pool, port) in enumerate(zip(pools, ports, strict=True)))))
+    finally:
+        for pool in pools:
+            await pool.close()
+
+
+def send_times(loads: Sequence[LoadResult]) -> array:
+    """The send times of `spread_load`'s loads, by request number over all of them."""
+    n = len(loads)
+    out = array("q", bytes(8 * sum(load.sent for load in loads)))
+    for k, load in enumerate(loads):
+        out[k::n] = load.send_ns
+    return out

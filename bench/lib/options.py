@@ -20,15 +20,26 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def add_console_round_options(p: argparse.ArgumentParser) -> None:
     """The options of an event-to-console round, as bench/latency.py's `run_round` reads
     them (bench/cluster.py passes its own arguments to it for its `--bare` round)."""
-    p.add_argument("--duration", type=float, default=10, help="measured seconds per round")
-    p.add_argument("--warmup", type=float, default=2, help="seconds of turns first, not counted")
-    p.add_argument("--drain", type=float, default=3,
-                   help="stop waiting for late frames after this many quiet seconds")
+    add_timing_options(p)
     p.add_argument("--users", type=int, default=200, help="end users with an open ticket")
     p.add_argument("--logins", type=int, default=10, help="supervisor sessions")
     p.add_argument("--console-procs", type=int, default=1,
                    help="client processes the consoles are spread over (per instance, in "
                         "bench/cluster.py)")
+    add_client_options(p)
+
+
+def add_timing_options(p: argparse.ArgumentParser, what: str = "turns") -> None:
+    """--duration, --warmup and --drain: how long a round sends `what`, and waits after."""
+    p.add_argument("--duration", type=float, default=10, help="measured seconds per round")
+    p.add_argument("--warmup", type=float, default=2,
+                   help=f"seconds of {what} first, not counted")
+    p.add_argument("--drain", type=float, default=3,
+                   help="stop waiting for late frames after this many quiet seconds")
+
+
+def add_client_options(p: argparse.ArgumentParser) -> None:
+    """--client-sched and --no-compression: how the consoles and the load generator run."""
     p.add_argument("--client-sched", choices=("batch", "normal"), default="batch",
                    help=CLIENT_SCHED_HELP)
     p.add_argument("--no-compression", action="store_true",

@@ -4,8 +4,8 @@
 server (trust auth, as on the test machines) and drops it at the end;
 `start_redis(st)` starts a `redis-server` of the run's own on a free loopback
 port, as one of the stack's servers (stopped with it), and points the stack's
-processes at it (`CONNECTOR_BUS_URL`). `scalar(database, sql, ...)` reads a
-SQLite file or a PostgreSQL database alike.
+processes at it (`CONNECTOR_BUS_URL`). `scalar(database, sql, ...)` and `rows(...)`
+read a SQLite file or a PostgreSQL database alike.
 """
 
 from __future__ import annotations
@@ -116,10 +116,16 @@ def scalar(database: Path | str, sql: str, *args: Any) -> Any:
     """The first column of the first row of `sql` on `database`: a SQLite file (opened
     read-only) or a PostgreSQL URL. Parameters are written `$1`, `$2`... (asyncpg's
     style; SQLite reads them as `?1`, `?2`...)."""
+    return rows(database, sql, *args)[0][0]
+
+
+def rows(database: Path | str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Every row of `sql` on `database`, as `scalar` reads it. Values come as each driver
+    gives them: a SQLite timestamp is the connector's text, a PostgreSQL one a datetime."""
     if isinstance(database, str):
-        return asyncio.run(_pg(database, sql, *args))[0][0]
+        return [tuple(r) for r in asyncio.run(_pg(database, sql, *args))]
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
     try:
-        return conn.execute(sql.replace("$", "?"), args).fetchone()[0]
+        return conn.execute(sql.replace("$", "?"), args).fetchall()
     finally:
         conn.close()

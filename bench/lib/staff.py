@@ -58,3 +58,14 @@ def login(st: Stack, username: str) -> Session:
     if r.status_code != 200:
         raise SystemExit(f"login {username}: {r.status_code} {r.text}")
     return Session(username, r.cookies["connector_session"], r.json()["csrf_token"])
+
+
+def set_status(st: Stack, session: Session, status: str) -> None:
+    """`PATCH /api/me {"status": ...}` as the session's user (online, away or offline)."""
+    import httpx
+
+    r = httpx.patch(f"{st.base}/api/me", json={"status": status},
+                    headers={"X-CSRF-Token": session.csrf, "Origin": st.base},
+                    cookies={"connector_session": session.cookie}, timeout=60)
+    if r.status_code != 200:
+        raise SystemExit(f"status of {session.username}: {r.status_code} {r.text}")
