@@ -14,6 +14,7 @@ import { showReports } from "./reports.js";
 import { go, parse, router } from "./router.js";
 import { initShortcuts, showHelp } from "./shortcuts.js";
 import { signIn } from "./signin.js";
+import { initStatus, loadStatus } from "./status.js";
 import { store } from "./store.js";
 import { Stream } from "./stream.js";
 import { initSupervisor, showSupervisor } from "./supervisor.js";
@@ -150,6 +151,21 @@ function initAlertsMenu() {
   renderAlertsMenu();
 }
 
+// --- assignments -----------------------------------------------------------------
+
+/**
+ * A conversation was given to me by routing or a colleague: chime and desktop
+ * notification (`alertAssigned`), a spoken toast, and it opens when no other
+ * conversation is open (otherwise it stays highlighted in the list).
+ */
+function announceAssigned(ticket) {
+  alertAssigned(ticket);
+  const who = ticket.end_user || `#${ticket.id}`;
+  toast(`New conversation assigned to you: ${who}.`);
+  const route = parse();
+  if (route.view === "queue" && !route.ticketId && !store.current) go(`#/ticket/${ticket.id}`);
+}
+
 // --- session ---------------------------------------------------------------------
 
 async function start(session) {
@@ -162,6 +178,7 @@ async function start(session) {
   $("#shell").hidden = false;
   mount($("#whoami"), h("span", { class: "whoami-name", title: store.me.username }, store.me.username), h("span", { class: "whoami-role" }, store.me.role));
   document.body.dataset.role = store.me.role;
+  await loadStatus();
   try {
     const cursor = await store.reload();
     stream.start(cursor);
@@ -222,6 +239,7 @@ async function boot() {
   initIntegrations();
   initShortcuts();
   initAlertsMenu();
+  initStatus();
   $("#signout").addEventListener("click", signOut);
   $("#help-button").addEventListener("click", showHelp);
   store.on("tickets", () => {
@@ -231,7 +249,8 @@ async function boot() {
     }
   });
   store.on("escalation", alertEscalation);
-  store.on("assigned", alertAssigned);
+  store.on("assigned", announceAssigned);
+  store.on("notice", ({ ticketId, text }) => toast(`Conversation #${ticketId}: ${text}`, "warn", 8000));
   everySecond(remindIfOverdue);
 
   let session = null;

@@ -89,10 +89,16 @@ function desktop(title, body, ticketId) {
   }
 }
 
+const alertsOf = {};
+
+/** Counted on the page (`data-alerts`, `data-<kind>-alerts`, `data-last-alert`): sound
+ * cannot be checked by a test, the path that plays it can. */
 function record(kind) {
   alerts += 1;
+  alertsOf[kind] = (alertsOf[kind] || 0) + 1;
   const root = document.documentElement;
   root.dataset.alerts = String(alerts);
+  root.dataset[`${kind}Alerts`] = String(alertsOf[kind]);
   root.dataset.lastAlert = kind;
 }
 

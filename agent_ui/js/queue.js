@@ -17,14 +17,16 @@ function titled(el, label) {
 function item(t, { showAssignee = false } = {}) {
   const queued = t.state === "queued";
   const unread = store.unread.has(t.id);
+  const fresh = store.justAssigned.has(t.id);
   return h("a", {
-    class: ["ticket-item", unread && "unread"],
+    class: ["ticket-item", unread && "unread", fresh && "just-assigned"],
     href: `#/ticket/${t.id}`,
-    dataset: { ticketId: String(t.id), state: t.state, overHost: "" },
+    dataset: { ticketId: String(t.id), state: t.state, overHost: "", ...(fresh ? { justAssigned: "1" } : {}) },
     "aria-current": t.id === selectedId ? "true" : null,
   },
   h("span", { class: "ticket-line" },
     h("span", { class: "ticket-user", dir: "auto", title: t.end_user || "" }, t.end_user || `Ticket #${t.id}`),
+    fresh ? h("span", { class: "fresh-tag", title: "Assigned to you, not opened yet" }, "New") : null,
     unread ? h("span", { class: "unread-dot", title: "New message" }, h("span", { class: "visually-hidden" }, "new message")) : null,
     queued
       ? titled(counter(t.opened_at, store.threshold, "span", "counter wait"), "Waiting for")

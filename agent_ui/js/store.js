@@ -4,8 +4,9 @@
 //
 // Events: "tickets", "ticket" (the current one changed), "transcript" (reloaded),
 // "message" ({ticketId, message}), "delivery" ({ticketId, messageId}), "typing",
-// "agents", "escalation" (a ticket entered the queue), "assigned" (given to me),
-// "unread".
+// "agents", "escalation" (a ticket entered the queue), "assigned" (given to me by
+// routing or a colleague), "unread", "status" (my status changed: a `user.status`
+// frame), "notice" ({ticketId, text}: a ticket was re-queued away from me).
 
 import { get } from "./api.js";
 import { Emitter } from "./emitter.js";
@@ -13,6 +14,17 @@ import { Emitter } from "./emitter.js";
 const OPEN = new Set(["queued", "assigned"]);
 const TYPING_SHOWN_MS = 6_000;
 const PAGE = 200;
+
+/** A transcript message saying the ticket was re-queued away from `userId` (silence). */
+export function requeuedFrom(message, userId) {
+  const c = message && message.context;
+  return Boolean(c && typeof c === "object" && c.event === "requeued" && c.reason === "agent_silent"
+    && userId !== undefined && c.from === userId);
+}
+
+function requeueNotice(message) {
+  return `Taken back from you: ${message.text}.`;
+}
 
 /**
  * Of two states of one delivery, the later one. An HTTP answer can arrive after
@@ -43,6 +55,8 @@ class Store extends Emitter {
     this.reloading = null;
     this.buffered = [];
     this.claiming = new Set();
+    this.justAssigned = new Set(); // given to me and not opened yet: highlighted in the list
+    this.notices = new Map(); // ticketId -> text shown in that ticket (re-queued away from me)
   }
 
   get isStaff() {
@@ -148,12 +162,28 @@ class Store extends Emitter {
       this.current.summary = { ...this.current.summary, ...summary };
       this.emit("ticket", this.current);
     }
+    const mineNow = summary.state === "assigned" && summary.assignee_id === this.me?.id;
+    if (mineNow) this.notices.delete(summary.id);
+    else this.justAssigned.delete(summary.id);
+    const announce = this.ready && mineNow && !wasMine && !this.claiming.has(summary.id);
+    if (announce && this.current?.id !== summary.id) this.justAssigned.add(summary.id);
     this.emit("tickets");
     if (!this.ready) return;
     if (summary.state === "queued" && !wasQueued) this.emit("escalation", summary);
-    const mineNow = summary.state === "assigned" && summary.assignee_id === this.me?.id;
-    if (mineNow && !wasMine && !this.claiming.has(summary.id)) this.emit("assigned", summary);
+    if (announce) this.emit("assigned", summary);
     if (!mineNow) this.unread.delete(summary.id);
+  }
+
+  /** An agent's message in a ticket: its first response when none was known. */
+  noteFirstResponse(ticketId, at) {
+    const t = this.tickets.get(ticketId);
+    if (!t || t.first_response_at) return;
+    const first_response_at = at || new Date().toISOString();
+    this.tickets.set(ticketId, { ...t, first_response_at });
+    if (this.current?.id === ticketId && this.current.summary) {
+      this.current.summary = { ...this.current.summary, first_response_at };
+    }
+    this.emit("tickets");
   }
 
   // --- the ticket on screen ----------------------------------------------
@@ -163,6 +193,7 @@ class Store extends Emitter {
       const known = this.tickets.get(id);
       this.current = { id, summary: known || null, messages: new Map(), transitions: [], loaded: false, error: null };
       this.unread.delete(id);
+      this.justAssigned.delete(id);
       this.emit("unread");
       this.emit("transcript", this.current);
     }
@@ -182,11 +213,25 @@ class Store extends Emitter {
       current.messages = fresh;
       current.loaded = true;
       current.error = null;
+      this.noticeFromTranscript(current);
     } catch (err) {
       if (this.current !== current) return;
       current.error = err;
     }
     this.emit("transcript", current);
+  }
+
+  /** The latest re-queue away from me in the transcript, unless the ticket is mine again. */
+  noticeFromTranscript(current) {
+    const t = current.summary;
+    if (!t || !this.me) return;
+    if (t.state === "assigned" && t.assignee_id === this.me.id) {
+      this.notices.delete(current.id);
+      return;
+    }
+    const last = [...current.messages.values()].filter((m) => m.seq !== undefined)
+      .sort((a, b) => a.seq - b.seq).filter((m) => m.context?.event === "requeued").pop();
+    if (last && requeuedFrom(last, this.me.id)) this.notices.set(current.id, requeueNotice(last));
   }
 
   closeTicket() {
@@ -226,6 +271,12 @@ class Store extends Emitter {
         const { ticket, message } = frame;
         this.upsertMessage(ticket, message);
         if (message.author) this.stopTyping(ticket, message.author);
+        if (message.kind === "agent") this.noteFirstResponse(ticket, message.created_at);
+        if (this.me && requeuedFrom(message, this.me.id)) {
+          const text = requeueNotice(message);
+          this.notices.set(ticket, text);
+          if (this.ready) this.emit("notice", { ticketId: ticket, text });
+        }
         const t = this.tickets.get(ticket);
         if (message.kind === "user" && t && t.assignee_id === this.me?.id && this.current?.id !== ticket) {
           this.unread.add(ticket);
@@ -241,8 +292,20 @@ class Store extends Emitter {
         break;
       case "presence": {
         const agent = this.agents.get(frame.user) || { username: frame.user, role: frame.role, open_tickets: 0 };
-        this.agents.set(frame.user, { ...agent, online: frame.online });
+        this.agents.set(frame.user, { ...agent, online: frame.online, connected: frame.online });
         this.emit("agents");
+        break;
+      }
+      case "user.status": {
+        const agent = this.agents.get(frame.user);
+        if (agent) {
+          this.agents.set(frame.user, { ...agent, status: frame.status });
+          this.emit("agents");
+        }
+        if (this.me && frame.user_id === this.me.id) {
+          this.me.status = frame.status;
+          this.emit("status", frame.status);
+        }
         break;
       }
       default:

@@ -99,6 +99,15 @@ function renderBanner(t) {
   view.banner.hidden = !text;
   view.banner.className = `banner banner-${kind}`;
   view.banner.textContent = text || "";
+  renderNotice();
+}
+
+/** A re-queue away from me (I had not answered): said in the ticket until it is mine again. */
+function renderNotice() {
+  if (!view) return;
+  const text = store.notices.get(view.id) || "";
+  view.notice.hidden = !text;
+  if (view.notice.textContent !== text) view.notice.textContent = text;
 }
 
 // --- transcript --------------------------------------------------------------
@@ -317,15 +326,16 @@ function emptyPane() {
 function buildPane(id) {
   const header = h("header", { class: "ticket-header" });
   const banner = h("p", { class: "banner", hidden: true });
+  const notice = h("p", { class: "ticket-notice", id: "ticket-notice", role: "status", hidden: true });
   const transcript = h("div", { class: "transcript", id: "transcript", role: "log", "aria-label": "Conversation", tabindex: "0" });
   const jump = h("button", { type: "button", class: "jump", hidden: true, onclick: () => scrollToBottom() }, "New messages ↓");
   const typing = h("div", { class: "typing", id: "typing", "aria-live": "polite" });
   const c = buildComposer();
-  view = { id, header, banner, transcript, jump, typing, elements: new Map(), pending: new Map(), mode: "reply", userPickedNote: false, ...c };
+  view = { id, header, banner, notice, transcript, jump, typing, elements: new Map(), pending: new Map(), mode: "reply", userPickedNote: false, ...c };
   transcript.addEventListener("scroll", () => {
     if (nearBottom()) jump.hidden = true;
   });
-  mount(pane, h("div", { class: "ticket-view" }, header, banner, h("div", { class: "transcript-wrap" }, transcript, jump), typing, c.composer));
+  mount(pane, h("div", { class: "ticket-view" }, header, h("div", { class: "banners" }, notice, banner), h("div", { class: "transcript-wrap" }, transcript, jump), typing, c.composer));
   c.textarea.value = drafts.get(id) || "";
   setMode("reply", false);
 }
@@ -369,6 +379,7 @@ export function initTicket(el, liveStream) {
   store.on("message", onMessage);
   store.on("delivery", onDelivery);
   store.on("typing", renderTyping);
+  store.on("notice", ({ ticketId }) => { if (view && view.id === ticketId) renderNotice(); });
   store.on("tickets", () => { if (!view) emptyPane(); });
   emptyPane();
 }

@@ -16,9 +16,10 @@ from connector.domain import tickets, transcript
 from connector.domain.roles import Actor, can_see_sql
 from connector.realtime import presence, stream
 from connector.storage.db import utcnow
-from connector.storage.models import Ticket, User, UserSession
+from connector.storage.models import Integration, Ticket, User, UserSession
 
 _t = Ticket.__table__
+_integ = Integration.__table__
 _u = User.__table__
 _sess = UserSession.__table__
 
@@ -64,7 +65,11 @@ async def readable_messages(conn: AsyncConnection, actor: Actor,
 async def queue_overview(conn: AsyncConnection, connected_here: set[int]) -> dict[str, Any]:
     """The queue now: how many wait and the oldest wait, each agent's open tickets, who
     is online (`online_ids`), and how many users have a console on this instance
-    (`connected_here`, the hub's)."""
+    (`connected_here`, the hub's); the waiting tickets grouped by category and by
+    language (`by_category`, `by_language`: [{key, waiting, oldest_wait_seconds}], the
+    longest wait first, key null for none); each integration's first-response target
+    (`first_response_targets`, seconds by integration id) and how many open tickets
+    are past theirs unanswered (`first_response_breaches`, `breaching`)."""
     now = utcnow()
     waiting = (await conn.execute(sa.select(sa.func.count(), sa.func.min(_t.c.opened_at))
                                   .where(_t.c.state == "queued"))).one()
@@ -76,6 +81,8 @@ async def queue_overview(conn: AsyncConnection, connected_here: set[int]) -> dic
         sa.select(_u.c.username, _u.c.role).where(
             _u.c.id.in_(await online_ids(conn)), _u.c.disabled.is_(False)))).all()
     per_agent = dict(load)
+    targets = dict((await conn.execute(
+        sa.select(_integ.c.id, _integ.c.first_response_target_seconds))).all())
     return {
         "waiting": waiting[0],
         "oldest_wait_seconds": (now - waiting[1]).total_seconds() if waiting[1] else None,
@@ -84,7 +91,43 @@ async def queue_overview(conn: AsyncConnection, connected_here: set[int]) -> dic
             ({"username": u.username, "role": u.role, "open_tickets": per_agent.get(u.username, 0)}
              for u in online), key=lambda a: a["username"]),
         "connected_here": len(connected_here),
+        "by_category": await _queue_groups(conn, _t.c.category, now),
+        "by_language": await _queue_groups(conn, _t.c.lang, now),
+        "first_response_targets": targets,
+        **await first_response_breaches(conn, targets, now),
     }
+
+
+async def _queue_groups(conn: AsyncConnection, column: sa.ColumnElement[Any],
+                        now: dt.datetime) -> list[dict[str, Any]]:
+    """The waiting tickets by `column`: how many, and the longest wait, longest first."""
+    key = sa.func.nullif(column, "")
+    rows = (await conn.execute(
+        sa.select(key.label("key"), sa.func.count().label("n"),
+                  sa.func.min(_t.c.opened_at).label("oldest"))
+        .where(_t.c.state == "queued").group_by(key))).all()
+    groups = [{"key": r.key, "waiting": r.n,
+               "oldest_wait_seconds": max(0.0, (now - r.oldest).total_seconds())}
+              for r in rows]
+    return sorted(groups, key=lambda g: (-g["oldest_wait_seconds"], g["key"] or ""))
+
+
+def breached(target: int | None, opened_at: dt.datetime, now: dt.datetime) -> bool:
+    """A ticket still unanswered `now` is past its integration's first-response `target`
+    (seconds since the handover; none, or not above 0: no target)."""
+    return bool(target and target > 0 and (now - opened_at).total_seconds() > target)
+
+
+async def first_response_breaches(conn: AsyncConnection, targets: dict[str, int],
+                                  now: dt.datetime) -> dict[str, Any]:
+    """Open tickets (queued or assigned) with no first response yet, past their
+    integration's target (`breached`): how many, and their ids."""
+    rows = (await conn.execute(
+        sa.select(_t.c.id, _t.c.integration_id, _t.c.opened_at).where(
+            _t.c.state.in_(("queued", "assigned")), _t.c.first_response_at.is_(None))
+        .order_by(_t.c.id))).all()
+    ids = [r.id for r in rows if breached(targets.get(r.integration_id), r.opened_at, now)]
+    return {"first_response_breaches": len(ids), "breaching": ids}
 
 
 async def online_ids(conn: AsyncConnection) -> set[int]:

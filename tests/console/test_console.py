@@ -97,8 +97,8 @@ def test_agent_and_supervisor_see_each_other_live(consoles, live, channel):
     boss = consoles().sign_in("sam")
     a, s = agent.page, boss.page
     expect(s.locator("#nav-supervisor")).to_have_attribute("aria-current", "page")
-    expect(s.locator("#sup-agents li[data-username='alice'] .presence")).to_have_class(
-        re.compile("online"))
+    expect(s.locator("#sup-agents li[data-username='alice']")).to_have_attribute(
+        "data-connected", "true")
 
     ticket_id = webhook(live, bot.smartly_path, builders.turn(
         "u-7", "I need a person", need_help=True, handover_category_name="billing"))["ticket_id"]
@@ -117,7 +117,7 @@ def test_agent_and_supervisor_see_each_other_live(consoles, live, channel):
     assigned = s.locator(f"#sup-assigned tr[data-ticket-id='{ticket_id}']")
     expect(assigned.locator(".assignee")).to_have_text("alice")
     expect(s.locator("#sup-queue")).to_have_count(0)
-    expect(s.locator("#sup-agents li[data-username='alice'] .agent-load")).to_have_text("1 open")
+    expect(s.locator("#sup-agents li[data-username='alice'] .agent-load")).to_have_text("1 / 1000")
 
     # the supervisor opens it read-only and watches the agent type and answer
     assigned.locator("a.row-link").click()

@@ -7,6 +7,7 @@ through the delivery worker to the fake channel, a real HTTP server.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -14,15 +15,22 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import sqlalchemy as sa
 from starlette.routing import Route
 
 from connector.realtime import stream
+from connector.storage.db import utcnow
+from connector.storage.models import Integration, Ticket
 from connector.web.routes.openapi import ENDPOINTS
 from tests import builders
 from tests.conftest import add_user, sign_in
 from tests.fakes import Reply
+from tests.helpers import execute
 
 pytestmark = pytest.mark.anyio
+
+_t = Ticket.__table__
+_integ = Integration.__table__
 
 ROLES = {"alice": "agent", "bob": "agent", "sam": "supervisor", "root": "admin"}
 
@@ -327,6 +335,45 @@ async def test_queue_overview_for_supervisors(app, client, bot, team):
     online = {a["username"]: a for a in q["agents_online"]}
     assert {"alice", "bob", "sam"} <= set(online)
     assert online["bob"]["open_tickets"] == 2 and online["alice"]["open_tickets"] == 0
+
+
+async def test_queue_by_category_and_language_with_first_response_breaches(app, client, bot,
+                                                                            team):
+    alice, sam = await team("alice", "sam")
+    opened = []
+    for n, (category, lang) in enumerate([("billing", "fr-fr"), ("billing", "en-gb"),
+                                          ("", "fr-fr"), ("returns", None)]):
+        extra = {"lang": lang} if lang else {"lang": ""}
+        r = await client.post(bot.smartly_path, json=builders.turn(
+            f"g-{n}", "help", need_help=True, handover_category_name=category, **extra))
+        opened.append(r.json()["ticket_id"])
+    assert (await claim(alice, opened[3])).status_code == 200  # no longer waiting
+    # the first two opened long ago (the oldest wait first)
+    await execute(app, sa.update(_t).where(_t.c.id == opened[0]).values(
+        opened_at=utcnow() - dt.timedelta(seconds=600)))
+    await execute(app, sa.update(_t).where(_t.c.id == opened[1]).values(
+        opened_at=utcnow() - dt.timedelta(seconds=300)))
+    q = (await sam.get("/api/queue")).json()
+    cats = [(g["key"], g["waiting"]) for g in q["by_category"]]
+    assert cats == [("billing", 2), (None, 1)]
+    assert q["by_category"][0]["oldest_wait_seconds"] >= 600
+    langs = {g["key"]: (g["waiting"], g["oldest_wait_seconds"]) for g in q["by_language"]}
+    assert set(langs) == {"fr-fr", "en-gb"}
+    assert langs["fr-fr"][0] == 2 and langs["fr-fr"][1] >= 600
+    assert 300 <= langs["en-gb"][1] < 600
+    # the default target is 120 s: both old tickets are past it, unanswered
+    assert q["first_response_targets"] == {bot.id: 120}
+    assert (q["first_response_breaches"], q["breaching"]) == (2, sorted(opened[:2]))
+    # answered: no longer a breach; a target of 0 means none
+    assert (await claim(alice, opened[1])).status_code == 200
+    r = await alice.post(f"/api/tickets/{opened[1]}/messages", json={"text": "hi"})
+    assert r.status_code == 201, r.text
+    q = (await sam.get("/api/queue")).json()
+    assert q["breaching"] == [opened[0]]
+    await execute(app, sa.update(_integ).where(_integ.c.id == bot.id).values(
+        first_response_target_seconds=0))
+    q = (await sam.get("/api/queue")).json()
+    assert (q["first_response_breaches"], q["breaching"]) == (0, [])
 
 
 # --- ticket actions ---------------------------------------------------------------------------

@@ -86,7 +86,9 @@ ENDPOINTS: list[Endpoint] = [
              "assignee, supervisor, admin", schemas.ResolveIn, 200, out.Ticket, also=_TICKET),
     Endpoint("post", "/api/messages/{id}/resend", "Re-send a failed delivery",
              "assignee, supervisor, admin", None, 200, out.Resent, also=frozenset({409})),
-    Endpoint("get", "/api/queue", "Waiting count, oldest wait, load per agent, agents online",
+    Endpoint("get", "/api/queue",
+             "Waiting count, oldest wait, load per agent, agents online, the queue by "
+             "category and language, first-response targets and breaches",
              "supervisor, admin", None, 200, out.Queue),
     Endpoint("get", "/api/queue/history",
              "Queue length and waits per bucket over the last hours", "supervisor, admin",

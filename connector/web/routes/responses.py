@@ -140,12 +140,27 @@ class AgentLoad(Closed):
     open_tickets: int
 
 
+class QueueGroup(Closed):
+    """Waiting tickets of one category or language."""
+
+    key: str | None = Field(description="The category or language; null: none given")
+    waiting: int
+    oldest_wait_seconds: float = Field(description="The longest wait in the group")
+
+
 class Queue(Closed):
     waiting: int
     oldest_wait_seconds: float | None
     tickets_per_agent: dict[str, int]
     agents_online: list[AgentLoad]
     connected_here: int
+    by_category: list[QueueGroup] = Field(description="Longest wait first")
+    by_language: list[QueueGroup] = Field(description="Longest wait first")
+    first_response_targets: dict[str, int] = Field(
+        description="Each integration's first-response target in seconds, by integration id")
+    first_response_breaches: int = Field(
+        description="Open tickets unanswered past their integration's target")
+    breaching: list[int] = Field(description="Those tickets' ids")
 
 
 class QueuePoint(Closed):
