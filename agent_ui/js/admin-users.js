@@ -1,5 +1,5 @@
 // Bot admins: staff accounts — create with a role, change role, disable /
-// enable, reset a password.
+// enable, reset a password, set what routing gives each one (capacity, skills).
 
 import { errorText, get, patch, post } from "./api.js";
 import { badge, h, mount } from "./dom.js";
@@ -85,6 +85,25 @@ function passwordForm(user) {
   return form;
 }
 
+// Capacity (empty: the default) and skills (comma-separated; empty: any ticket).
+function routingCell(user) {
+  const capacity = h("input", { type: "number", id: `capacity-${user.id}`, min: "1", max: "1000", step: "1",
+    class: "capacity-input", placeholder: "default", "aria-label": `Capacity of ${user.username}` });
+  capacity.value = user.max_concurrent ?? "";
+  const skills = h("input", { type: "text", id: `skills-${user.id}`, class: "skills-input", autocomplete: "off",
+    spellcheck: "false", placeholder: "any", "aria-label": `Skills of ${user.username} (comma-separated)` });
+  skills.value = (user.skills || []).join(", ");
+  const wanted = () => ({
+    max_concurrent: capacity.value === "" ? null : Number(capacity.value),
+    skills: skills.value.split(",").map((s) => s.trim()).filter(Boolean),
+  });
+  const same = () => JSON.stringify(wanted()) === JSON.stringify({ max_concurrent: user.max_concurrent ?? null, skills: user.skills || [] });
+  const save = h("button", { type: "button", class: "small-button", hidden: true,
+    onclick: () => change(user, wanted(), `Routing of ${user.username} saved.`) }, "Save");
+  for (const input of [capacity, skills]) input.addEventListener("input", () => { save.hidden = same(); });
+  return h("div", { class: "routing-cell" }, capacity, skills, save);
+}
+
 function userRow(user) {
   const self = user.id === store.me?.id;
   const role = roleSelect(`role-${user.id}`, user.role);
@@ -95,7 +114,9 @@ function userRow(user) {
   return h("tr", { dataset: { username: user.username }, class: user.disabled ? "disabled" : null },
     h("td", {}, h("span", { class: "mono cut name-cut", title: user.username }, user.username), self ? h("span", { class: "muted" }, " (you)") : null),
     h("td", {}, h("div", { class: "role-cell" }, role, saveRole)),
-    h("td", {}, user.disabled ? badge("disabled", "disabled") : badge("active", "active")),
+    h("td", {}, user.disabled ? badge("disabled", "disabled") : badge("active", "active"),
+      " ", h("span", { class: "muted", dataset: { status: user.status } }, user.status)),
+    h("td", {}, routingCell(user)),
     h("td", {}, fullTime(user.created_at)),
     h("td", { class: "row-actions" },
       resetting === user.id ? passwordForm(user) : [
@@ -107,7 +128,7 @@ function userRow(user) {
 
 function render() {
   mount(listHost, h("table", { class: "table", id: "users-table" },
-    h("thead", {}, h("tr", {}, ["User", "Role", "Status", "Created", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["User", "Role", "Status", "Capacity and skills", "Created", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, users.map(userRow))));
 }
 

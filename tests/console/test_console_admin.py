@@ -130,4 +130,14 @@ def test_admin_manages_users(consoles, live):
     row.get_by_role("button", name="Save role").click()
     expect(row.locator("select")).to_have_value("agent")
     expect(page.locator("#users-table tr[data-username='root'] select")).to_be_disabled()
+
+    # what routing gives carol: a capacity and skills; a bad value is refused, named
+    row.get_by_label("Capacity of carol").fill("2")
+    row.get_by_label("Skills of carol (comma-separated)").fill("fr, Billing")
+    row.get_by_role("button", name="Save", exact=True).click()
+    expect(row.get_by_label("Skills of carol (comma-separated)")).to_have_value("billing, fr")
+    expect(row.get_by_label("Capacity of carol")).to_have_value("2")
+    row.get_by_label("Capacity of carol").fill("0")
+    row.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".toast").last).to_contain_text("max_concurrent")
     console.screenshot("admin-users")
