@@ -51,8 +51,10 @@ async def get_ticket(request: Request, principal: Principal) -> Response:
     async with request.app.state.store.read() as conn:
         ticket = tickets.visible(principal.actor, await tickets.load(conn, ticket_id))
         messages = await reports.readable_messages(conn, principal.actor, ticket)
+        # Replies, and the notices sent to the end user in the bot's name (`notices`).
         deliveries = await outbox.for_messages(
-            conn, [m["id"] for m in messages if m["kind"] == "agent"])
+            conn, [m["id"] for m in messages if m["kind"] in ("agent", "bot")
+                   and m["event_id"] is None])
         raws = await _raw_payloads(conn, {m["event_id"] for m in messages if m["event_id"]})
         transitions = (await conn.execute(sa.select(_tr).where(
             _tr.c.ticket_id == ticket_id).order_by(_tr.c.id))).all()
@@ -70,7 +72,7 @@ async def get_ticket(request: Request, principal: Principal) -> Response:
     out["transitions"] = [
         {"action": t.action, "from": t.from_state, "to": t.to_state,
          "actor": authors.get(t.actor_id), "assignee": authors.get(t.assignee_id),
-         "at": t.at.isoformat()} for t in transitions]
+         "at": t.at.isoformat(), "reason": t.reason} for t in transitions]
     return JSONResponse(out)
 
 

@@ -119,9 +119,11 @@ class Transition(Closed):
     action: str
     from_: str | None = Field(alias="from")
     to: str
-    actor: str | None
+    actor: str | None = Field(description="Who did it; null when the system did (see reason)")
     assignee: str | None
     at: dt.datetime
+    reason: str | None = Field(
+        description="routing | fallback | agent_silent | inactive, for the system's own")
 
 
 class TicketDetail(Ticket):
