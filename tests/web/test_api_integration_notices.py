@@ -29,7 +29,7 @@ from connector.storage.models import Delivery, Message, StreamEvent, Ticket, Use
 from tests import builders
 from tests.conftest import Bot, add_user, fresh_database, make_settings, sign_in
 from tests.fakes import FakeChannel
-from tests.helpers import execute, postgres_database, rows, wait_settled
+from tests.helpers import execute, postgres_database, rows, wait_settled, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -181,6 +181,18 @@ async def test_notices_and_replies_reach_the_end_user_in_transcript_order(app, c
         assert r.status_code == 201
         assert [text for _, text in await sent(channel, 3)] == [
             "Queued (1)", "alice joined", "How can I help?"]
+
+        async def shown() -> list[tuple[str, str, str | None]] | None:
+            got = (await alice.get(f"/api/tickets/{ticket}")).json()["messages"]
+            out = [(m["kind"], m["text"], (m.get("delivery") or {}).get("state"))
+                   for m in got if m["kind"] in ("bot", "agent")]
+            return out if all(state == "delivered" for *_, state in out[1:]) else None
+
+        # Read back, the notices show their delivery like the reply (the bot's own answer
+        # in the webhook was delivered by the bot platform: none).
+        assert await wait_until(shown, what="deliveries recorded") == [
+            ("bot", "Hi!", None), ("bot", "Queued (1)", "delivered"), ("bot", "alice joined", "delivered"),
+            ("agent", "How can I help?", "delivered")]
 
 
 # --- the offline message ----------------------------------------------------------------------
