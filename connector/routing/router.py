@@ -7,7 +7,9 @@ One pass (`route_sync`) is one write transaction:
    transaction is exclusive already); each pass reads what the one before
    committed.
 2. It reads the available agents (`agents.available_sync`) and the queued
-   tickets, oldest handover first.
+   tickets, oldest handover first, a page of `BATCH` at a time until no agent
+   has room or the queue ends: a ticket someone can take is never held up
+   behind a page of tickets nobody can take yet (skills, before the fallback).
 3. For each ticket: the agents with free capacity whose skills match (all of
    them once the ticket has waited `CONNECTOR_ROUTING_FALLBACK_SECONDS` with no
    match), preferring anyone but the agent it was taken from for silence;
@@ -47,7 +49,8 @@ _t = Ticket.__table__
 
 #: The PostgreSQL advisory lock a routing pass holds until it commits.
 ROUTING_LOCK_KEY = 0x726F75746552  # "routeR"
-#: Tickets looked at per pass; a full pass is followed at once by another.
+#: Tickets read per page, and assigned at most per pass (one transaction); a pass that
+#: assigned as many is followed at once by another.
 BATCH = 100
 TICK_SECONDS = 1.0
 #: Stream events after which a pass may assign something.
@@ -75,32 +78,53 @@ def route_sync(tx: SyncTx, rules: Rules, limit: int = BATCH) -> int:
             if a.free > 0}
     if not pool:
         return 0
-    queued = tx.conn.execute(
-        sa.select(_t.c.id, _t.c.lang, _t.c.category, _t.c.opened_at, _t.c.queued_at,
-                  _t.c.avoid_user_id)
-        .where(_t.c.state == "queued").order_by(_t.c.opened_at, _t.c.id).limit(limit)).all()
     assigned = 0
-    for ticket in queued:
-        while pool:
-            choice = _choose(ticket, list(pool.values()), now, rules)
-            if choice is None:
+    after: tuple[dt.datetime, int] | None = None
+    while pool and assigned < limit:
+        page = _queued_page(tx, after, limit)
+        for ticket in page:
+            assigned += _route_one(tx, ticket, pool, now, rules)
+            if not pool or assigned >= limit:
                 break
-            agent, reason = choice
-            fresh = _recheck(tx, agent, rules)
-            if fresh is None:  # went offline or filled up meanwhile
-                del pool[agent.id]
-                continue
-            if assignment.assign_sync(tx, ticket.id, fresh, reason) is not None:
-                assigned += 1
-                fresh = dataclasses.replace(fresh, load=fresh.load + 1, last_assigned_at=now)
-            if fresh.free > 0:
-                pool[agent.id] = fresh
-            else:
-                del pool[agent.id]
+        if len(page) < limit:
             break
-        if not pool:
-            break
+        after = (page[-1].opened_at, page[-1].id)
     return assigned
+
+
+def _queued_page(tx: SyncTx, after: tuple[dt.datetime, int] | None,
+                 limit: int) -> list[sa.Row[tuple[object, ...]]]:
+    """Up to `limit` queued tickets, oldest handover first, after `after` (opened_at, id)."""
+    query = (sa.select(_t.c.id, _t.c.lang, _t.c.category, _t.c.opened_at, _t.c.queued_at,
+                       _t.c.avoid_user_id).where(_t.c.state == "queued"))
+    if after is not None:
+        query = query.where(sa.or_(_t.c.opened_at > after[0], sa.and_(
+            _t.c.opened_at == after[0], _t.c.id > after[1])))
+    return list(tx.conn.execute(query.order_by(_t.c.opened_at, _t.c.id).limit(limit)).all())
+
+
+def _route_one(tx: SyncTx, ticket: sa.Row[tuple[object, ...]], pool: dict[int, agents.Agent],
+               now: dt.datetime, rules: Rules) -> int:
+    """Give the ticket to the best agent of `pool` who can take it (1), or to nobody (0);
+    `pool` keeps the agents with room left, as they are now."""
+    while pool:
+        choice = _choose(ticket, list(pool.values()), now, rules)
+        if choice is None:
+            return 0
+        agent, reason = choice
+        fresh = _recheck(tx, agent, rules)
+        if fresh is None:  # went offline or filled up meanwhile
+            del pool[agent.id]
+            continue
+        done = assignment.assign_sync(tx, ticket.id, fresh, reason) is not None
+        if done:
+            fresh = dataclasses.replace(fresh, load=fresh.load + 1, last_assigned_at=now)
+        if fresh.free > 0:
+            pool[agent.id] = fresh
+        else:
+            del pool[agent.id]
+        return int(done)
+    return 0
 
 
 def worth_a_pass_sync(conn: sa.Connection, rules: Rules) -> bool:
