@@ -69,7 +69,7 @@ class Person:
 
 class Cluster:
     def __init__(self, tmp_path: Path, database_url: str, redis: Redis,
-                 channel: FakeChannel) -> None:
+                 channel: FakeChannel, env: dict[str, str] | None = None) -> None:
         self.redis = redis
         self.channel = channel
         self.database_url = database_url
@@ -84,6 +84,7 @@ class Cluster:
             "CONNECTOR_RETRY_BASE_SECONDS": "0.2", "CONNECTOR_RETRY_MAX_DELAY_SECONDS": "1",
             "CONNECTOR_LOGIN_MAX_FAILURES": "3", "PYTHONUNBUFFERED": "1",
         })
+        self.env.update(env or {})  # a test module's own settings (tests/routing/)
         self.instances = [Instance(name, free_port(), tmp_path / f"serve-{name}.log")
                           for name in "abc"]
         self.bot: dict[str, Any] = {}
