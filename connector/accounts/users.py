@@ -96,6 +96,8 @@ async def update(conn: AsyncConnection, user_id: int, *, role: str | None = None
         values["role"] = check_role(role)
     if disabled is not None:
         values["disabled"] = disabled
+    if disabled:
+        values["status"] = "offline"  # takes no work, and is shown so
     if values:
         await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(**values))
     if disabled:

@@ -147,16 +147,28 @@ def check_capacity_sync(tx: SyncTx, user_id: int, default: int) -> None:
 
 
 def set_status_sync(tx: SyncTx, user_id: int, status: Status) -> dict[str, Any]:
-    """Set the user's status; a change is a `user.status` event. Returns the user."""
+    """Set the user's status; a change is a `user.status` event. Returns the user.
+
+    Going `online` with no console open starts the presence grace from now (it
+    would otherwise never start, or have run out long ago): without a console
+    within `CONNECTOR_PRESENCE_GRACE_SECONDS` the sweep sets them offline again.
+    """
     user = lock_sync(tx, user_id)
     if user is None:
         raise Conflict("no such user")
     if user.status != status:
         now = utcnow()
-        tx.conn.execute(sa.update(_u).where(_u.c.id == user_id).values(
-            status=status, status_at=now))
+        values: dict[str, Any] = {"status": status, "status_at": now}
+        if status == "online" and not _has_console(tx.conn, user_id, now):
+            values["console_gone_at"] = now
+        tx.conn.execute(sa.update(_u).where(_u.c.id == user_id).values(**values))
         tx.emit(events.user_status(user.id, user.username, user.role, status))
     return me_sync(tx.conn, user_id)
+
+
+def _has_console(conn: sa.Connection, user_id: int, now: dt.datetime) -> bool:
+    return conn.execute(sa.select(_p.c.user_id).where(
+        _p.c.user_id == user_id, _p.c.seen_at > now - LIVE_FOR).limit(1)).first() is not None
 
 
 def set_profile_sync(tx: SyncTx, user_id: int, changes: dict[str, Any]) -> None:

@@ -51,7 +51,7 @@ async def test_never_offline_away_consoleless_or_disabled_backlog_to_who_comes_o
             while True:
                 await dave_console.next()
         await fake_console(world, disabled)  # ... another instance's row may linger
-        assert (await user(world, disabled))["status"] == "online"
+        assert (await user(world, disabled))["status"] == "offline"  # and sets them offline
 
         backlog = [await handover(world, f"u{n}") for n in range(3)]
         await quiet()
@@ -102,6 +102,21 @@ async def test_offline_after_the_presence_grace_not_when_back_within_it(tmp_path
         await quiet()  # well past the grace since the drop
         assert (await alice.http.get("/api/me")).json()["status"] == "online"
         assert [e.payload for e in await world.stored(after) if e.type == "user.status"] == []
+
+
+async def test_online_without_a_console_is_offline_after_the_grace(tmp_path: Path):
+    grace = 2.0
+    async with desk(tmp_path, presence_grace_seconds=grace) as world:
+        sam = await staff(world, "sam", "supervisor")
+        supervisor = await world.open(sam)
+        alice = await staff(world, "alice")
+        set_at = time.monotonic()
+        await set_status(alice, "online")  # from the API, no console open
+        frame = await supervisor.until(
+            lambda f: f["type"] == "user.status" and f["user_id"] == alice.user_id
+            and f["status"] == "offline", within=grace + 10)
+        assert frame["user"] == "alice"
+        assert time.monotonic() - set_at >= grace
 
 
 async def test_me_and_the_routing_profile(tmp_path: Path):
