@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
@@ -132,6 +132,31 @@ def lock_sync(tx: SyncTx, user_id: int) -> Any:
 def load_sync(conn: sa.Connection, user_id: int) -> int:
     return conn.execute(sa.select(sa.func.count()).select_from(_t).where(
         _t.c.assignee_id == user_id, _t.c.state == "assigned")).scalar_one()
+
+
+def lock_many_sync(tx: SyncTx, candidates: list[Agent], default: int) -> list[Agent]:
+    """`candidates` as they are now, their rows locked (in id order, as every locker of
+    several does) for the rest of the transaction, loads counted again under the locks;
+    those no longer online, disabled, or without room are left out."""
+    ids = sorted(a.id for a in candidates)
+    if not ids:
+        return []
+    rows = {r.id: r for r in tx.conn.execute(
+        sa.select(_u.c.id, _u.c.status, _u.c.disabled, _u.c.max_concurrent)
+        .where(_u.c.id.in_(ids)).order_by(_u.c.id).with_for_update())}
+    loads = {r.assignee_id: r.n for r in tx.conn.execute(
+        sa.select(_t.c.assignee_id, sa.func.count().label("n")).where(
+            _t.c.assignee_id.in_(ids), _t.c.state == "assigned").group_by(_t.c.assignee_id))}
+    out = []
+    for agent in candidates:
+        row = rows.get(agent.id)
+        if row is None or row.status != "online" or row.disabled:
+            continue
+        fresh = replace(agent, capacity=capacity_of(row.max_concurrent, default),
+                        load=loads.get(agent.id, 0))
+        if fresh.free > 0:
+            out.append(fresh)
+    return out
 
 
 def check_capacity_sync(tx: SyncTx, user_id: int, default: int) -> None:

@@ -289,10 +289,12 @@ def queued_sync(tx: SyncTx, ticket: dict[str, Any], cache: Cache | None = None) 
     _send(tx, ticket, integ, integ.queue_message, values, "queue")
 
 
-def assigned_sync(tx: SyncTx, ticket: dict[str, Any], agent_id: int) -> None:
+def assigned_sync(tx: SyncTx, ticket: dict[str, Any], agent_id: int,
+                  cache: Cache | None = None) -> None:
     """`ticket` was just assigned to `agent_id` (routing, a claim, a transfer): send the
-    assigned message, if the integration has one."""
-    integ = _settings(tx, ticket["integration_id"], None)
+    assigned message, if the integration has one. `cache`: as for `queued_sync` (a
+    routing pass assigns many)."""
+    integ = _settings(tx, ticket["integration_id"], cache)
     if integ is None or not integ.assigned_message:
         return
     agent = tx.conn.execute(sa.select(_u.c.username, _u.c.display_name)

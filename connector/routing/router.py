@@ -14,9 +14,10 @@ One pass (`route_sync`) is one write transaction:
    them once the ticket has waited `CONNECTOR_ROUTING_FALLBACK_SECONDS` with no
    match), preferring anyone but the agent it was taken from for silence;
    among those the fewest open conversations, then the longest since their last
-   assignment. The chosen agent's row is locked and their load counted again
-   (an agent's own claim locks the same row), then the ticket is assigned with
-   a conditional UPDATE (`assignment.assign_sync`): never one ticket to two
+   assignment. The available agents' rows are locked and their loads counted
+   at the start of the pass (an agent's own claim locks the same row), the
+   choices are made on those loads, and each ticket is assigned with a
+   conditional UPDATE (`assignment.assign_many_sync`): never one ticket to two
    agents, never an agent above capacity, with any number of instances.
 
 `Router` runs passes: when woken (`wake`, called for every stream event that
@@ -70,26 +71,39 @@ class Rules:
 
 
 def route_sync(tx: SyncTx, rules: Rules, limit: int = BATCH) -> int:
-    """One routing pass (see the module); how many tickets it assigned."""
+    """One routing pass (see the module); how many tickets it assigned.
+
+    The available agents' rows are locked and their loads counted once, at the start;
+    every choice of the pass is then made in memory on those loads, and the
+    assignments are written together (`assignment.assign_many_sync`). An agent's own
+    claim waits for the pass on their row; a ticket taken meanwhile by someone not in
+    the pool is skipped, which only leaves its chosen agent more room.
+    """
     if tx.dialect == "postgresql":
         tx.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ROUTING_LOCK_KEY)))
     now = utcnow()
-    pool = {a.id: a for a in agents.available_sync(tx.conn, now, rules.capacity)
-            if a.free > 0}
-    if not pool:
-        return 0
-    assigned = 0
+    candidates = [a for a in agents.available_sync(tx.conn, now, rules.capacity) if a.free > 0]
+    pool = {a.id: a for a in agents.lock_many_sync(tx, candidates, rules.capacity)}
+    picks: list[tuple[int, agents.Agent, str]] = []
     after: tuple[dt.datetime, int] | None = None
-    while pool and assigned < limit:
+    while pool and len(picks) < limit:
         page = _queued_page(tx, after, limit)
         for ticket in page:
-            assigned += _route_one(tx, ticket, pool, now, rules)
-            if not pool or assigned >= limit:
+            choice = _choose(ticket, list(pool.values()), now, rules)
+            if choice is not None:
+                agent, reason = choice
+                picks.append((ticket.id, agent, reason))
+                agent = dataclasses.replace(agent, load=agent.load + 1, last_assigned_at=now)
+                if agent.free > 0:
+                    pool[agent.id] = agent
+                else:
+                    del pool[agent.id]
+            if not pool or len(picks) >= limit:
                 break
         if len(page) < limit:
             break
         after = (page[-1].opened_at, page[-1].id)
-    return assigned
+    return len(assignment.assign_many_sync(tx, picks)) if picks else 0
 
 
 def _queued_page(tx: SyncTx, after: tuple[dt.datetime, int] | None,
@@ -101,30 +115,6 @@ def _queued_page(tx: SyncTx, after: tuple[dt.datetime, int] | None,
         query = query.where(sa.or_(_t.c.opened_at > after[0], sa.and_(
             _t.c.opened_at == after[0], _t.c.id > after[1])))
     return list(tx.conn.execute(query.order_by(_t.c.opened_at, _t.c.id).limit(limit)).all())
-
-
-def _route_one(tx: SyncTx, ticket: sa.Row[tuple[object, ...]], pool: dict[int, agents.Agent],
-               now: dt.datetime, rules: Rules) -> int:
-    """Give the ticket to the best agent of `pool` who can take it (1), or to nobody (0);
-    `pool` keeps the agents with room left, as they are now."""
-    while pool:
-        choice = _choose(ticket, list(pool.values()), now, rules)
-        if choice is None:
-            return 0
-        agent, reason = choice
-        fresh = _recheck(tx, agent, rules)
-        if fresh is None:  # went offline or filled up meanwhile
-            del pool[agent.id]
-            continue
-        done = assignment.assign_sync(tx, ticket.id, fresh, reason) is not None
-        if done:
-            fresh = dataclasses.replace(fresh, load=fresh.load + 1, last_assigned_at=now)
-        if fresh.free > 0:
-            pool[agent.id] = fresh
-        else:
-            del pool[agent.id]
-        return int(done)
-    return 0
 
 
 def worth_a_pass_sync(conn: sa.Connection, rules: Rules) -> bool:
@@ -147,18 +137,6 @@ def _choose(ticket: sa.Row[tuple[object, ...]], pool: list[agents.Agent], now: d
     preferred = [a for a in matching if a.id != ticket.avoid_user_id] or matching
     best = min(preferred, key=lambda a: (a.load, a.last_assigned_at or _NEVER, a.id))
     return best, reason
-
-
-def _recheck(tx: SyncTx, agent: agents.Agent, rules: Rules) -> agents.Agent | None:
-    """The agent as they are now, their row locked; None if no longer assignable."""
-    row = agents.lock_sync(tx, agent.id)
-    if row is None or row.status != "online" or row.disabled:
-        return None
-    capacity = agents.capacity_of(row.max_concurrent, rules.capacity)
-    load = agents.load_sync(tx.conn, agent.id)
-    if load >= capacity:
-        return None
-    return dataclasses.replace(agent, capacity=capacity, load=load)
 
 
 class Router:
