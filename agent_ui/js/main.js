@@ -172,6 +172,7 @@ async function start(session) {
   store.reset();
   store.me = session.user;
   store.threshold = session.waiting_threshold_seconds || 120;
+  store.routing = session.routing || "manual";
   setCsrf(session.csrf_token);
   resetReminder();
   $("#signin").hidden = true;
@@ -248,7 +249,11 @@ async function boot() {
       updateTitle(viewName);
     }
   });
-  store.on("escalation", alertEscalation);
+  store.on("escalation", (ticket) => {
+    // Routing will give it to someone: an online agent hears of it when it is theirs.
+    if (store.routing === "auto" && store.me?.role === "agent" && store.me?.status === "online") return;
+    alertEscalation(ticket);
+  });
   store.on("assigned", announceAssigned);
   store.on("notice", ({ ticketId, text }) => toast(`Conversation #${ticketId}: ${text}`, "warn", 8000));
   everySecond(remindIfOverdue);

@@ -146,6 +146,8 @@ def test_an_assignment_by_routing_is_announced(consoles, live, channel, api):
     expect(item).to_have_class(re.compile(r"\bjust-assigned\b"))
     expect(item.locator(".fresh-tag")).to_have_text("New")
     expect(page.locator(".ticket-header h1")).to_have_text("u-1")  # not taken away from u-1
+    # online under routing, the handovers themselves did not chime: their assignment did
+    assert html.get_attribute("data-escalation-alerts") is None
     # opened: no longer highlighted
     item.click()
     expect(page.locator(".ticket-header h1")).to_have_text("u-2")
@@ -154,6 +156,7 @@ def test_an_assignment_by_routing_is_announced(consoles, live, channel, api):
     page.get_by_label("My status").select_option("away")
     expect(status_of(console)).to_have_attribute("data-status", "away")
     third = webhook(live, bot.smartly_path, builders.escalation("u-3"))["ticket_id"]
+    expect(html).to_have_attribute("data-escalation-alerts", "1")  # away: told it waits
     console.ticket_item(third).click()
     page.click("#claim-button")
     expect(page.locator(".ticket-header .badge-state-assigned")).to_have_text("Yours")

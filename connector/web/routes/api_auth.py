@@ -58,7 +58,8 @@ async def session(request: Request, principal: auth.Principal) -> Response:
     settings = request.app.state.settings
     return JSONResponse({"user": principal.user_dict(), "csrf_token": principal.csrf_token,
                          "cursor": cursor,
-                         "waiting_threshold_seconds": settings.waiting_threshold_seconds})
+                         "waiting_threshold_seconds": settings.waiting_threshold_seconds,
+                         "routing": settings.routing})
 
 
 @api()

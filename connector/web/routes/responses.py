@@ -46,6 +46,8 @@ class Session(Closed):
     csrf_token: str
     cursor: int = Field(description="Stream cursor to resume the live stream from.")
     waiting_threshold_seconds: float
+    routing: Literal["auto", "manual"] = Field(
+        description="auto: queued tickets are assigned by the service (CONNECTOR_ROUTING)")
 
 
 class SignedOut(Closed):
