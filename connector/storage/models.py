@@ -48,6 +48,10 @@ class Integration(SQLModel, table=True):
     business_hours: Any = _json()
     first_response_target_seconds: int = Field(
         default=120, sa_column_kwargs={"server_default": "120"})
+    #: The satisfaction survey sent on resolve (issue 14); None: the defaults.
+    survey_question: str | None = Field(default=None, max_length=500)
+    #: Five labels for the ratings 1..5, in the integration's language.
+    survey_labels: Any = _json()
 
 
 class User(SQLModel, table=True):
@@ -160,6 +164,11 @@ class Ticket(SQLModel, table=True):
     requeues: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     #: The agent the ticket was taken from for silence: routed elsewhere when possible.
     avoid_user_id: int | None = None
+    #: Satisfaction: when the survey was sent, and the end user's answer.
+    survey_sent_at: dt.datetime | None = _time(nullable=True)
+    csat_score: int | None = None
+    csat_comment: str | None = Field(default=None, max_length=1000)
+    csat_at: dt.datetime | None = _time(nullable=True)
 
 
 class TicketTransition(SQLModel, table=True):
@@ -175,6 +184,44 @@ class TicketTransition(SQLModel, table=True):
     at: dt.datetime = _time()
     #: Why, when not a person's plain action: routing | agent_silent | inactive | fallback.
     reason: str | None = Field(default=None, max_length=30)
+
+
+class TicketLabel(SQLModel, table=True):
+    """A free-form label on a ticket."""
+
+    __tablename__ = "ticket_label"
+
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    label: str = Field(primary_key=True, max_length=50, index=True)
+
+
+class CannedResponse(SQLModel, table=True):
+    """A saved reply: shared (`owner_id` None, managed by staff) or an agent's own."""
+
+    __tablename__ = "canned_response"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=10)  # shared | personal
+    owner_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    shortcut: str = Field(max_length=50)
+    text: str = Field(max_length=4000)
+    created_at: dt.datetime = _time()
+    updated_at: dt.datetime = _time()
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """The first answer to a request sent with an `Idempotency-Key`, per user and key."""
+
+    __tablename__ = "idempotent_request"
+
+    user_id: int = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=200)
+    #: method and path, and the body's sha256: the same key for another request is refused.
+    target: str = Field(max_length=300)
+    fingerprint: str = Field(max_length=64)
+    status: int
+    response: Any = _json(nullable=False)
+    created_at: dt.datetime = _time(index=True)
 
 
 class Message(SQLModel, table=True):
