@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from connector.accounts.integrations import IntegrationCache
 from connector.channels import Channels
 from connector.delivery.worker import DeliveryWorker
+from connector.domain import idempotency
 from connector.ingest.batcher import IngestWriter
 from connector.logs import AccessLogMiddleware
 from connector.realtime import stream
@@ -148,7 +149,8 @@ def console_routes() -> list[BaseRoute]:
 
 
 async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -> None:
-    """Drop expired dedupe keys and stream events past their retention."""
+    """Drop expired dedupe keys, stream events past their retention and idempotency keys
+    past their 24 hours."""
     dedupe = DedupeKey.__table__
     while True:
         await asyncio.sleep(every)
@@ -159,5 +161,6 @@ async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -
                     dedupe.c.seen_at < now - dt.timedelta(seconds=settings.dedupe_window_seconds)))
                 await stream.prune(conn, now - dt.timedelta(
                     seconds=settings.stream_retention_seconds))
+                await idempotency.prune(conn, now)
         except Exception as exc:
             outage.failed(log, "housekeeping", exc)

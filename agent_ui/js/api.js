@@ -48,8 +48,8 @@ function noteServerClock(response) {
   clockSkewMs = Math.abs(skew) > 3000 ? skew : 0;
 }
 
-export async function request(method, path, body = undefined, { quiet401 = false } = {}) {
-  const headers = { Accept: "application/json" };
+export async function request(method, path, body = undefined, { quiet401 = false, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   const init = { method, headers, credentials: "same-origin", cache: "no-store" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -82,6 +82,16 @@ export async function request(method, path, body = undefined, { quiet401 = false
 export const get = (path, opts) => request("GET", path, undefined, opts);
 export const post = (path, body = {}, opts) => request("POST", path, body, opts);
 export const patch = (path, body = {}, opts) => request("PATCH", path, body, opts);
+
+/**
+ * A fresh Idempotency-Key: one per composed message, reused when it is sent again
+ * ("Try again"), so the server acts on it once. crypto.randomUUID exists only in
+ * secure contexts; elsewhere 16 random bytes in hex.
+ */
+export function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 /** A short human sentence for an error, for toasts and form messages. */
 export function errorText(err) {

@@ -3,7 +3,7 @@
 // Shift+Enter adds a line).
 
 import { claim, assign, openResolve, openTransfer, resend } from "./actions.js";
-import { errorText, post } from "./api.js";
+import { errorText, newIdempotencyKey, post } from "./api.js";
 import { counter, refreshCounters } from "./clock.js";
 import { $, badge, h, mount } from "./dom.js";
 import { duration, fullTime, langLabel, reasonLabel } from "./format.js";
@@ -127,7 +127,9 @@ function handlers() {
     onResend: (msg) => resend(msg.id, view.id),
     onRetry: (msg) => {
       view.pending.delete(msg.id);
-      send(msg.kind === "note" ? "note" : "reply", msg.text);
+      view.elements.get(msg.id)?.remove();
+      view.elements.delete(msg.id);
+      send(msg.kind === "note" ? "note" : "reply", msg.text, msg.idempotencyKey);
     },
     onDiscard: (msg) => {
       view.pending.delete(msg.id);
@@ -244,17 +246,20 @@ function setMode(mode, focus = true, picked = false) {
   if (focus) view.textarea.focus();
 }
 
-async function send(mode, text) {
+// `key`: the composed message's Idempotency-Key, the same on "Try again", so a reply
+// whose answer was lost is not sent twice (the server answers the first result).
+async function send(mode, text, key = newIdempotencyKey()) {
   const t = summaryOf();
   if (!t || !text.trim()) return;
   const id = `local-${++localIds}`;
-  const pending = { id, pending: true, kind: mode === "reply" ? "agent" : "note", text, author: me().username, created_at: null };
+  const pending = { id, pending: true, kind: mode === "reply" ? "agent" : "note", text, author: me().username, created_at: null, idempotencyKey: key };
   const ticketView = view;
   ticketView.pending.set(id, pending);
   placeMessage(pending);
   scrollToBottom();
   try {
-    const message = await post(`/api/tickets/${t.id}/${mode === "reply" ? "messages" : "notes"}`, { text });
+    const message = await post(`/api/tickets/${t.id}/${mode === "reply" ? "messages" : "notes"}`, { text },
+      { headers: { "Idempotency-Key": key } });
     // (the stream's copy may have replaced the placeholder already: settlePending)
     if (ticketView.pending.delete(id) && view === ticketView) {
       view.elements.get(id)?.remove();

@@ -17,6 +17,7 @@ from connector.domain.roles import STAFF
 from connector.ingest.inbound import public_raw
 from connector.sources import SECRET_FIELDS
 from connector.storage.models import InboundEvent, TicketTransition, User
+from connector.web import idempotency
 from connector.web.http import HTTPError
 from connector.web.routes.deps import api, body, int_param, query_int
 from connector.web.routes.schemas import ResolveIn, TextIn, TransferIn
@@ -92,14 +93,14 @@ async def claim(request: Request, principal: Principal) -> Response:
 
 
 def _writes(operation: Any) -> Any:
-    """A route that adds a text to a ticket: a reply (delivered) or a note (never)."""
+    """A route that adds a text to a ticket: a reply (delivered) or a note (never); once
+    per `Idempotency-Key` when the request has one (`web.idempotency`)."""
 
     @api()
     async def endpoint(request: Request, principal: Principal) -> Response:
         data = await body(request, TextIn)
-        message = await _act(request, operation, int_param(request, "id"), principal.actor,
-                             data.text)
-        return JSONResponse(message, status_code=201)
+        return await idempotency.respond(request, principal, data, 201, operation,
+                                         int_param(request, "id"), principal.actor, data.text)
 
     return endpoint
 

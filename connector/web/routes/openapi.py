@@ -37,6 +37,8 @@ class Endpoint(NamedTuple):
     also: frozenset[int] = frozenset()
     #: The media type of the success answer (errors are JSON).
     media: str = "application/json"
+    #: Takes an `Idempotency-Key` header (`connector.web.idempotency`).
+    idempotent: bool = False
 
 
 def _query_int(name: str, default: int, lo: int, hi: int) -> dict[str, Any]:
@@ -76,9 +78,9 @@ ENDPOINTS: list[Endpoint] = [
              "Claim a queued ticket (409 if taken, or the agent is at capacity)",
              "any role", None, 200, out.Ticket, also=_TICKET),
     Endpoint("post", "/api/tickets/{id}/messages", "Reply to the end user (assignee only)",
-             "any role", schemas.TextIn, 201, out.Message, also=_TICKET),
+             "any role", schemas.TextIn, 201, out.Message, also=_TICKET, idempotent=True),
     Endpoint("post", "/api/tickets/{id}/notes", "Internal note, never delivered", "any role",
-             schemas.TextIn, 201, out.Message, also=_TICKET),
+             schemas.TextIn, 201, out.Message, also=_TICKET, idempotent=True),
     Endpoint("post", "/api/tickets/{id}/transfer",
              "Transfer to a user, or to the queue with null", "assignee, supervisor, admin",
              schemas.TransferIn, 200, out.Ticket, also=_TICKET),
@@ -151,6 +153,17 @@ _ERROR_SCHEMA = {
                            "field": {"type": "string"}, "message": {"type": "string"}}}}}}
 
 
+#: The same key from the same user within 24 h answers the first answer again
+#: (`Idempotent-Replayed: true`) and does nothing; for another request, 422.
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "One per composed request: a retry with it within 24 h is answered with "
+                   "the first answer (header Idempotent-Replayed: true) and does nothing "
+                   "again; the same key for another path or body answers 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200,
+               "pattern": "^[\\x20-\\x7e]+$"}}
+
+
 def _errors(endpoint: Endpoint) -> set[int]:
     """The error statuses the endpoint answers with."""
     found = {401} | set(endpoint.also)  # sign-in answers 401 for wrong credentials
@@ -214,6 +227,8 @@ def build(routes: Sequence[BaseRoute]) -> dict[str, Any]:
         if e.method != "get" and e.path != "/api/login":
             parameters.append({"name": "X-CSRF-Token", "in": "header", "required": True,
                                "schema": {"type": "string"}})
+        if e.idempotent:
+            parameters.append(_IDEMPOTENCY_KEY)
         if e.path == "/api/login":
             op["security"] = []  # the one operation open to anyone
         if parameters:
