@@ -4,6 +4,7 @@
 
 import { claim, assign, openResolve, openTransfer, resend } from "./actions.js";
 import { errorText, newIdempotencyKey, post } from "./api.js";
+import { attachCanned, openCannedManager } from "./canned.js";
 import { counter, refreshCounters } from "./clock.js";
 import { $, badge, h, mount } from "./dom.js";
 import { duration, fullTime, langLabel, reasonLabel } from "./format.js";
@@ -300,7 +301,10 @@ function buildComposer() {
     h("div", { class: "composer-tabs", role: "tablist", "aria-label": "Message type" }, replyTab, noteTab),
     textarea,
     h("div", { class: "composer-foot" },
-      h("span", { class: "hint" }, "Enter sends · Shift+Enter new line · Esc leaves the box"), sendButton));
+      h("span", { class: "hint" }, "Enter sends · Shift+Enter new line · / inserts a canned response · Esc leaves the box"),
+      h("span", { class: "composer-buttons" },
+        h("button", { type: "button", class: "ghost", id: "canned-button", onclick: () => openCannedManager() }, "Canned…"), sendButton)));
+  attachCanned(composer, textarea, () => ({ endUser: summaryOf()?.end_user }));
   composer.addEventListener("submit", (ev) => {
     ev.preventDefault();
     submit();

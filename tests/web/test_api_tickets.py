@@ -132,6 +132,10 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[str], Any, int] | None] = {
     ("get", "/api/users"): (ADMIN, None, 200),
     ("post", "/api/users"): (ADMIN, {}, 422),
     ("patch", "/api/users/{id}"): (ADMIN, {"disabled": False}, 404),
+    ("get", "/api/canned-responses"): (ANY, None, 200),
+    ("post", "/api/canned-responses"): (ANY, {}, 422),
+    ("patch", "/api/canned-responses/{id}"): (ANY, {"text": "x"}, 404),
+    ("delete", "/api/canned-responses/{id}"): (ANY, None, 404),
 }
 
 

@@ -125,6 +125,18 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("patch", "/api/users/{id}",
              "Change role, disable, reset the password, set capacity and skills", "admin",
              schemas.UserPatch, 200, out.UserOut, also=frozenset({409})),
+    Endpoint("get", "/api/canned-responses",
+             "Canned responses one may use: the shared ones and one's own", "any role",
+             None, 200, out.CannedResponses),
+    Endpoint("post", "/api/canned-responses",
+             "Add a canned response (shared: supervisors and admins; 409: shortcut taken)",
+             "any role", schemas.CannedIn, 201, out.CannedResponse, also=frozenset({409})),
+    Endpoint("patch", "/api/canned-responses/{id}",
+             "Change a canned response's shortcut or text (shared: staff; personal: owner)",
+             "any role", schemas.CannedPatch, 200, out.CannedResponse, also=frozenset({409})),
+    Endpoint("delete", "/api/canned-responses/{id}",
+             "Delete a canned response (shared: staff; personal: owner)", "any role",
+             None, 200, out.CannedDeleted),
 ]
 
 ERRORS: dict[int, str] = {

@@ -301,3 +301,25 @@ class TicketsCsv(RootModel[str]):
     integration, end_user, category, language, opened, assigned, first_response, resolved,
     wait_seconds, first_response_seconds, handling_seconds, requeues, agent. A cell
     starting with =, +, -, @, tab or CR has a leading apostrophe."""
+
+
+class CannedResponse(Closed):
+    """A canned response (`domain.canned`); `editable`: the caller may change it."""
+
+    id: int
+    scope: Literal["shared", "personal"]
+    shortcut: str
+    text: str = Field(description="As written: {agent} and {end_user} are filled by the "
+                                  "console when inserted")
+    editable: bool
+    updated_at: dt.datetime
+
+
+class CannedResponses(Closed):
+    canned_responses: list[CannedResponse] = Field(
+        description="The shared ones and the caller's own, by shortcut")
+
+
+class CannedDeleted(Closed):
+    id: int
+    deleted: Literal[True]

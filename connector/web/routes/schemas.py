@@ -142,3 +142,30 @@ class UserPatch(Strict):
 class MePatch(Strict):
     status: Literal["online", "away", "offline"] | None = None
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+#: `canned.check_shortcut` lowercases and trims it first.
+CANNED_SHORTCUT = {"pattern": r"^\s*[A-Za-z0-9_-]{1,50}\s*$",
+                   "description": "1 to 50 of a-z, 0-9, _ and - (lowercased); typed as "
+                                  "/shortcut in the reply box"}
+CannedText = Annotated[str, Field(min_length=1, max_length=4000,
+                                  json_schema_extra={"pattern": NOT_BLANK}),
+                       AfterValidator(_not_blank)]
+
+
+class CannedIn(Strict):
+    """A canned response (`domain.canned`): shared ones are managed by supervisors and
+    admins, personal ones by their owner. `{agent}` and `{end_user}` in the text are
+    filled by the console when inserted."""
+
+    shortcut: str = Field(min_length=1, max_length=60, json_schema_extra=CANNED_SHORTCUT)
+    text: CannedText
+    scope: Literal["shared", "personal"] = "personal"
+
+
+class CannedPatch(Strict):
+    """Change the shortcut or the text (the scope stays)."""
+
+    shortcut: str | None = Field(default=None, min_length=1, max_length=60,
+                                 json_schema_extra=CANNED_SHORTCUT)
+    text: CannedText | None = None
