@@ -55,6 +55,14 @@ def typing(ticket: Mapping[str, Any], actor: Actor) -> Event:
                             "user_id": actor.id}, ticket["id"], False, audience(ticket)[1])
 
 
+def viewing(ticket: Mapping[str, Any], actor: Actor, on: bool) -> Event:
+    """`actor` has the ticket open in a console (`on`), or left it: for its assignee and
+    staff, like `typing`, so that two people never answer unawares."""
+    return Event("viewing", {"ticket": ticket["id"], "user": actor.username,
+                             "user_id": actor.id, "on": on}, ticket["id"], False,
+                 audience(ticket)[1])
+
+
 def presence(actor: Actor, online: bool) -> Event:
     """A user's first console connected (`online`) or their last one closed."""
     return Event("presence", {"user": actor.username, "user_id": actor.id,

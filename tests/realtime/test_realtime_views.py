@@ -89,6 +89,32 @@ async def test_typing_reaches_colleagues_on_that_ticket_only(world):
     assert len(stored) == 1
 
 
+async def test_who_views_a_ticket_reaches_its_colleagues_only(world):
+    alice, bob, sam = [await world.person(n) for n in ("alice", "bob", "sam")]
+    t1 = await world.claimed(alice, "u-1")
+    t2 = await world.claimed(bob, "u-2")
+    s_alice, s_bob, s_sam = [await world.open(p) for p in (alice, bob, sam)]
+    await s_sam.ws.send(json.dumps({"type": "viewing", "ticket": t1, "on": True}))
+    seen = await s_alice.until(lambda f: f["type"] == "viewing")
+    assert (seen["ticket"], seen["user"], seen["user_id"], seen["on"]) == (
+        t1, "sam", sam.user_id, True)
+    await s_sam.ws.send(json.dumps({"type": "viewing", "ticket": t1, "on": False}))
+    left = await s_alice.until(lambda f: f["type"] == "viewing")
+    assert (left["user"], left["on"]) == ("sam", False)
+    # Nothing about a ticket one may not see: alice on bob's, or one that does not exist.
+    await s_alice.ws.send(json.dumps({"type": "viewing", "ticket": t2, "on": True}))
+    await s_alice.ws.send(json.dumps({"type": "viewing", "ticket": 999999}))
+    await world.escalate("u-3")  # a sentinel everyone sees
+    snapshot = await world.last_cursor()
+    for who, s in ((alice, s_alice), (bob, s_bob), (sam, s_sam)):
+        await world.settle(who, s, snapshot)
+    assert not any(f["type"] == "viewing" for f in s_bob.events())
+    assert [f["user"] for f in s_sam.events() if f["type"] == "viewing"] == ["sam", "sam"]
+    # A malformed one closes the socket, as any bad frame does.
+    await s_alice.ws.send(json.dumps({"type": "viewing", "ticket": t1, "on": "yes"}))
+    assert await s_alice.close_code() == 4400
+
+
 async def test_events_committed_together_arrive_as_one_array_message(world):
     alice, bob, sam = [await world.person(n) for n in ("alice", "bob", "sam")]
     t1 = await world.claimed(alice, "u-1")

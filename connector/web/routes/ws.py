@@ -140,25 +140,39 @@ async def _read_frames(websocket: WebSocket, client: Client, app: Any) -> None:
             except ValueError:
                 client.close(CLOSE_BAD_FRAME, "frame is not valid JSON")
                 return
-            if not isinstance(frame, dict) or frame.get("type") not in ("typing",):
+            if not isinstance(frame, dict) or frame.get("type") not in _CLIENT_FRAMES:
                 client.close(CLOSE_BAD_FRAME, "unknown frame type")
                 return
-            await _typing(app, client, frame)
+            await _about_ticket(app, client, frame)
     except (WebSocketDisconnect, RuntimeError):
         client.close(1000, "")
 
 
-async def _typing(app: Any, client: Client, frame: dict[str, Any]) -> None:
+#: What a console may say about a ticket it shows: `{"type": "typing", "ticket": id}`
+#: (the agent is typing in it) and `{"type": "viewing", "ticket": id, "on": bool}`
+#: (it is open in this console, again every 20 s while it stays open; `on: false`
+#: when it is left). Each becomes an event for the ticket's audience.
+_CLIENT_FRAMES = ("typing", "viewing")
+
+
+async def _about_ticket(app: Any, client: Client, frame: dict[str, Any]) -> None:
+    kind = frame["type"]
     ticket_id = frame.get("ticket")
     if not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
-        client.close(CLOSE_BAD_FRAME, "typing needs a ticket id")
+        client.close(CLOSE_BAD_FRAME, f"{kind} needs a ticket id")
+        return
+    on = frame.get("on", True)
+    if kind == "viewing" and not isinstance(on, bool):
+        client.close(CLOSE_BAD_FRAME, "viewing needs on: true or false")
         return
     async with app.state.store.read() as conn:
         ticket = await tickets.load(conn, ticket_id)
     if ticket is None or not can_see(client.principal.actor, ticket):
         return  # silently ignored: nothing about other tickets leaks
+    actor = client.principal.actor
     async with app.state.store.transaction() as tx:
-        tx.emit(events.typing(ticket, client.principal.actor))
+        tx.emit(events.typing(ticket, actor) if kind == "typing"
+                else events.viewing(ticket, actor, on))
 
 
 routes = [WebSocketRoute(PATH, stream)]
