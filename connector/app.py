@@ -47,6 +47,7 @@ from connector.web.routes import (
     api_auth,
     api_canned,
     api_reports,
+    api_search,
     api_tickets,
     fallback,
     health,
@@ -126,6 +127,7 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
     return Starlette(
         routes=[*hooks.routes(webhooks), *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_reports.routes, *api_admin.routes, *openapi.routes, *ws.routes,
+                *api_search.routes,
                 *api_canned.routes,
                 # JSON 404/405 for API paths the routes above did not take; then the console.
                 fallback.ApiFallback(), *console_routes()],

@@ -32,6 +32,19 @@ def test_every_connector_module_a_migration_imports_exists(script):
 
 
 
+#: Objects of the search migration (0005) that SQLAlchemy models cannot express, left out
+#: of the comparison: SQLite's FTS5 table and its shadow tables (`message_fts*`; its
+#: triggers are not reflected), PostgreSQL's generated tsvector column and its GIN index.
+SEARCH_OBJECTS = {("column", "search_vector"), ("index", "ix_message_search")}
+
+
+def not_search_index(obj: object, name: str | None, type_: str, reflected: bool,
+                     compare_to: object) -> bool:
+    if type_ == "table" and name is not None and name.startswith("message_fts"):
+        return False
+    return (type_, name) not in SEARCH_OBJECTS
+
+
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_the_migrated_schema_is_the_models_schema(tmp_path: Path, dialect: str):
     """Every table, column and index of `connector.storage.models` exactly as the
@@ -44,7 +57,8 @@ def test_the_migrated_schema_is_the_models_schema(tmp_path: Path, dialect: str):
             try:
                 async with engine.connect() as conn:
                     return await conn.run_sync(lambda c: list(compare_metadata(
-                        MigrationContext.configure(c), SQLModel.metadata)))
+                        MigrationContext.configure(c, opts={"include_object": not_search_index}),
+                        SQLModel.metadata)))
             finally:
                 await engine.dispose()
 

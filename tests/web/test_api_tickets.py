@@ -118,6 +118,7 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[str], Any, int] | None] = {
     ("post", "/api/tickets/{id}/resolve"): (ANY, {}, 404),
     ("post", "/api/messages/{id}/resend"): (ANY, None, 404),
     ("get", "/api/agents"): (ANY, None, 200),
+    ("get", "/api/search"): (ANY, None, 422),  # q is required
     ("get", "/api/queue"): (STAFF, None, 200),
     ("get", "/api/queue/history"): (STAFF, None, 200),
     ("get", "/api/reports/tickets.csv"): (STAFF, None, 422),  # from and to are required

@@ -98,6 +98,23 @@ ENDPOINTS: list[Endpoint] = [
                  _query_int("hours", 4, 1, 48), _query_int("bucket_seconds", 300, 60, 3600))),
     Endpoint("get", "/api/agents", "Colleagues with their load and presence", "any role",
              None, 200, out.Agents),
+    Endpoint("get", "/api/search",
+             "Messages one may read matching every word of q (case and accents ignored), "
+             "newest first, a page at a time", "any role", None, 200, out.SearchPage, query=(
+                 {"name": "q", "in": "query", "required": True,
+                  "description": "Words (letters and digits), all required; at most 8 "
+                                 "words and 200 characters. No word: nothing is found",
+                  "schema": {"type": "string", "minLength": 1, "maxLength": 200}},
+                 _STATE,
+                 {"name": "integration", "in": "query", "required": False,
+                  "schema": {"type": "string", "maxLength": 32, "pattern": "^[^\x00]*$"}},
+                 *({"name": name, "in": "query", "required": False,
+                    "description": "A UTC date of the message, included",
+                    "schema": {"type": "string", "format": "date"}} for name in ("from", "to")),
+                 _query_int("limit", 20, 1, 100),
+                 {"name": "before", "in": "query", "required": False,
+                  "description": "The previous page's next_before",
+                  "schema": {"type": "integer", "minimum": 1}})),
     Endpoint("get", "/api/reports/tickets.csv",
              "One CSV row per ticket handed over in the range, as an attachment",
              "supervisor, admin", None, 200, out.TicketsCsv, query=_RANGE, media="text/csv"),

@@ -296,6 +296,24 @@ class TicketReport(Closed):
     total: ReportGroup
 
 
+class SearchHit(Closed):
+    ticket_id: int = Field(description="The ticket to open (for the bot's history: the "
+                                       "latest of the conversation one may see)")
+    message_id: int
+    conversation_id: int
+    kind: Literal["user", "bot", "agent", "note"]
+    created_at: dt.datetime
+    state: TicketState
+    integration_id: str
+    snippet: list[tuple[str, bool]] = Field(
+        description="The text around the first match as [text, matched] parts")
+
+
+class SearchPage(Closed):
+    results: list[SearchHit]
+    next_before: int | None = Field(description="`before` for the next page; null: last page")
+
+
 class TicketsCsv(RootModel[str]):
     """RFC 4180 CSV, one row per ticket handed over in the range (UTC dates): id,
     integration, end_user, category, language, opened, assigned, first_response, resolved,
