@@ -7,43 +7,156 @@ what follows `roles`.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.domain import tickets, transcript
+from connector.domain import labels, tickets, transcript
+from connector.domain.errors import FieldError
 from connector.domain.roles import Actor, can_see_sql
 from connector.realtime import presence, stream
 from connector.storage.db import utcnow
-from connector.storage.models import Integration, Ticket, User, UserSession
+from connector.storage.models import (
+    Conversation,
+    Integration,
+    Ticket,
+    TicketLabel,
+    User,
+    UserSession,
+)
 
 _t = Ticket.__table__
 _integ = Integration.__table__
 _u = User.__table__
 _sess = UserSession.__table__
+_conv = Conversation.__table__
+_tl = TicketLabel.__table__
 
 #: A user with a session used within this window counts as online.
 ONLINE_WINDOW = dt.timedelta(seconds=90)
 
 
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    """What a ticket list is narrowed to (each None: any): the assignee's username
+    (`agent`; a resolved ticket keeps the agent who had it), a label (`labels.check`),
+    the integration, the end user, and UTC dates `start`..`end`, both included, of the
+    closing (`resolved_at`) for resolved and abandoned lists, else of the handover
+    (`opened_at`)."""
+
+    agent: str | None = None
+    label: str | None = None
+    integration: str | None = None
+    end_user: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+#: The longest agent, integration or end user filter accepted (longer matches nothing).
+MAX_FILTER_TEXT = 200
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _filter_text(name: str, raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if len(raw) > MAX_FILTER_TEXT or "\x00" in raw:
+        raise FieldError(name, f"must be 1 to {MAX_FILTER_TEXT} characters, no NUL")
+    return raw
+
+
+def _filter_date(name: str, raw: str | None) -> dt.date | None:
+    if raw is None:
+        return None
+    if not _DATE.fullmatch(raw):
+        raise FieldError(name, "must be a date as YYYY-MM-DD")
+    try:
+        value = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise FieldError(name, "no such date") from None
+    return value
+
+
+def parse_filter(params: Mapping[str, str]) -> TicketFilter:
+    """The list filter of the query parameters agent, label, integration, end_user, from
+    and to (absent, or an empty agent, integration or end_user: any), or `FieldError`
+    naming the parameter at fault (an empty label or date is one)."""
+    start, end = _filter_date("from", params.get("from")), _filter_date("to", params.get("to"))
+    if start and end and end < start:
+        raise FieldError("to", "must be on or after from")
+    raw_label = params.get("label")
+    return TicketFilter(
+        agent=_filter_text("agent", params.get("agent")),
+        label=None if raw_label is None else labels.check(raw_label, "label"),
+        integration=_filter_text("integration", params.get("integration")),
+        end_user=_filter_text("end_user", params.get("end_user")),
+        start=start, end=end)
+
+
+def _narrowed(query: sa.Select[Any], state: str | None, f: TicketFilter) -> sa.Select[Any]:
+    if f.agent is not None:
+        query = query.where(_t.c.assignee_id == sa.select(_u.c.id).where(
+            _u.c.username == f.agent).scalar_subquery())
+    if f.label is not None:
+        query = query.where(sa.exists().where(_tl.c.ticket_id == _t.c.id,
+                                              _tl.c.label == f.label))
+    if f.integration is not None:
+        query = query.where(_t.c.integration_id == f.integration)
+    if f.end_user is not None:
+        query = query.where(_conv.c.end_user_id == f.end_user)
+    at = _t.c.resolved_at if state in CLOSED else _t.c.opened_at
+    if f.start is not None:
+        query = query.where(at >= dt.datetime.combine(f.start, dt.time(), dt.UTC))
+    if f.end is not None and f.end < dt.date.max:
+        query = query.where(at < dt.datetime.combine(f.end + dt.timedelta(days=1), dt.time(),
+                                                     dt.UTC))
+    return query
+
+
+#: States whose lists are ordered, and filtered by date, on the closing time.
+CLOSED = ("resolved", "abandoned")
+
+
 async def ticket_page(conn: AsyncConnection, actor: Actor, state: str | None, page: int,
-                      per_page: int) -> dict[str, Any]:
-    """One page of the tickets `actor` sees (of one state, or all), with the total and the
-    stream cursor to resume from: read first, so a replay after it covers every change
-    the page may miss. The queue is oldest first, the other lists newest first."""
+                      per_page: int, where: TicketFilter | None = None) -> dict[str, Any]:
+    """One page of the tickets `actor` sees (`roles.can_see_sql`; of one state, or all;
+    narrowed by `where`), with the total and the stream cursor to resume from: read
+    first, so a replay after it covers every change the page may miss. The queue is
+    oldest first, resolved and abandoned tickets the latest closed first, the other
+    lists newest first. Each ticket carries its labels (`tickets.summary`)."""
     query = tickets.select_tickets().where(can_see_sql(actor))
     if state:
         query = query.where(_t.c.state == state)
-    order = _t.c.opened_at.asc() if state == "queued" else _t.c.opened_at.desc()
+    if where is not None:
+        query = _narrowed(query, state, where)
+    order = (_t.c.opened_at.asc() if state == "queued" else
+             _t.c.resolved_at.desc() if state in CLOSED else _t.c.opened_at.desc())
     cursor = await stream.last_cursor(conn)
     total = (await conn.execute(sa.select(sa.func.count()).select_from(
         query.subquery()))).scalar_one()
-    rows = (await conn.execute(query.order_by(order, _t.c.id)
+    rows = (await conn.execute(query.order_by(order, _t.c.id.desc() if state in CLOSED
+                                              else _t.c.id)
                                .limit(per_page).offset((page - 1) * per_page))).all()
     now = utcnow()
     return {"tickets": [tickets.summary(dict(r._mapping), now) for r in rows],
             "page": page, "per_page": per_page, "total": total, "cursor": cursor}
+
+
+async def earlier_tickets(conn: AsyncConnection, actor: Actor,
+                          ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """The end user's earlier conversations beside `ticket` (one `actor` may see): the
+    other tickets of its conversation (same integration and end user) opened before it,
+    newest first, as summaries; only those `actor` may open (`roles.can_see_sql`: for
+    an agent, the ones they were assigned), as `readable_messages` reads them."""
+    query = (tickets.select_tickets().where(
+        _t.c.conversation_id == ticket["conversation_id"], _t.c.id < ticket["id"],
+        can_see_sql(actor)).order_by(_t.c.opened_at.desc(), _t.c.id.desc()).limit(100))
+    now = utcnow()
+    return [tickets.summary(dict(r._mapping), now) for r in (await conn.execute(query)).all()]
 
 
 async def readable_messages(conn: AsyncConnection, actor: Actor,

@@ -23,7 +23,14 @@ from connector.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from connector.domain.roles import Actor, can_manage, can_see
 from connector.domain.transcript import ConversationRef, NewMessage
 from connector.storage.db import UTCDateTime, utcnow
-from connector.storage.models import Conversation, Integration, Ticket, TicketTransition, User
+from connector.storage.models import (
+    Conversation,
+    Integration,
+    Ticket,
+    TicketLabel,
+    TicketTransition,
+    User,
+)
 from connector.storage.store import SyncTx, Tx
 
 _t = Ticket.__table__
@@ -31,6 +38,7 @@ _tr = TicketTransition.__table__
 _conv = Conversation.__table__
 _users = User.__table__
 _integ = Integration.__table__
+_tl = TicketLabel.__table__
 
 State = Literal["queued", "assigned", "resolved", "abandoned"]
 STATES: tuple[State, ...] = get_args(State)
@@ -66,9 +74,17 @@ def metrics(ticket: dict[str, Any], now: dt.datetime | None = None) -> dict[str,
     }
 
 
+#: Joins a ticket's labels in one column (`labels.check` refuses it inside a label).
+LABEL_SEP = "\x1f"
+
+
 def select_tickets() -> sa.Select[Any]:
+    """Tickets with their end user, assignee name and labels (`labels_text`: one
+    correlated lookup on ticket_label's primary key per row), as `summary` reads them."""
+    labels = (sa.select(sa.func.aggregate_strings(_tl.c.label, LABEL_SEP))
+              .where(_tl.c.ticket_id == _t.c.id).scalar_subquery().label("labels_text"))
     return (
-        sa.select(_t, _conv.c.end_user_id, _users.c.username.label("assignee"))
+        sa.select(_t, _conv.c.end_user_id, _users.c.username.label("assignee"), labels)
         .join(_conv, _conv.c.id == _t.c.conversation_id)
         .outerjoin(_users, _users.c.id == _t.c.assignee_id)
     )
@@ -132,7 +148,15 @@ def summary(ticket: dict[str, Any], now: dt.datetime | None = None) -> dict[str,
         "opened_at": _iso(ticket["opened_at"]), "claimed_at": _iso(ticket["claimed_at"]),
         "first_response_at": _iso(ticket["first_response_at"]),
         "resolved_at": _iso(ticket["resolved_at"]), **metrics(ticket, now),
+        "labels": labels_of(ticket),
     }
+
+
+def labels_of(ticket: dict[str, Any]) -> list[str]:
+    """The ticket's labels, sorted: from `labels_text` (`select_tickets`); none for a
+    ticket built without it (a new one)."""
+    text = ticket.get("labels_text")
+    return sorted(text.split(LABEL_SEP)) if text else []
 
 
 def _iso(value: dt.datetime | None) -> str | None:

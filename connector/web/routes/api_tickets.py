@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from connector.accounts import users
 from connector.accounts.auth import Principal
-from connector.domain import outbox, reports, tickets, transcript
+from connector.domain import labels, outbox, reports, tickets, transcript
 from connector.domain.roles import STAFF
 from connector.ingest.inbound import public_raw
 from connector.sources import SECRET_FIELDS
@@ -20,7 +20,7 @@ from connector.storage.models import InboundEvent, TicketTransition, User
 from connector.web import idempotency
 from connector.web.http import HTTPError
 from connector.web.routes.deps import api, body, int_param, query_int
-from connector.web.routes.schemas import ResolveIn, TextIn, TransferIn
+from connector.web.routes.schemas import ResolveIn, TextIn, TicketPatchIn, TransferIn
 
 _u = User.__table__
 _inbound = InboundEvent.__table__
@@ -41,9 +41,44 @@ async def list_tickets(request: Request, principal: Principal) -> Response:
                         [{"field": "state", "message": f"must be one of {states}"}])
     page = query_int(request, "page", 1, 1, 100_000)
     per_page = query_int(request, "per_page", 50, 1, 200)
+    where = reports.parse_filter(request.query_params)
     async with request.app.state.store.read() as conn:
-        out = await reports.ticket_page(conn, principal.actor, state, page, per_page)
+        out = await reports.ticket_page(conn, principal.actor, state, page, per_page, where)
     return JSONResponse(out)
+
+
+@api()
+async def patch_ticket(request: Request, principal: Principal) -> Response:
+    """Replace the ticket's labels (`labels.set_sync`: its assignee or staff)."""
+    data = await body(request, TicketPatchIn)
+    new = labels.check_set(data.labels)
+    ticket = await _act(request, labels.set_sync, int_param(request, "id"), principal.actor,
+                        new)
+    return JSONResponse(tickets.summary(ticket))
+
+
+@api()
+async def ticket_history(request: Request, principal: Principal) -> Response:
+    """The end user's earlier tickets of the same conversation that one may open."""
+    ticket_id = int_param(request, "id")
+    async with request.app.state.store.read() as conn:
+        ticket = tickets.visible(principal.actor, await tickets.load(conn, ticket_id))
+        earlier = await reports.earlier_tickets(conn, principal.actor, ticket)
+    return JSONResponse({"ticket_id": ticket_id, "tickets": earlier})
+
+
+@api()
+async def label_suggestions(request: Request, principal: Principal) -> Response:
+    """Labels already used on tickets one may see, starting with `prefix`, most used
+    first."""
+    prefix = request.query_params.get("prefix", "")
+    if len(prefix) > labels.MAX_LENGTH or "\x00" in prefix:
+        raise HTTPError(422, "invalid", f"prefix: at most {labels.MAX_LENGTH} characters",
+                        [{"field": "prefix",
+                          "message": f"at most {labels.MAX_LENGTH} characters"}])
+    async with request.app.state.store.read() as conn:
+        out = await labels.suggest(conn, principal.actor, prefix)
+    return JSONResponse({"labels": out})
 
 
 @api()
@@ -170,6 +205,9 @@ routes = [
     Route("/api/queue/history", queue_history, methods=["GET"]),
     Route("/api/tickets", list_tickets, methods=["GET"]),
     Route("/api/tickets/{id:int}", get_ticket, methods=["GET"]),
+    Route("/api/tickets/{id:int}", patch_ticket, methods=["PATCH"]),
+    Route("/api/tickets/{id:int}/history", ticket_history, methods=["GET"]),
+    Route("/api/labels", label_suggestions, methods=["GET"]),
     Route("/api/tickets/{id:int}/claim", claim, methods=["POST"]),
     Route("/api/tickets/{id:int}/messages", post_message, methods=["POST"]),
     Route("/api/tickets/{id:int}/notes", post_note, methods=["POST"]),
