@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from connector.domain import labels
 from connector.web.routes import responses as out
 from connector.web.routes import schemas
 from connector.web.routes.deps import API_BODY_LIMIT
@@ -58,6 +59,19 @@ _BY = {"name": "by", "in": "query", "required": False,
        "schema": {"type": "string", "enum": ["day", "agent", "integration", "category"],
                   "default": "day"}}  # a ticket action that does not fit the ticket's state
 
+_NO_NUL = "^[^\x00]*$"
+#: The ticket list's filters (`reports.parse_filter`; empty: any).
+_FILTERS = (
+    *({"name": name, "in": "query", "required": False,
+       "schema": {"type": "string", "maxLength": most, "pattern": pattern}}
+      for name, most, pattern in (("agent", 200, _NO_NUL), ("label", 50, labels.PATTERN),
+                                  ("integration", 200, _NO_NUL),
+                                  ("end_user", 200, _NO_NUL))),
+    *({"name": name, "in": "query", "required": False,
+       "description": "A UTC date, included", "schema": {"type": "string", "format": "date"}}
+      for name in ("from", "to")),
+)
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint("post", "/api/login", "Sign in; sets the session cookie", "anyone",
              schemas.LoginIn, 200, out.SignedIn, also=frozenset({429})),
@@ -69,11 +83,26 @@ ENDPOINTS: list[Endpoint] = [
              None, 200, out.Profile),
     Endpoint("patch", "/api/me", "Set one's status (online, away, offline) or display name",
              "any role", schemas.MePatch, 200, out.Profile),
-    Endpoint("get", "/api/tickets", "List tickets (agents: queue and own)", "any role",
+    Endpoint("get", "/api/tickets",
+             "List tickets (agents: queue and own), narrowed by agent, label, integration, "
+             "end user and dates (of the closing for resolved and abandoned, else of the "
+             "handover)", "any role",
              None, 200, out.TicketPage, query=(
-                 _STATE, _query_int("page", 1, 1, 100_000), _query_int("per_page", 50, 1, 200))),
+                 _STATE, _query_int("page", 1, 1, 100_000), _query_int("per_page", 50, 1, 200),
+                 *_FILTERS)),
     Endpoint("get", "/api/tickets/{id}", "A ticket with its whole transcript", "any role",
              None, 200, out.TicketDetail, also=frozenset({403})),
+    Endpoint("patch", "/api/tickets/{id}", "Replace the ticket's labels",
+             "assignee, supervisor, admin", schemas.TicketPatchIn, 200, out.Ticket,
+             also=frozenset({403})),
+    Endpoint("get", "/api/tickets/{id}/history",
+             "The end user's earlier tickets of the same conversation one may open",
+             "any role", None, 200, out.TicketHistory, also=frozenset({403})),
+    Endpoint("get", "/api/labels",
+             "Labels used on tickets one may see, by prefix, most used first", "any role",
+             None, 200, out.LabelSuggestions, query=(
+                 {"name": "prefix", "in": "query", "required": False,
+                  "schema": {"type": "string", "maxLength": 50, "pattern": _NO_NUL}},)),
     Endpoint("post", "/api/tickets/{id}/claim",
              "Claim a queued ticket (409 if taken, or the agent is at capacity)",
              "any role", None, 200, out.Ticket, also=_TICKET),

@@ -74,6 +74,7 @@ class Ticket(Closed):
     wait_seconds: float | None
     first_response_seconds: float | None
     handling_seconds: float | None
+    labels: list[str] = Field(description="Sorted, lower-case (`PATCH` sets them)")
 
 
 class TicketPage(Closed):
@@ -131,6 +132,23 @@ class Transition(Closed):
 class TicketDetail(Ticket):
     messages: list[TranscriptMessage]
     transitions: list[Transition]
+
+
+class TicketHistory(Closed):
+    """The end user's earlier tickets of the same conversation one may open, newest
+    first (at most 100)."""
+
+    ticket_id: int
+    tickets: list[Ticket]
+
+
+class LabelSuggestion(Closed):
+    label: str
+    tickets: int = Field(description="How many tickets one may see carry it")
+
+
+class LabelSuggestions(Closed):
+    labels: list[LabelSuggestion]
 
 
 class Resent(Closed):

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from connector.accounts import integrations, users
 from connector.domain import agents, notices
+from connector.domain import labels as ticket_labels
 from connector.domain.roles import Role
 from connector.domain.tickets import MAX_TEXT
 
@@ -68,6 +69,16 @@ class TextIn(Strict):
 
 class TransferIn(Strict):
     to: str | None = Field(max_length=users.MAX_USERNAME)
+
+
+class TicketPatchIn(Strict):
+    """A ticket's labels, replacing its set: each trimmed and lower-cased, 1 to 50
+    characters, no control character, at most 20 given (duplicates merged)
+    (`domain.labels.check_set`, 422 naming `labels` or `labels.N`)."""
+
+    labels: list[Annotated[str, Field(json_schema_extra={
+        "pattern": ticket_labels.PATTERN, "maxLength": ticket_labels.MAX_LENGTH})]] = Field(
+        max_length=ticket_labels.MAX_PER_TICKET)
 
 
 class ResolveIn(Strict):
