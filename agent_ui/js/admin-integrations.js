@@ -240,15 +240,24 @@ function noticesForm(i) {
     form);
 }
 
+// The error of a delivery that has not succeeded (yet): its last error, or the
+// channel's non-2xx status; nothing for a delivered one or one not tried yet.
+function deliveryError(d) {
+  if (d.state === "delivered") return "";
+  if (d.last_error) return d.last_error;
+  return d.last_status && (d.last_status < 200 || d.last_status > 299) ? `HTTP ${d.last_status}` : "";
+}
+
 function deliveryRow(d, integrationId) {
-  const reason = d.last_error || (d.last_status ? `HTTP ${d.last_status}` : "");
+  const error = deliveryError(d);
   return h("tr", { dataset: { deliveryId: String(d.id), state: d.state } },
     h("td", { class: "num" }, String(d.id)),
-    h("td", { class: "num" }, String(d.message_id)),
+    h("td", {}, d.ticket_id ? h("a", { href: `#/ticket/${d.ticket_id}`, class: "ticket-link", title: `Open ticket #${d.ticket_id}` }, `#${d.ticket_id}`) : "—"),
+    h("td", { class: "recipient-cell", dir: "auto" }, d.recipient),
+    h("td", { class: "excerpt-cell", dir: "auto", title: d.excerpt }, d.excerpt || "—"),
     h("td", {}, badge(d.state, `delivery-${d.state}`)),
     h("td", { class: "num" }, String(d.attempts)),
-    h("td", { class: "num" }, d.last_status ? String(d.last_status) : "—"),
-    h("td", { class: "error-cell", dir: "auto" }, reason || "—"),
+    h("td", { class: "error-cell", dir: "auto" }, error || ""),
     h("td", {}, fullTime(d.created_at)),
     h("td", {}, d.state === "delivered" ? fullTime(d.delivered_at) : d.next_attempt_at ? `next ${fullTime(d.next_attempt_at)}` : "—"),
     h("td", {}, d.state === "failed" ? h("button", {
@@ -273,7 +282,7 @@ async function loadDeliveries(id) {
     const rows = data.deliveries.slice(0, 50);
     mount(target, rows.length
       ? h("table", { class: "table deliveries", id: `deliveries-${id}` },
-        h("thead", {}, h("tr", {}, ["#", "Message", "State", "Attempts", "Status", "Last error", "Created", "Delivered / next", ""].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", {}, h("tr", {}, ["#", "Ticket", "To", "Message", "State", "Attempts", "Error", "Created", "Delivered / next", ""].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows.map((d) => deliveryRow(d, id))))
       : h("p", { class: "empty" }, "No deliveries yet."));
   } catch (err) {

@@ -103,14 +103,52 @@ async def by_message(conn: AsyncConnection, message_id: int) -> Any:
     return (await conn.execute(sa.select(_d).where(_d.c.message_id == message_id))).first()
 
 
+#: How many characters of a message `excerpt` keeps.
+EXCERPT = 120
+
+
+def excerpt(message: Any, limit: int = EXCERPT) -> str:
+    """What a delivered message says, for a table cell: its text cut to `limit`
+    characters, or, for a message without text, what it carries (an image, a
+    carousel of 3, buttons...)."""
+    if not isinstance(message, dict):
+        return ""
+    text = message.get("text")
+    if not isinstance(text, str) or not text.strip():
+        attachment = message.get("attachment")
+        payload = attachment.get("payload") if isinstance(attachment, dict) else None
+        kind = attachment.get("type") if isinstance(attachment, dict) else None
+        if isinstance(payload, dict) and payload.get("template_type") == "generic":
+            count = len(payload.get("elements") or [])
+            text = f"[carousel of {count}]"
+        elif isinstance(payload, dict) and payload.get("template_type") == "button":
+            text = f"[buttons] {payload.get('text') or ''}".strip()
+        elif isinstance(kind, str):
+            text = f"[{kind}]"
+        else:
+            text = ""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
 async def recent(conn: AsyncConnection, integration_id: str | None = None,
                  limit: int = 50) -> list[dict[str, Any]]:
-    query = sa.select(_d).order_by(_d.c.id.desc()).limit(limit)
+    """The latest deliveries, newest first, as an admin reads them: the state, the
+    recipient, the ticket, an excerpt of the message, and `last_error` only for a
+    delivery that has not (yet) succeeded."""
+    query = sa.select(_d, _msg.c.ticket_id).join(_msg, _msg.c.id == _d.c.message_id).order_by(
+        _d.c.id.desc()).limit(limit)
     if integration_id is not None:
         query = query.where(_d.c.integration_id == integration_id)
-    return [{**state_dict(r), "message_id": r.message_id, "integration_id": r.integration_id,
-             "created_at": r.created_at.isoformat()}
-            for r in (await conn.execute(query)).all()]
+    out = []
+    for r in (await conn.execute(query)).all():
+        item = {**state_dict(r), "message_id": r.message_id, "integration_id": r.integration_id,
+                "created_at": r.created_at.isoformat(), "recipient": r.recipient_id,
+                "ticket_id": r.ticket_id, "excerpt": excerpt(r.message)}
+        if r.state == "delivered":
+            item["last_error"] = None
+        out.append(item)
+    return out
 
 
 async def resend(tx: Tx, message_id: int) -> dict[str, Any]:

@@ -89,11 +89,18 @@ def test_admin_sees_deliveries_and_resends_a_failed_one(consoles, staff, live, c
     card.locator("summary", has_text="Recent deliveries").click()
     row = card.locator("tbody tr").first
     expect(row).to_have_attribute("data-state", "failed")
-    expect(row).to_contain_text("HTTP 400")
-    expect(row.locator("td").nth(3)).to_have_text("2")  # attempts
+    cells = row.locator("td")
+    expect(cells.nth(1)).to_have_text(f"#{ticket_id}")  # the ticket, a link
+    expect(cells.nth(2)).to_have_text("u-1")  # the recipient
+    expect(cells.nth(3)).to_have_text("first try")  # an excerpt of the message
+    expect(cells.nth(5)).to_have_text("2")  # attempts
+    expect(cells.nth(6)).to_have_text("HTTP 400")  # the error, where there is one
     row.get_by_role("button", name="Resend").click()
     expect(row).to_have_attribute("data-state", "delivered")  # refreshed live
+    expect(row.locator("td").nth(6)).to_have_text("")  # delivered: no error shown
     assert channel.texts() == ["first try"]
+    row.get_by_role("link", name=f"#{ticket_id}").click()
+    expect(page.locator(".ticket-header h1")).to_have_text("u-1")
 
 
 def test_admin_manages_users(consoles, live):

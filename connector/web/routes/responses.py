@@ -243,9 +243,16 @@ class Integrations(Closed):
 
 
 class Delivery(DeliveryState):
+    """A delivery as the admin table shows it (`outbox.recent`); `last_error` is null
+    once delivered."""
+
     message_id: int
     integration_id: str
     created_at: dt.datetime
+    recipient: str = Field(description="The end user's id at the channel")
+    ticket_id: int | None = Field(description="The ticket the message belongs to, if any")
+    excerpt: str = Field(description="The message's text (at most 120 characters), or what "
+                                     "it carries: [image], [carousel of 3]...")
 
 
 class Deliveries(Closed):
