@@ -10,6 +10,7 @@ import {
   remindIfOverdue, resetReminder, setSound, soundOn, updateTitle,
 } from "./notify.js";
 import { initQueue, selectTicket } from "./queue.js";
+import { initSearch, resetSearch } from "./search.js";
 import { showReports } from "./reports.js";
 import { go, parse, router } from "./router.js";
 import { initShortcuts, showHelp } from "./shortcuts.js";
@@ -18,7 +19,7 @@ import { initStatus, loadStatus } from "./status.js";
 import { store } from "./store.js";
 import { Stream } from "./stream.js";
 import { initSupervisor, showSupervisor } from "./supervisor.js";
-import { initTicket } from "./ticket.js";
+import { focusMessage, initTicket } from "./ticket.js";
 import { toast } from "./toast.js";
 
 const stream = new Stream("/ws");
@@ -88,6 +89,7 @@ function show(route) {
   if (view === "queue") {
     viewName = "Conversations";
     if (route.ticketId) {
+      if (route.messageId) focusMessage(route.messageId); // a search result
       if (store.current?.id !== route.ticketId) store.openTicket(route.ticketId);
       selectTicket(route.ticketId);
     } else {
@@ -203,6 +205,7 @@ async function signInAndStart(note) {
 
 function stopEverything() {
   stream.stop();
+  resetSearch();
   showSupervisor(false);
   store.reset();
   store.emit("tickets");
@@ -240,6 +243,7 @@ async function boot() {
   initIntegrations();
   initShortcuts();
   initAlertsMenu();
+  initSearch();
   initStatus();
   $("#signout").addEventListener("click", signOut);
   $("#help-button").addEventListener("click", showHelp);

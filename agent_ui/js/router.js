@@ -1,13 +1,16 @@
-// Hash routes: #/queue, #/ticket/12, #/supervisor, #/reports, #/admin/integrations,
+// Hash routes: #/queue, #/ticket/12, #/ticket/12/m/345 (at message 345), #/supervisor, #/reports, #/admin/integrations,
 // #/admin/users.
 
 import { Emitter } from "./emitter.js";
 
-export const router = new Emitter(); // "route" ({view, ticketId, tab})
+export const router = new Emitter(); // "route" ({view, ticketId, messageId, tab})
 
 export function parse(hash = location.hash) {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
-  if (parts[0] === "ticket" && /^\d+$/.test(parts[1] || "")) return { view: "queue", ticketId: Number(parts[1]) };
+  if (parts[0] === "ticket" && /^\d+$/.test(parts[1] || "")) {
+    const messageId = parts[2] === "m" && /^\d+$/.test(parts[3] || "") ? Number(parts[3]) : null;
+    return { view: "queue", ticketId: Number(parts[1]), messageId };
+  }
   if (parts[0] === "supervisor") return { view: "supervisor" };
   if (parts[0] === "reports") return { view: "reports" };
   if (parts[0] === "admin") return { view: "admin", tab: parts[1] === "users" ? "users" : "integrations" };

@@ -20,6 +20,7 @@ let view = null; // {id, header, banner, transcript, typing, composer, textarea,
 let localIds = 0;
 let lastTypingSent = 0;
 const drafts = new Map();
+let focusId = null; // a message to show once the transcript has it (a search result)
 
 function me() {
   return store.me || {};
@@ -183,7 +184,25 @@ function renderTranscript() {
   if (!messages.length) view.transcript.append(h("p", { class: "empty" }, "No messages yet."));
   for (const m of messages) placeMessage(m);
   for (const p of view.pending.values()) placeMessage(p);
-  scrollToBottom();
+  if (!revealFocus()) scrollToBottom();
+  focusId = null; // loaded: a message not in it is not one this user may read
+}
+
+/** Scroll the transcript to message `focusId` and mark it, if it is on screen. */
+function revealFocus() {
+  const el = focusId !== null && view ? view.elements.get(focusId) : null;
+  if (!el) return false;
+  focusId = null;
+  for (const old of view.transcript.querySelectorAll(".search-target")) old.classList.remove("search-target");
+  el.classList.add("search-target");
+  el.scrollIntoView({ block: "center" });
+  return true;
+}
+
+/** Show message `id` of the ticket being opened (or open): scrolled to and marked. */
+export function focusMessage(id) {
+  focusId = id;
+  if (view && store.current?.loaded && store.current.id === view.id) revealFocus();
 }
 
 /** The stream can bring our own message before the POST answers: drop its placeholder. */
