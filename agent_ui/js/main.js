@@ -12,6 +12,7 @@ import {
 import { initQueue, selectTicket } from "./queue.js";
 import { initSearch, resetSearch } from "./search.js";
 import { showReports } from "./reports.js";
+import { showResolved } from "./resolved.js";
 import { go, parse, router } from "./router.js";
 import { initShortcuts, showHelp } from "./shortcuts.js";
 import { signIn } from "./signin.js";
@@ -82,10 +83,11 @@ function show(route) {
     go(defaultRoute());
     return;
   }
-  for (const name of ["queue", "supervisor", "reports", "admin"]) $(`#view-${name}`).hidden = name !== view;
+  for (const name of ["queue", "resolved", "supervisor", "reports", "admin"]) $(`#view-${name}`).hidden = name !== view;
   document.body.dataset.view = view;
   showSupervisor(view === "supervisor");
   showReports($("#view-reports"), view === "reports");
+  showResolved($("#view-resolved"), view === "resolved");
   if (view === "queue") {
     viewName = "Conversations";
     if (route.ticketId) {
@@ -96,7 +98,8 @@ function show(route) {
       store.closeTicket();
       selectTicket(null);
     }
-  } else if (view === "supervisor") viewName = "Supervisor";
+  } else if (view === "resolved") viewName = "Resolved";
+  else if (view === "supervisor") viewName = "Supervisor";
   else if (view === "reports") viewName = "Reports";
   else {
     viewName = route.tab === "users" ? "Users" : "Integrations";

@@ -1,5 +1,6 @@
 // The sidebar of the agent view: the queue (oldest first, live wait counters,
-// badges) and "my conversations"; staff also see their colleagues' ones.
+// badges) and "my conversations"; staff also see their colleagues' ones. Each
+// ticket shows its labels; a link at the end opens the Resolved view (#/resolved).
 
 import { counter, refreshCounters } from "./clock.js";
 import { badge, h, mount } from "./dom.js";
@@ -36,6 +37,7 @@ function item(t, { showAssignee = false } = {}) {
     t.platform ? badge(t.platform, "platform") : null,
     t.category ? badge(t.category, "category") : null,
     showAssignee && t.assignee ? badge(t.assignee, "assignee") : null,
+    (t.labels || []).map((l) => badge(l, "label")),
     !t.category && queued ? h("span", { class: "reason" }, reasonLabel(t.reason)) : null));
 }
 
@@ -57,6 +59,8 @@ export function renderLists() {
   if (store.isStaff) {
     parts.push(section("list-others", "With colleagues", store.others(), "No colleague has an open conversation.", { showAssignee: true }));
   }
+  parts.push(h("p", { class: "list-more" },
+    h("a", { href: "#/resolved", id: "resolved-link" }, "Resolved conversations →")));
   mount(host, ...parts);
   refreshCounters(host);
   if (focusedId) host.querySelector(`.ticket-item[data-ticket-id="${CSS.escape(focusedId)}"]`)?.focus();

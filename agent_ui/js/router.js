@@ -13,6 +13,7 @@ export function parse(hash = location.hash) {
   }
   if (parts[0] === "supervisor") return { view: "supervisor" };
   if (parts[0] === "reports") return { view: "reports" };
+  if (parts[0] === "resolved") return { view: "resolved" }; // #/resolved
   if (parts[0] === "admin") return { view: "admin", tab: parts[1] === "users" ? "users" : "integrations" };
   if (parts[0] === "queue") return { view: "queue", ticketId: null };
   return { view: null };

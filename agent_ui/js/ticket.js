@@ -7,7 +7,9 @@ import { errorText, newIdempotencyKey, post } from "./api.js";
 import { attachCanned, openCannedManager } from "./canned.js";
 import { counter, refreshCounters } from "./clock.js";
 import { $, badge, h, mount } from "./dom.js";
+import { earlierConversations } from "./earlier.js";
 import { duration, fullTime, langLabel, reasonLabel } from "./format.js";
+import { labelEditor } from "./labels.js";
 import { renderMessage } from "./render-message.js";
 import { store } from "./store.js";
 import { toast } from "./toast.js";
@@ -78,11 +80,12 @@ function renderHeader() {
         t.lang ? badge(langLabel(t.lang), "lang") : null,
         t.platform ? badge(t.platform, "platform") : null,
         t.category ? badge(t.category, "category") : null,
-        h("span", { class: "reason" }, reasonLabel(t.reason))),
+        h("span", { class: "reason" }, reasonLabel(t.reason)), labelEditor(t)),
       h("div", { class: "metrics", dataset: { overHost: "" } },
         metric("Waited", waiting),
         metric("First reply", h("span", {}, duration(t.first_response_seconds))),
-        metric("Opened", h("span", { title: fullTime(t.opened_at) }, fullTime(t.opened_at))))),
+        metric("Opened", h("span", { title: fullTime(t.opened_at) }, fullTime(t.opened_at))),
+        earlierConversations(t.id))),
     h("div", { class: "ticket-actions" }, actions));
   refreshCounters(view.header);
   renderBanner(t);
