@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from connector.accounts.integrations import IntegrationCache
 from connector.channels import Channels
 from connector.delivery.worker import DeliveryWorker
-from connector.domain import idempotency
+from connector.domain import idempotency, test_sends
 from connector.ingest.batcher import IngestWriter
 from connector.logs import AccessLogMiddleware
 from connector.realtime import stream
@@ -153,8 +153,8 @@ def console_routes() -> list[BaseRoute]:
 
 
 async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -> None:
-    """Drop expired dedupe keys, stream events past their retention and idempotency keys
-    past their 24 hours."""
+    """Drop expired dedupe keys, stream events past their retention, idempotency keys
+    past their 24 hours and test sends past `test_sends.KEEP`."""
     dedupe = DedupeKey.__table__
     while True:
         await asyncio.sleep(every)
@@ -166,5 +166,6 @@ async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -
                 await stream.prune(conn, now - dt.timedelta(
                     seconds=settings.stream_retention_seconds))
                 await idempotency.prune(conn, now)
+                await test_sends.prune(conn, now)
         except Exception as exc:
             outage.failed(log, "housekeeping", exc)

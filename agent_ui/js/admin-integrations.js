@@ -280,11 +280,22 @@ async function loadDeliveries(id) {
   try {
     const data = await get(`/api/integrations/${encodeURIComponent(id)}/deliveries`);
     const rows = data.deliveries.slice(0, 50);
-    mount(target, rows.length
+    const tests = data.tests || [];
+    mount(target, [rows.length
       ? h("table", { class: "table deliveries", id: `deliveries-${id}` },
         h("thead", {}, h("tr", {}, ["#", "Ticket", "To", "Message", "State", "Attempts", "Error", "Created", "Delivered / next", ""].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, rows.map((d) => deliveryRow(d, id))))
-      : h("p", { class: "empty" }, "No deliveries yet."));
+      : h("p", { class: "empty" }, "No deliveries yet."),
+    tests.length ? h("h3", { class: "tests-title" }, "Test sends") : null,
+    tests.length ? h("table", { class: "table deliveries test-sends", id: `test-sends-${id}` },
+      h("thead", {}, h("tr", {}, ["To", "Message", "Outcome", "Error", "Sent"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, tests.map((t) => h("tr", { dataset: { testSend: String(t.id) } },
+        h("td", { class: "recipient-cell", dir: "auto" }, t.recipient),
+        h("td", { class: "excerpt-cell", dir: "auto", title: t.excerpt }, t.excerpt),
+        h("td", {}, t.ok ? badge(`delivered ${t.status}`, "delivery-delivered")
+          : badge(t.status ? `failed ${t.status}` : "failed", "delivery-failed")),
+        h("td", { class: "error-cell", dir: "auto" }, t.error || ""),
+        h("td", {}, fullTime(t.at)))))) : null]);
   } catch (err) {
     mount(target, h("p", { class: "form-error" }, errorText(err)));
   }

@@ -224,6 +224,23 @@ class IdempotentRequest(SQLModel, table=True):
     created_at: dt.datetime = _time(index=True)
 
 
+class ChannelTestSend(SQLModel, table=True):
+    """An admin's test message to an integration's channel, and what it answered."""
+
+    __tablename__ = "test_send"
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration_id: str = Field(foreign_key="integration.id", max_length=32, index=True)
+    user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    recipient_id: str = Field(max_length=500)
+    text: str = Field(max_length=4000)
+    ok: bool
+    status: int | None = None
+    error: str | None = Field(default=None, max_length=1000)
+    duration_ms: float = 0.0
+    at: dt.datetime = _time(index=True)
+
+
 class Message(SQLModel, table=True):
     __tablename__ = "message"
     __table_args__ = (sa.UniqueConstraint("conversation_id", "seq"),

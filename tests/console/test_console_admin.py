@@ -51,6 +51,11 @@ def test_admin_creates_an_integration_whose_url_works(consoles, live, channel):
     expect(card.locator(f"#test-result-{integration_id}")).to_contain_text("Channel answered 200")
     sent = channel.wait_delivered(1)[0].body
     assert sent["recipient"] == {"id": "u-test"} and sent["verifyToken"] == "tok-123"
+    # ... and listed with its outcome among the recent deliveries
+    card.locator("summary", has_text="Recent deliveries").click()
+    tests = card.locator(f"#test-sends-{integration_id}")
+    expect(tests).to_contain_text("u-test")
+    expect(tests.locator(".badge-delivery-delivered")).to_have_text("delivered 200")
 
     # rotate the key with a grace period: both URLs work, the grace is shown
     card.locator(f"#grace-{integration_id}").select_option("3600")

@@ -263,8 +263,10 @@ async def test_test_message_goes_out_like_a_delivery_attempt(admin, channel, cap
     assert lines[0].startswith(
         "delivery=test message=- attempt=1 outcome=delivered status=200 error=None duration_ms=")
     assert lines[0].endswith(f" next_in=- target={channel.url}")
-    listed = await admin.get(f"/api/integrations/{created['id']}/deliveries")
-    assert listed.json() == {"deliveries": []}
+    listed = (await admin.get(f"/api/integrations/{created['id']}/deliveries")).json()
+    assert listed["deliveries"] == []  # no delivery row: the test sends are listed apart
+    assert [(t["recipient"], t["excerpt"], t["ok"], t["status"], t["error"])
+            for t in listed["tests"]] == [("u-9", "ping", True, 200, None)] * 2
 
 
 async def test_test_message_to_a_channel_that_is_down(admin, caplog):
@@ -278,6 +280,8 @@ async def test_test_message_to_a_channel_that_is_down(admin, caplog):
     assert set(result) == {"ok", "status", "error", "duration_ms"}
     (line,) = [r.getMessage() for r in caplog.records if r.name == "connector.delivery"]
     assert " outcome=retrying status=None error=ConnectError: connection failed " in line
+    (test,) = (await admin.get(f"/api/integrations/{created['id']}/deliveries")).json()["tests"]
+    assert (test["ok"], test["status"], test["error"]) == (False, None, "ConnectError")
 
 
 # --- users ------------------------------------------------------------------------------------

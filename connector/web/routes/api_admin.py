@@ -15,7 +15,7 @@ from connector.accounts.auth import Principal
 from connector.accounts.security import hash_password
 from connector.channels import Envelope, idempotency_key
 from connector.delivery.attempt import send_once
-from connector.domain import agents, outbox
+from connector.domain import agents, outbox, test_sends
 from connector.realtime.hub import CLOSE_ROLE_CHANGED, CLOSE_UNAUTHORIZED
 from connector.storage.models import Integration, User
 from connector.web.http import HTTPError
@@ -97,7 +97,8 @@ async def deliveries(request: Request, principal: Principal) -> Response:
     row = await _integration(request)
     async with request.app.state.store.read() as conn:
         recent = await outbox.recent(conn, row.id, limit=100)
-    return JSONResponse({"deliveries": recent})
+        tests = await test_sends.recent(conn, row.id)
+    return JSONResponse({"deliveries": recent, "tests": tests})
 
 
 @api("admin")
@@ -113,6 +114,11 @@ async def test_message(request: Request, principal: Principal) -> Response:
     if outcome.transport_error is not None:
         result["error"] = outcome.transport_error
     result["duration_ms"] = round(duration_ms, 1)
+    async with request.app.state.store.transaction() as tx:
+        await test_sends.record(
+            tx.conn, integration_id=row.id, user_id=principal.user_id, recipient=data.recipient,
+            text=data.text, ok=result["ok"], status=outcome.status,
+            error=outcome.transport_error or outcome.error, duration_ms=duration_ms)
     return JSONResponse(result)
 
 

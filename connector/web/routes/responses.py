@@ -255,8 +255,22 @@ class Delivery(DeliveryState):
                                      "it carries: [image], [carousel of 3]...")
 
 
+class ChannelTestOut(Closed):
+    """A test message sent to the channel from the admin page, and its outcome."""
+
+    id: int
+    recipient: str
+    excerpt: str
+    ok: bool
+    status: int | None
+    error: str | None = Field(description="What went wrong; null when it was delivered")
+    duration_ms: float
+    at: dt.datetime
+
+
 class Deliveries(Closed):
     deliveries: list[Delivery]
+    tests: list[ChannelTestOut] = Field(description="The latest test sends, newest first")
 
 
 class TestResult(Closed):
