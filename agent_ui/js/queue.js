@@ -1,6 +1,7 @@
 // The sidebar of the agent view: the queue (oldest first, live wait counters,
 // badges) and "my conversations"; staff also see their colleagues' ones. Each
-// ticket shows its labels; a link at the end opens the Resolved view (#/resolved).
+// ticket shows its labels, and a box above the lists keeps only the tickets with one
+// label; a link at the end opens the Resolved view (#/resolved).
 
 import { counter, refreshCounters } from "./clock.js";
 import { badge, h, mount } from "./dom.js";
@@ -8,7 +9,27 @@ import { langLabel, reasonLabel } from "./format.js";
 import { store } from "./store.js";
 
 let host = null;
+let listsHost = null;
+let labelBox = null;
+let labelOptions = null;
 let selectedId = null;
+
+/** The label the lists are narrowed to ("" for all), as stored: trimmed, lower-case. */
+function labelFilter() {
+  return labelBox ? labelBox.value.trim().toLowerCase() : "";
+}
+
+function labelled(tickets) {
+  const label = labelFilter();
+  return label ? tickets.filter((t) => (t.labels || []).includes(label)) : tickets;
+}
+
+function fillLabelOptions() {
+  const used = new Set([...store.tickets.values()].flatMap((t) => t.labels || []));
+  const have = [...labelOptions.children].map((o) => o.value).join("\n");
+  const want = [...used].sort();
+  if (have !== want.join("\n")) labelOptions.replaceChildren(...want.map((l) => h("option", { value: l })));
+}
 
 function titled(el, label) {
   el.title = label;
@@ -53,15 +74,16 @@ export function renderLists() {
   if (!host) return;
   const focusedId = document.activeElement?.closest?.(".ticket-item")?.dataset.ticketId;
   const parts = [
-    section("list-queue", "Waiting", store.queued(), "No one is waiting. A chime will announce new conversations."),
-    section("list-mine", "My conversations", store.mine(), "Claim a waiting conversation to start."),
+    section("list-queue", "Waiting", labelled(store.queued()), "No one is waiting. A chime will announce new conversations."),
+    section("list-mine", "My conversations", labelled(store.mine()), "Claim a waiting conversation to start."),
   ];
   if (store.isStaff) {
-    parts.push(section("list-others", "With colleagues", store.others(), "No colleague has an open conversation.", { showAssignee: true }));
+    parts.push(section("list-others", "With colleagues", labelled(store.others()), "No colleague has an open conversation.", { showAssignee: true }));
   }
   parts.push(h("p", { class: "list-more" },
     h("a", { href: "#/resolved", id: "resolved-link" }, "Resolved conversations →")));
-  mount(host, ...parts);
+  mount(listsHost, ...parts);
+  fillLabelOptions();
   refreshCounters(host);
   if (focusedId) host.querySelector(`.ticket-item[data-ticket-id="${CSS.escape(focusedId)}"]`)?.focus();
 }
@@ -73,11 +95,19 @@ export function selectTicket(id) {
 
 /** Ticket ids in the order shown (for j/k navigation). */
 export function ticketOrder() {
-  return [...store.queued(), ...store.mine(), ...(store.isStaff ? store.others() : [])].map((t) => t.id);
+  return labelled([...store.queued(), ...store.mine(), ...(store.isStaff ? store.others() : [])]).map((t) => t.id);
 }
 
 export function initQueue(el) {
   host = el;
+  labelBox = h("input", {
+    id: "list-label-filter", type: "search", list: "list-label-options", maxlength: "50", autocomplete: "off",
+    spellcheck: "false", placeholder: "Filter by label", "aria-label": "Show only the conversations with this label",
+  });
+  labelBox.addEventListener("input", renderLists);
+  labelOptions = h("datalist", { id: "list-label-options" });
+  listsHost = h("div", { class: "lists" });
+  mount(host, h("div", { class: "list-filter" }, labelBox, labelOptions), listsHost);
   store.on("tickets", renderLists);
   store.on("unread", renderLists);
   renderLists();

@@ -131,6 +131,14 @@ def test_labels_edited_in_the_ticket_header(consoles, staff, live, channel):
         ["billing <b>", "refund"])
     # ... and the conversation lists show them on the ticket
     expect(mine.ticket_item(tid).locator(".badge-label")).to_have_text(["billing <b>", "refund"])
+    # ... and a label narrows the lists to the tickets that have it
+    page.fill("#list-label-filter", "Refund")
+    expect(mine.ticket_item(tid)).to_be_visible()
+    page.fill("#list-label-filter", "vip")
+    expect(mine.ticket_item(tid)).to_have_count(0)
+    expect(page.locator("section[aria-labelledby='list-mine'] .empty")).to_be_visible()
+    page.fill("#list-label-filter", "")
+    expect(mine.ticket_item(tid)).to_be_visible()
     page.click("button[aria-label='Remove label refund']")
     expect(chips).to_have_text(["billing <b>"])
     expect(watcher.page.locator("#ticket-labels .label-text")).to_have_text(["billing <b>"])
