@@ -136,8 +136,9 @@ async def ticket_page(conn: AsyncConnection, actor: Actor, state: str | None, pa
     order = (_t.c.opened_at.asc() if state == "queued" else
              _t.c.resolved_at.desc() if state in CLOSED else _t.c.opened_at.desc())
     cursor = await stream.last_cursor(conn)
+    # Counted without the columns (the labels' lookup would run for every row).
     total = (await conn.execute(sa.select(sa.func.count()).select_from(
-        query.subquery()))).scalar_one()
+        query.with_only_columns(_t.c.id).subquery()))).scalar_one()
     rows = (await conn.execute(query.order_by(order, _t.c.id.desc() if state in CLOSED
                                               else _t.c.id)
                                .limit(per_page).offset((page - 1) * per_page))).all()
