@@ -156,7 +156,10 @@ def statement(dialect: str, actor: Actor, query: Query) -> sa.Select[Any]:
         before = fts.c.rowid < query.before if query.before else None
     elif dialect == "postgresql":
         # Lexemes of letters and digits only, joined by &: nothing else reaches to_tsquery.
-        tsquery = " & ".join(query.terms)
+        # Rendered into the statement (quoted by the dialect), not a parameter: a prepared
+        # statement's generic plan cannot tell a common word from a rare one (newest first
+        # by the primary key for the one, the GIN index for the other).
+        tsquery = sa.bindparam("tsquery", " & ".join(query.terms), literal_execute=True)
         source = _m
         matched = sa.literal_column("message.search_vector").op("@@")(
             sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"), tsquery))
