@@ -102,8 +102,9 @@ def _narrowed(query: sa.Select[Any], state: str | None, f: TicketFilter) -> sa.S
         query = query.where(_t.c.assignee_id == sa.select(_u.c.id).where(
             _u.c.username == f.agent).scalar_subquery())
     if f.label is not None:
-        query = query.where(sa.exists().where(_tl.c.ticket_id == _t.c.id,
-                                              _tl.c.label == f.label))
+        # Through the label's index: the tickets carrying it, not a probe per ticket.
+        query = query.where(_t.c.id.in_(sa.select(_tl.c.ticket_id).where(
+            _tl.c.label == f.label)))
     if f.integration is not None:
         query = query.where(_t.c.integration_id == f.integration)
     if f.end_user is not None:
