@@ -191,8 +191,8 @@ async def test_notices_and_replies_reach_the_end_user_in_transcript_order(app, c
         # Read back, the notices show their delivery like the reply (the bot's own answer
         # in the webhook was delivered by the bot platform: none).
         assert await wait_until(shown, what="deliveries recorded") == [
-            ("bot", "Hi!", None), ("bot", "Queued (1)", "delivered"), ("bot", "alice joined", "delivered"),
-            ("agent", "How can I help?", "delivered")]
+            ("bot", "Hi!", None), ("bot", "Queued (1)", "delivered"),
+            ("bot", "alice joined", "delivered"), ("agent", "How can I help?", "delivered")]
 
 
 # --- the offline message ----------------------------------------------------------------------
