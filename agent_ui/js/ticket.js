@@ -296,16 +296,59 @@ async function send(mode, text, key = newIdempotencyKey()) {
   }
 }
 
+// No two people answering unawares: the highest `seq` shown when this draft was
+// started; replies by others after it are pointed out before the draft is sent.
+function lastSeq() {
+  const messages = store.current?.messages;
+  return messages ? Math.max(0, ...[...messages.values()].map((m) => m.seq || 0)) : 0;
+}
+
+function othersRepliedMeanwhile() {
+  const messages = store.current?.messages;
+  if (!messages || view.composeFrom === null) return [];
+  return [...messages.values()].filter((m) => m.kind === "agent" && (m.seq || 0) > view.composeFrom
+    && m.author && m.author !== me().username);
+}
+
+function warnMeanwhile(replies) {
+  const who = [...new Set(replies.map((m) => m.author))].join(", ");
+  view.warning.textContent = `${who} replied while you were writing (shown above). `
+    + "Press Send again to send yours anyway, or change it first.";
+  view.warning.hidden = false;
+  view.warnedUpTo = lastSeq();
+}
+
+function clearWarning() {
+  view.warning.hidden = true;
+  view.warning.textContent = "";
+  view.warnedUpTo = null;
+}
+
 function submit() {
   const text = view.textarea.value;
   if (!text.trim()) return;
+  if (view.mode === "reply") {
+    const replies = othersRepliedMeanwhile();
+    if (replies.length && (view.warnedUpTo === null || lastSeq() > view.warnedUpTo)) {
+      warnMeanwhile(replies);
+      return;
+    }
+  }
   if (view.mode === "reply" && !canReply(summaryOf())) return;
   view.textarea.value = "";
   drafts.delete(view.id);
+  view.composeFrom = null;
+  clearWarning();
   send(view.mode, text);
 }
 
 function onComposerInput() {
+  if (!view.textarea.value.trim()) {
+    view.composeFrom = null;
+    clearWarning();
+  } else if (view.composeFrom === null) {
+    view.composeFrom = lastSeq();
+  }
   drafts.set(view.id, view.textarea.value);
   const now = Date.now();
   if (view.textarea.value.trim() && now - lastTypingSent > TYPING_EVERY_MS && stream) {
@@ -319,9 +362,10 @@ function buildComposer() {
   const noteTab = h("button", { type: "button", role: "tab", class: "tab", id: "tab-note", onclick: () => setMode("note", true, true) }, "Internal note");
   const textarea = h("textarea", { id: "composer-text", rows: "3", maxlength: "4000", "aria-label": "Message" });
   const sendButton = h("button", { type: "submit", class: "primary", id: "send-button" }, "Send");
+  const warning = h("p", { class: "compose-warning", id: "compose-warning", role: "alert", hidden: true });
   const composer = h("form", { class: "composer", id: "composer" },
     h("div", { class: "composer-tabs", role: "tablist", "aria-label": "Message type" }, replyTab, noteTab),
-    textarea,
+    warning, textarea,
     h("div", { class: "composer-foot" },
       h("span", { class: "hint" }, "Enter sends · Shift+Enter new line · / inserts a canned response · Esc leaves the box"),
       h("span", { class: "composer-buttons" },
@@ -341,7 +385,7 @@ function buildComposer() {
     }
   });
   textarea.addEventListener("input", onComposerInput);
-  return { composer, replyTab, noteTab, textarea, sendButton };
+  return { composer, replyTab, noteTab, textarea, sendButton, warning, composeFrom: null, warnedUpTo: null };
 }
 
 // --- the pane ----------------------------------------------------------------
