@@ -13,6 +13,7 @@ import { Emitter } from "./emitter.js";
 
 const OPEN = new Set(["queued", "assigned"]);
 const TYPING_SHOWN_MS = 6_000;
+const VIEWING_SHOWN_MS = 45_000;
 const PAGE = 200;
 
 /** A transcript message saying the ticket was re-queued away from `userId` (silence). */
@@ -50,6 +51,7 @@ class Store extends Emitter {
     this.current = null;
     this.agents = new Map();
     this.typing = new Map(); // ticketId -> Map(username -> expiresAt)
+    this.viewing = new Map(); // ticketId -> Map(username -> expiresAt)
     this.unread = new Set();
     this.ready = false;
     this.reloading = null;
@@ -290,6 +292,9 @@ class Store extends Emitter {
       case "typing":
         if (frame.user_id !== this.me?.id) this.startTyping(frame.ticket, frame.user);
         break;
+      case "viewing":
+        if (frame.user_id !== this.me?.id) this.setViewing(frame.ticket, frame.user, frame.on);
+        break;
       case "presence": {
         const agent = this.agents.get(frame.user) || { username: frame.user, role: frame.role, open_tickets: 0 };
         this.agents.set(frame.user, { ...agent, online: frame.online, connected: frame.online });
@@ -341,6 +346,23 @@ class Store extends Emitter {
       if (changed) this.emit("typing", ticketId);
     }
     if (next < Infinity) this.typingTimer = setTimeout(() => this.expireTyping(), next - now + 50);
+  }
+
+  /** Someone else has the ticket open (`on`) or left it; a console says so again every
+   * 20 s while it stays open, so one not heard from for `VIEWING_SHOWN_MS` is gone. */
+  setViewing(ticketId, user, on) {
+    if (!this.viewing.has(ticketId)) this.viewing.set(ticketId, new Map());
+    const users = this.viewing.get(ticketId);
+    if (on) users.set(user, Date.now() + VIEWING_SHOWN_MS);
+    else users.delete(user);
+    this.emit("viewing", ticketId);
+    clearTimeout(this.viewingTimer);
+    this.viewingTimer = setTimeout(() => this.emit("viewing", ticketId), VIEWING_SHOWN_MS + 50);
+  }
+
+  viewers(ticketId) {
+    const now = Date.now();
+    return [...(this.viewing.get(ticketId) || new Map())].filter(([, until]) => until > now).map(([u]) => u);
   }
 
   typers(ticketId) {

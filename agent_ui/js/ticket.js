@@ -392,10 +392,39 @@ function buildComposer() {
 
 function emptyPane() {
   view = null;
+  announceViewing(null);
   mount(pane, h("div", { class: "pane-empty" },
     h("h2", {}, "No conversation open"),
     h("p", {}, "Pick one from the list, or press j / k to move through it."),
     store.queued().length ? h("p", {}, `${store.queued().length} waiting — the oldest is first.`) : null));
+}
+
+// Who else has this conversation open: this console says so when it opens one, every
+// VIEWING_EVERY_MS while it stays open, and when it leaves it.
+const VIEWING_EVERY_MS = 20_000;
+let viewingTimer = null;
+let viewingId = null;
+
+function announceViewing(id) {
+  if (viewingId !== null && viewingId !== id) stream?.send({ type: "viewing", ticket: viewingId, on: false });
+  clearInterval(viewingTimer);
+  viewingId = id;
+  if (id === null) return;
+  const say = () => stream?.send({ type: "viewing", ticket: id, on: true });
+  say();
+  viewingTimer = setInterval(say, VIEWING_EVERY_MS);
+}
+
+function renderViewers(ticketId) {
+  if (!view || view.id !== ticketId) return;
+  const who = store.viewers(ticketId);
+  // Someone new opened it: say at once that we are here too (they heard nothing yet).
+  if (who.some((u) => !view.knownViewers.has(u)) && viewingId === ticketId) {
+    stream?.send({ type: "viewing", ticket: ticketId, on: true });
+  }
+  view.knownViewers = new Set(who);
+  view.viewers.textContent = who.length ? `Also here: ${who.join(", ")}` : "";
+  view.viewers.hidden = !who.length;
 }
 
 function buildPane(id) {
@@ -405,14 +434,17 @@ function buildPane(id) {
   const transcript = h("div", { class: "transcript", id: "transcript", role: "log", "aria-label": "Conversation", tabindex: "0" });
   const jump = h("button", { type: "button", class: "jump", hidden: true, onclick: () => scrollToBottom() }, "New messages ↓");
   const typing = h("div", { class: "typing", id: "typing", "aria-live": "polite" });
+  const viewers = h("p", { class: "viewers", id: "viewers", "aria-live": "polite", hidden: true });
   const c = buildComposer();
-  view = { id, header, banner, notice, transcript, jump, typing, elements: new Map(), pending: new Map(), mode: "reply", userPickedNote: false, ...c };
+  view = { id, header, banner, notice, transcript, jump, typing, viewers, knownViewers: new Set(), elements: new Map(), pending: new Map(), mode: "reply", userPickedNote: false, ...c };
   transcript.addEventListener("scroll", () => {
     if (nearBottom()) jump.hidden = true;
   });
-  mount(pane, h("div", { class: "ticket-view" }, header, h("div", { class: "banners" }, notice, banner), h("div", { class: "transcript-wrap" }, transcript, jump), typing, c.composer));
+  mount(pane, h("div", { class: "ticket-view" }, header, h("div", { class: "banners" }, viewers, notice, banner), h("div", { class: "transcript-wrap" }, transcript, jump), typing, c.composer));
   c.textarea.value = drafts.get(id) || "";
   setMode("reply", false);
+  announceViewing(id);
+  renderViewers(id);
 }
 
 function onTranscript(current) {
@@ -454,6 +486,7 @@ export function initTicket(el, liveStream) {
   store.on("message", onMessage);
   store.on("delivery", onDelivery);
   store.on("typing", renderTyping);
+  store.on("viewing", renderViewers);
   store.on("notice", ({ ticketId }) => { if (view && view.id === ticketId) renderNotice(); });
   store.on("tickets", () => { if (!view) emptyPane(); });
   emptyPane();

@@ -1,5 +1,6 @@
-"""No two people answering unawares, in two browser contexts: a colleague's reply that
-arrives while someone is writing is pointed out before their draft goes.
+"""No two people answering unawares, in two browser contexts: who else has a conversation
+open is shown, and a colleague's reply that arrives while someone is writing is pointed
+out before their draft goes.
 
 One agent answers a conversation at a time (the assignee), so the collision is at a
 hand-over: a supervisor writes an answer to a conversation an agent still holds, the
@@ -31,6 +32,13 @@ def test_a_reply_by_someone_else_while_writing_is_pointed_out_before_sending(
     sam = consoles().sign_in("sam")
     sam.page.evaluate(f"location.hash = '#/ticket/{ticket_id}'")  # from the supervisor view
     expect(sam.page.locator("#takeover-button")).to_be_visible()
+    # each sees that the other has the conversation open; leaving it is seen too
+    expect(alice.page.locator("#viewers")).to_have_text("Also here: sam")
+    expect(sam.page.locator("#viewers")).to_have_text("Also here: alice")
+    sam.page.evaluate("location.hash = '#/queue'")
+    expect(alice.page.locator("#viewers")).to_be_hidden()
+    sam.page.evaluate(f"location.hash = '#/ticket/{ticket_id}'")
+    expect(alice.page.locator("#viewers")).to_have_text("Also here: sam")
     sam.page.fill("#composer-text", "I am taking this one, sorry for the wait")  # writing...
 
     alice.page.fill("#composer-text", "Your parcel left this morning")
