@@ -151,6 +151,11 @@ class Staff:
         assert r.status_code < 300, r.text
         return r.json()
 
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        r = self.client.patch(path, json=body, headers={"X-CSRF-Token": self.csrf})
+        assert r.status_code < 300, r.text
+        return r.json()
+
     def close(self) -> None:
         self.client.close()
 

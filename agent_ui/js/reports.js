@@ -32,7 +32,9 @@ function utcDay(ms) {
 }
 
 function query() {
-  return new URLSearchParams({ from: parts.from.value, to: parts.to.value });
+  const q = new URLSearchParams({ from: parts.from.value, to: parts.to.value });
+  if (parts.label.value.trim()) q.set("label", parts.label.value.trim());
+  return q;
 }
 
 function csvHref() {
@@ -101,6 +103,7 @@ function build() {
     from: h("input", { type: "date", id: "report-from", value: utcDay(today - (DEFAULT_DAYS - 1) * DAY_MS), required: true }),
     to: h("input", { type: "date", id: "report-to", value: utcDay(today), required: true }),
     by: h("select", { id: "report-by" }, GROUPINGS.map(([value, label]) => h("option", { value }, label))),
+    label: h("input", { type: "text", id: "report-label", maxlength: "50", autocomplete: "off", spellcheck: "false", placeholder: "any" }),
     csv: h("a", { id: "report-csv", class: "button-link" }, "Download CSV"),
     error: h("p", { class: "form-error", id: "report-error", role: "alert", hidden: true }),
     summary: h("p", { class: "muted report-summary", id: "report-summary", "aria-live": "polite" }),
@@ -108,13 +111,13 @@ function build() {
     table: h("div", { class: "card-body", id: "report-groups" }),
   };
   const form = h("form", { class: "report-controls", id: "report-form", novalidate: true },
-    field("From", parts.from), field("To", parts.to), field("Group by", parts.by),
+    field("From", parts.from), field("To", parts.to), field("Group by", parts.by), field("Label", parts.label),
     h("button", { type: "submit", class: "primary", id: "report-show" }, "Show"), parts.csv);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     load();
   });
-  for (const control of [parts.from, parts.to, parts.by]) control.addEventListener("change", load);
+  for (const control of [parts.from, parts.to, parts.by, parts.label]) control.addEventListener("change", load);
   let lastWidth = 0;
   new ResizeObserver(() => {
     const w = parts.chart.clientWidth;

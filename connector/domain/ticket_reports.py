@@ -31,13 +31,22 @@ from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 
+from connector.domain import labels
 from connector.domain.errors import FieldError
 from connector.domain.tickets import metrics
-from connector.storage.models import Conversation, Integration, Ticket, TicketTransition, User
+from connector.storage.models import (
+    Conversation,
+    Integration,
+    Ticket,
+    TicketLabel,
+    TicketTransition,
+    User,
+)
 from connector.storage.store import Store
 
 _t = Ticket.__table__
 _tr = TicketTransition.__table__
+_tl = TicketLabel.__table__
 _conv = Conversation.__table__
 _integ = Integration.__table__
 _u = User.__table__
@@ -63,10 +72,11 @@ EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 
 @dataclass(frozen=True)
 class DateRange:
-    """UTC dates `start` to `end`, both included."""
+    """UTC dates `start` to `end`, both included; with `label`, only tickets bearing it."""
 
     start: dt.date
     end: dt.date
+    label: str | None = None
 
     @property
     def since(self) -> dt.datetime:
@@ -99,16 +109,18 @@ def _date(name: str, raw: str | None) -> dt.date:
     return value
 
 
-def parse_range(raw_from: str | None, raw_to: str | None) -> DateRange:
-    """The range of the query parameters `from` and `to`, or `FieldError` naming the one
-    at fault: missing or not a date (`from` or `to`), `to` before `from` or more than
-    `MAX_DAYS` days in all (`to`)."""
+def parse_range(raw_from: str | None, raw_to: str | None,
+                raw_label: str | None = None) -> DateRange:
+    """The range of the query parameters `from` and `to` (and `label`), or `FieldError`
+    naming the one at fault: missing or not a date (`from` or `to`), `to` before `from`
+    or more than `MAX_DAYS` days in all (`to`), a label `labels.check` refuses."""
     start, end = _date("from", raw_from), _date("to", raw_to)
     if end < start:
         raise FieldError("to", "must be on or after from")
     if (end - start).days + 1 > MAX_DAYS:
         raise FieldError("to", f"the range may span {MAX_DAYS} days at most")
-    return DateRange(start, end)
+    label = labels.check(raw_label, "label") if raw_label is not None else None
+    return DateRange(start, end, label)
 
 
 def parse_by(raw: str | None) -> By:
@@ -147,6 +159,9 @@ async def _chunk(store: Store, rng: DateRange, after: int,
     query = (_ROWS.where(_t.c.opened_at >= rng.since, _t.c.opened_at < rng.until,
                          _t.c.id > after)
              .order_by(_t.c.id).limit(CHUNK))
+    if rng.label is not None:
+        query = query.where(sa.exists().where(_tl.c.ticket_id == _t.c.id,
+                                              _tl.c.label == rng.label))
     async with store.read() as conn:
         rows = [dict(r._mapping) for r in (await conn.execute(query)).all()]
         ids = {r["agent_id"] for r in rows} - {None}

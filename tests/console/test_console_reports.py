@@ -107,6 +107,14 @@ def test_reports_table_chart_grouping_and_csv(consoles, staff, live, channel, tm
     assert [int(r[0]) for r in rows[1:]] == ids
     assert rows[3][3] == HOSTILE_CATEGORY  # starts with "<": no formula, kept as it is
 
+    # a label narrows the table and the CSV
+    agents["alice"].patch(f"/api/tickets/{ids[0]}", {"labels": ["vip"]})
+    page.select_option("#report-by", "day")
+    page.fill("#report-label", "VIP")
+    page.press("#report-label", "Enter")
+    expect(table.locator("tfoot td").nth(0)).to_have_text("1")
+    expect(link).to_have_attribute("href", re.compile(r"&label=VIP$"))
+
     # a range the server refuses says why
     page.fill("#report-from", today.isoformat())
     page.fill("#report-to", week_ago.isoformat())

@@ -328,3 +328,20 @@ async def test_a_bad_range_is_refused_naming_the_parameter(app, staff, path):
     if path.endswith("/tickets"):
         r = await sam.get(path, params={**RANGE, "by": "week"})
         assert r.status_code == 422 and r.json()["fields"][0]["field"] == "by"
+
+
+async def test_a_label_narrows_the_csv_and_the_figures(app, client, bot, staff):
+    ids = await world(app, client, bot, staff)
+    sam = staff["sam"]
+    for tid in (ids["done"], ids["auto"]):
+        r = await sam.patch(f"/api/tickets/{tid}", json={"labels": ["VIP", "refund"]})
+        assert r.status_code == 200, r.text
+    r = await sam.get("/api/reports/tickets.csv", params={**RANGE, "label": "vip"})
+    assert r.status_code == 200, r.text
+    assert [row[0] for row in parse_csv(r.text)[1:]] == [str(ids["done"]), str(ids["auto"])]
+    figures = await ok(sam.get("/api/reports/tickets", params={**RANGE, "label": " VIP "}))
+    assert figures["total"]["handovers"] == 2
+    nobody = await ok(sam.get("/api/reports/tickets", params={**RANGE, "label": "nobody"}))
+    assert nobody["total"]["handovers"] == 0
+    r = await sam.get("/api/reports/tickets", params={**RANGE, "label": "  "})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "label"

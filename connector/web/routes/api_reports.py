@@ -15,7 +15,8 @@ from connector.web.routes.deps import api
 
 def _range(request: Request) -> ticket_reports.DateRange:
     return ticket_reports.parse_range(request.query_params.get("from"),
-                                      request.query_params.get("to"))
+                                      request.query_params.get("to"),
+                                      request.query_params.get("label"))
 
 
 @api(*STAFF)

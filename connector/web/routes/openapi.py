@@ -51,10 +51,14 @@ _STATE = {"name": "state", "in": "query", "required": False,
           "schema": {"type": "string", "enum": ["queued", "assigned", "resolved", "abandoned"]}}
 _TICKET = frozenset({409})
 #: A report's range: UTC dates, both included, 366 days at most.
-_RANGE = tuple({"name": name, "in": "query", "required": True,
-                "description": f"A UTC date, included ({end} of the range)",
-                "schema": {"type": "string", "format": "date"}}
-               for name, end in (("from", "start"), ("to", "end")))
+_RANGE = (*({"name": name, "in": "query", "required": True,
+              "description": f"A UTC date, included ({end} of the range)",
+              "schema": {"type": "string", "format": "date"}}
+             for name, end in (("from", "start"), ("to", "end"))),
+          {"name": "label", "in": "query", "required": False,
+           "description": "Only tickets bearing this label (case does not matter)",
+           "schema": {"type": "string", "minLength": 1, "maxLength": 50,
+                      "pattern": "^[^\x00-\x1f\x7f]*\\S[^\x00-\x1f\x7f]*$"}})
 _BY = {"name": "by", "in": "query", "required": False,
        "schema": {"type": "string", "enum": ["day", "agent", "integration", "category"],
                   "default": "day"}}  # a ticket action that does not fit the ticket's state
