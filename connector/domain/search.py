@@ -29,13 +29,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.domain import tickets
+from connector.domain import labels, tickets
 from connector.domain.errors import FieldError
 from connector.domain.roles import Actor, can_see_sql
-from connector.storage.models import Message, Ticket
+from connector.storage.models import Message, Ticket, TicketLabel
 
 _m = Message.__table__  # type: ignore[attr-defined]
 _t = Ticket.__table__  # type: ignore[attr-defined]
+_tl = TicketLabel.__table__
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 8
@@ -78,6 +79,7 @@ class Query:
     end: dt.datetime | None = None
     limit: int = DEFAULT_LIMIT
     before: int | None = None
+    label: str | None = None
 
 
 def _when(field: str, raw: str | None, end: bool) -> dt.datetime | None:
@@ -108,7 +110,7 @@ def parse(params: dict[str, str | None]) -> Query:
     """The query of the request's parameters, or `FieldError` naming the one at fault:
     `q` (missing or empty, over `MAX_QUERY_CHARS`, over `MAX_TERMS` words), `state`,
     `integration`, `from`, `to` (UTC dates), `limit` (1 to `MAX_LIMIT`), `before` (a
-    message id)."""
+    message id), `label` (only tickets bearing it)."""
     q = params.get("q")
     if not q:
         raise FieldError("q", "is required")
@@ -128,7 +130,9 @@ def parse(params: dict[str, str | None]) -> Query:
     limit = _int("limit", params.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
     before = _int("before", params.get("before"), None, 1, 2**63 - 1)
     assert limit is not None
-    return Query(tuple(terms), state, integration, start, end, limit, before)
+    raw_label = params.get("label")
+    label = labels.check(raw_label, "label") if raw_label else None
+    return Query(tuple(terms), state, integration, start, end, limit, before, label)
 
 
 def _ticket_of(actor: Actor) -> sa.ColumnElement[Any]:
@@ -176,6 +180,9 @@ def statement(dialect: str, actor: Actor, query: Query) -> sa.Select[Any]:
         conditions.append(_t.c.state == query.state)
     if query.integration is not None:
         conditions.append(_t.c.integration_id == query.integration)
+    if query.label is not None:
+        conditions.append(sa.exists().where(_tl.c.ticket_id == _t.c.id,
+                                            _tl.c.label == query.label))
     if query.start is not None:
         conditions.append(_m.c.created_at >= query.start)
     if query.end is not None:

@@ -112,6 +112,11 @@ async def test_search_by_role_with_accents(app: Any, client: httpx.AsyncClient, 
     assert [t for t, _, _ in await found(sam, "froide", integration=bot.id)] == [t2, t1]
     assert await found(sam, "froide", integration="nope") == []
     assert await found(sam, "froide", **{"from": "2000-01-01", "to": "2000-01-02"}) == []
+    await ok(sam.patch(f"/api/tickets/{t2}", json={"labels": ["Cold"]}))
+    assert [t for t, _, _ in await found(sam, "froide", label="COLD")] == [t2]
+    assert await found(sam, "froide", label="hot") == []
+    r = await sam.get("/api/search", params={"q": "froide", "label": "x" * 51})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "label"
 
     for agent in (alice, bob):  # every hit is in the transcript the agent may open
         for word in ("creme", "froide", "vegan", "again", "remboursee", "desolee"):

@@ -11,7 +11,7 @@ from connector.domain import search
 from connector.web.routes.deps import api
 
 #: The query parameters `search.parse` reads.
-PARAMS = ("q", "state", "integration", "from", "to", "limit", "before")
+PARAMS = ("q", "state", "integration", "from", "to", "limit", "before", "label")
 
 
 @api()

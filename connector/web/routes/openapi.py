@@ -51,14 +51,16 @@ _STATE = {"name": "state", "in": "query", "required": False,
           "schema": {"type": "string", "enum": ["queued", "assigned", "resolved", "abandoned"]}}
 _TICKET = frozenset({409})
 #: A report's range: UTC dates, both included, 366 days at most.
+#: Only tickets bearing this label (`labels.check`): reports and search.
+_LABEL = {"name": "label", "in": "query", "required": False,
+          "description": "Only tickets bearing this label (case does not matter)",
+          "schema": {"type": "string", "minLength": 1, "maxLength": 50,
+                     "pattern": "^[^\x00-\x1f\x7f]*\\S[^\x00-\x1f\x7f]*$"}}
 _RANGE = (*({"name": name, "in": "query", "required": True,
               "description": f"A UTC date, included ({end} of the range)",
               "schema": {"type": "string", "format": "date"}}
              for name, end in (("from", "start"), ("to", "end"))),
-          {"name": "label", "in": "query", "required": False,
-           "description": "Only tickets bearing this label (case does not matter)",
-           "schema": {"type": "string", "minLength": 1, "maxLength": 50,
-                      "pattern": "^[^\x00-\x1f\x7f]*\\S[^\x00-\x1f\x7f]*$"}})
+          _LABEL)
 _BY = {"name": "by", "in": "query", "required": False,
        "schema": {"type": "string", "enum": ["day", "agent", "integration", "category"],
                   "default": "day"}}  # a ticket action that does not fit the ticket's state
@@ -147,7 +149,7 @@ ENDPOINTS: list[Endpoint] = [
                  _query_int("limit", 20, 1, 100),
                  {"name": "before", "in": "query", "required": False,
                   "description": "The previous page's next_before",
-                  "schema": {"type": "integer", "minimum": 1}})),
+                  "schema": {"type": "integer", "minimum": 1}}, _LABEL)),
     Endpoint("get", "/api/reports/tickets.csv",
              "One CSV row per ticket handed over in the range, as an attachment",
              "supervisor, admin", None, 200, out.TicketsCsv, query=_RANGE, media="text/csv"),
