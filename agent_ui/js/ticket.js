@@ -424,6 +424,7 @@ function renderViewers(ticketId) {
   }
   view.knownViewers = new Set(who);
   view.viewers.textContent = who.length ? `Also here: ${who.join(", ")}` : "";
+  view.viewers.title = view.viewers.textContent; // one line, cut: the whole of it on hover
   view.viewers.hidden = !who.length;
 }
 
@@ -440,7 +441,9 @@ function buildPane(id) {
   transcript.addEventListener("scroll", () => {
     if (nearBottom()) jump.hidden = true;
   });
-  mount(pane, h("div", { class: "ticket-view" }, header, h("div", { class: "banners" }, viewers, notice, banner), h("div", { class: "transcript-wrap" }, transcript, jump), typing, c.composer));
+  // Who is typing and who else is here share one line above the composer.
+  const presence = h("div", { class: "presence-line" }, typing, viewers);
+  mount(pane, h("div", { class: "ticket-view" }, header, h("div", { class: "banners" }, notice, banner), h("div", { class: "transcript-wrap" }, transcript, jump), presence, c.composer));
   c.textarea.value = drafts.get(id) || "";
   setMode("reply", false);
   announceViewing(id);
