@@ -74,6 +74,22 @@ def settings(tmp_path: Path, migrated_db: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_dialect(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings on a fresh SQLite file, then on a fresh PostgreSQL database: a module
+    whose `settings` fixture returns this runs its `app` tests on both."""
+    if request.param == "sqlite":
+        fresh_database(request.getfixturevalue("migrated_db"), tmp_path)
+        yield make_settings(tmp_path)
+        return
+    from tests.helpers import postgres_database
+
+    with postgres_database() as url:
+        pg = make_settings(tmp_path, database_url=url)
+        upgrade(pg)
+        yield pg
+
+
 @pytest.fixture
 def channel() -> Iterator[FakeChannel]:
     fake = FakeChannel().start()

@@ -142,6 +142,13 @@ def actor(user: Any) -> tickets.Actor:
     return tickets.Actor(user.id, user.username, user.role)
 
 
+async def ok(request: Awaitable[httpx.Response]) -> Any:
+    """The JSON of a request's answer, which must be a success."""
+    response = await request
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
 async def wait_until(check: Callable[[], Awaitable[Any]], within: float = 10.0,
                      what: str = "condition") -> Any:
     """Poll `check` until it returns something truthy (or fail after `within` seconds)."""

@@ -9,8 +9,6 @@ nobody else.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +20,8 @@ from connector.domain.roles import Actor
 from connector.settings import Settings
 from connector.storage.bulk import Writer
 from connector.storage.db import utcnow
-from connector.storage.migrate import upgrade
 from connector.storage.models import Conversation, Ticket
-from tests.conftest import add_bot, add_user, fresh_database, make_settings
-from tests.helpers import postgres_database
+from tests.conftest import add_bot, add_user
 
 pytestmark = pytest.mark.anyio
 
@@ -33,17 +29,10 @@ _t = Ticket.__table__
 _conv = Conversation.__table__
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+@pytest.fixture
+def settings(each_dialect: Settings) -> Settings:
     """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    if request.param == "sqlite":
-        fresh_database(request.getfixturevalue("migrated_db"), tmp_path)
-        yield make_settings(tmp_path)
-        return
-    with postgres_database() as url:
-        pg = make_settings(tmp_path, database_url=url)
-        upgrade(pg)
-        yield pg
+    return each_dialect
 
 
 async def _world(app: Any) -> tuple[list[Actor], list[dict[str, Any]]]:

@@ -4,16 +4,11 @@ unique shortcuts per scope and owner."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connector.settings import Settings
-from connector.storage.migrate import upgrade
-from tests.conftest import fresh_database, make_settings
-from tests.helpers import postgres_database
 from tests.web.test_api_tickets import team  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -21,17 +16,10 @@ pytestmark = pytest.mark.anyio
 URL = "/api/canned-responses"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+@pytest.fixture
+def settings(each_dialect: Settings) -> Settings:
     """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    if request.param == "sqlite":
-        fresh_database(request.getfixturevalue("migrated_db"), tmp_path)
-        yield make_settings(tmp_path)
-        return
-    with postgres_database() as url:
-        pg = make_settings(tmp_path, database_url=url)
-        upgrade(pg)
-        yield pg
+    return each_dialect
 
 
 async def create(c: Any, shortcut: str, text: str, scope: str = "personal") -> Any:

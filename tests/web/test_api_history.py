@@ -9,9 +9,8 @@ in the database so the date filters have known answers.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,10 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from connector.settings import Settings
-from connector.storage.migrate import upgrade
 from connector.storage.models import StreamEvent, Ticket
-from tests.conftest import add_bot, add_user, fresh_database, make_settings, sign_in
-from tests.helpers import execute, postgres_database, rows
+from tests.conftest import add_bot, add_user, sign_in
+from tests.helpers import execute, rows
 from tests.web.test_api_tickets import claim, escalate, fields
 
 pytestmark = pytest.mark.anyio
@@ -30,17 +28,10 @@ pytestmark = pytest.mark.anyio
 _t = Ticket.__table__
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+@pytest.fixture
+def settings(each_dialect: Settings) -> Settings:
     """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    if request.param == "sqlite":
-        fresh_database(request.getfixturevalue("migrated_db"), tmp_path)
-        yield make_settings(tmp_path)
-        return
-    with postgres_database() as url:
-        pg = make_settings(tmp_path, database_url=url)
-        upgrade(pg)
-        yield pg
+    return each_dialect
 
 
 @pytest.fixture

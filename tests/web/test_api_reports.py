@@ -12,9 +12,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,11 +22,10 @@ import sqlalchemy as sa
 
 from connector.domain import assignment, ticket_reports
 from connector.settings import Settings
-from connector.storage.migrate import upgrade
 from connector.storage.models import Ticket
 from tests import builders
-from tests.conftest import add_user, fresh_database, make_settings, sign_in
-from tests.helpers import execute, postgres_database, rows
+from tests.conftest import add_user, sign_in
+from tests.helpers import execute, ok, rows
 
 pytestmark = pytest.mark.anyio
 
@@ -39,17 +37,10 @@ NASTY_USER = 'a,b "c"\r\nd'  # a comma, quotes and a line break in one end user 
 FORMULA = '=HYPERLINK("http://evil.example","click")'
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+@pytest.fixture
+def settings(each_dialect: Settings) -> Settings:
     """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    if request.param == "sqlite":
-        fresh_database(request.getfixturevalue("migrated_db"), tmp_path)
-        yield make_settings(tmp_path)
-        return
-    with postgres_database() as url:
-        pg = make_settings(tmp_path, database_url=url)
-        upgrade(pg)
-        yield pg
+    return each_dialect
 
 
 @pytest.fixture
@@ -74,12 +65,6 @@ async def hand_over(client: httpx.AsyncClient, bot: Any, user: str, category: st
     assert r.status_code == 200, r.text
     assert r.json()["ticket_opened"] is True
     return r.json()["ticket_id"]
-
-
-async def ok(r: Any) -> Any:
-    response = await r
-    assert response.status_code < 300, response.text
-    return response.json()
 
 
 async def set_times(app: Any, tid: int, opened: dt.datetime, claimed: float | None = None,

@@ -5,35 +5,25 @@ same answers on both databases, accents and case ignored, an agent never finds w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from connector.settings import Settings
-from connector.storage.migrate import upgrade
 from tests import builders
-from tests.conftest import add_user, fresh_database, make_settings, sign_in
+from tests.conftest import add_user, sign_in
+from tests.helpers import ok
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+@pytest.fixture
+def settings(each_dialect: Settings) -> Settings:
     """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    if request.param == "sqlite":
-        fresh_database(request.getfixturevalue("migrated_db"), tmp_path)
-        yield make_settings(tmp_path)
-        return
-    from tests.helpers import postgres_database
-
-    with postgres_database() as url:
-        pg = make_settings(tmp_path, database_url=url)
-        upgrade(pg)
-        yield pg
+    return each_dialect
 
 
 @pytest.fixture
@@ -44,12 +34,6 @@ async def staff(app: Any) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
             await add_user(app, name, role)
             out[name] = await sign_in(stack, app, name)
         yield out
-
-
-async def ok(r: Any) -> Any:
-    response = await r
-    assert response.status_code < 300, response.text
-    return response.json()
 
 
 async def hand_over(client: httpx.AsyncClient, bot: Any, user: str, text: str) -> int:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,10 +17,9 @@ import sqlalchemy as sa
 from connector.domain import idempotency
 from connector.settings import Settings
 from connector.storage.db import utcnow
-from connector.storage.migrate import upgrade
 from connector.storage.models import Delivery, IdempotentRequest, Message
-from tests.conftest import add_user, fresh_database, make_settings, sign_in
-from tests.helpers import execute, postgres_database, rows, wait_settled
+from tests.conftest import add_user, sign_in
+from tests.helpers import execute, rows, wait_settled
 from tests.web.test_api_tickets import claim, escalate
 
 pytestmark = pytest.mark.anyio
@@ -29,17 +27,10 @@ pytestmark = pytest.mark.anyio
 _r = IdempotentRequest.__table__
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+@pytest.fixture
+def settings(each_dialect: Settings) -> Settings:
     """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    if request.param == "sqlite":
-        fresh_database(request.getfixturevalue("migrated_db"), tmp_path)
-        yield make_settings(tmp_path)
-        return
-    with postgres_database() as url:
-        pg = make_settings(tmp_path, database_url=url)
-        upgrade(pg)
-        yield pg
+    return each_dialect
 
 
 @pytest.fixture
