@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import connect
 
 from connector.accounts import auth
@@ -189,16 +191,17 @@ class Cluster:
             yield s
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@contextlib.contextmanager
+def running_cluster(tmp: Path, env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """A `Cluster` (its `env` added to the default) started at once on a fresh database,
+    with its Redis and fake channel; all stopped after."""
     if not REDIS_SERVER.exists():
         pytest.skip("redis-server is missing: run scripts/install-test-deps.sh")
-    tmp = tmp_path_factory.mktemp("cluster")
     redis = Redis(tmp).start()
     channel = FakeChannel().start()
     try:
         with postgres_database() as database_url:
-            c = Cluster(tmp, database_url, redis, channel)
+            c = Cluster(tmp, database_url, redis, channel, env=env)
             try:
                 c.start_all()
                 c.setup()
@@ -208,3 +211,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         channel.stop()
         redis.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as c:
+        yield c
+
+
+async def query(cluster: Cluster, sql: str, **params: Any) -> list[Any]:
+    """Rows of `sql` on the cluster's database, read by the test itself."""
+    engine = create_async_engine(cluster.database_url)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(sa.text(sql), params)).all())
+    finally:
+        await engine.dispose()

@@ -17,25 +17,14 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.cluster.conftest import ADMIN_PASSWORD, LEASE_SECONDS, Cluster, Person
+from tests.cluster.conftest import ADMIN_PASSWORD, LEASE_SECONDS, Cluster, Person, query
 from tests.conftest import PASSWORD
 from tests.fakes import Reply
 from tests.helpers import wait_until
 from tests.realtime_helpers import Stream
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-async def query(cluster: Cluster, sql: str, **params: Any) -> list[Any]:
-    engine = create_async_engine(cluster.database_url)
-    try:
-        async with engine.connect() as conn:
-            return list((await conn.execute(sa.text(sql), params)).all())
-    finally:
-        await engine.dispose()
 
 
 async def last_cursor(cluster: Cluster) -> int:

@@ -9,17 +9,13 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.cluster.conftest import ADMIN_PASSWORD, Cluster, Person
+from tests.cluster.conftest import ADMIN_PASSWORD, Cluster, Person, query, running_cluster
 from tests.conftest import PASSWORD
-from tests.fakes import FakeChannel
-from tests.helpers import REDIS_SERVER, Redis, postgres_database, wait_until
+from tests.helpers import wait_until
 from tests.realtime_helpers import Stream
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -34,32 +30,8 @@ ENV = {"CONNECTOR_ROUTING": "auto", "CONNECTOR_AGENT_CAPACITY": "3",
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    if not REDIS_SERVER.exists():
-        pytest.skip("redis-server is missing: run scripts/install-test-deps.sh")
-    tmp = tmp_path_factory.mktemp("routing-cluster")
-    redis = Redis(tmp).start()
-    channel = FakeChannel().start()
-    try:
-        with postgres_database() as database_url:
-            c = Cluster(tmp, database_url, redis, channel, env=ENV)
-            try:
-                c.start_all()
-                c.setup()
-                yield c
-            finally:
-                c.stop_all()
-    finally:
-        channel.stop()
-        redis.stop()
-
-
-async def query(cluster: Cluster, sql: str, **params: Any) -> list[Any]:
-    engine = create_async_engine(cluster.database_url)
-    try:
-        async with engine.connect() as conn:
-            return list((await conn.execute(sa.text(sql), params)).all())
-    finally:
-        await engine.dispose()
+    with running_cluster(tmp_path_factory.mktemp("routing-cluster"), env=ENV) as c:
+        yield c
 
 
 async def drain(s: Stream) -> None:
