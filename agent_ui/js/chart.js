@@ -8,7 +8,7 @@ const H = 220;
 const M = { l: 40, r: 52, t: 14, b: 28 };
 
 /** A round step (1, 2 or 5 x 10^n, at least `smallest`) giving about four intervals. */
-function niceStep(max, smallest) {
+export function niceStep(max, smallest) {
   const raw = Math.max(max / 4, smallest);
   const pow = 10 ** Math.floor(Math.log10(raw));
   for (const m of [1, 2, 5, 10]) if (m * pow >= raw) return Math.max(m * pow, smallest);

@@ -1,19 +1,12 @@
 // A small SVG chart of our own for the reports view: handovers per day (bars, left
 // axis) and the median wait of each day in minutes (a line with dots, right axis).
 
+import { niceStep } from "./chart.js";
 import { s } from "./dom.js";
 import { roughDuration } from "./format.js";
 
 const H = 240;
 const M = { l: 40, r: 52, t: 14, b: 30 };
-
-/** A round step (1, 2 or 5 x 10^n, at least `smallest`) giving about four intervals. */
-function niceStep(max, smallest) {
-  const raw = Math.max(max / 4, smallest);
-  const pow = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 5, 10]) if (m * pow >= raw) return Math.max(m * pow, smallest);
-  return 10 * pow;
-}
 
 /** Axis maximum and ticks for values up to `value`. */
 function axis(value, smallest) {

@@ -7,7 +7,6 @@ what follows `roles`.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.domain import labels, tickets, transcript
+from connector.domain import labels, ticket_reports, tickets, transcript
 from connector.domain.errors import FieldError
 from connector.domain.roles import Actor, can_see_sql
 from connector.realtime import presence, stream
@@ -58,7 +57,6 @@ class TicketFilter:
 
 #: The longest agent, integration or end user filter accepted (longer matches nothing).
 MAX_FILTER_TEXT = 200
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _filter_text(name: str, raw: str | None) -> str | None:
@@ -70,15 +68,7 @@ def _filter_text(name: str, raw: str | None) -> str | None:
 
 
 def _filter_date(name: str, raw: str | None) -> dt.date | None:
-    if raw is None:
-        return None
-    if not _DATE.fullmatch(raw):
-        raise FieldError(name, "must be a date as YYYY-MM-DD")
-    try:
-        value = dt.date.fromisoformat(raw)
-    except ValueError:
-        raise FieldError(name, "no such date") from None
-    return value
+    return None if raw is None else ticket_reports.parse_date(name, raw)
 
 
 def parse_filter(params: Mapping[str, str]) -> TicketFilter:

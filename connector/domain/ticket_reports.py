@@ -95,15 +95,21 @@ class DateRange:
         return f"tickets-{self.start.isoformat()}-to-{self.end.isoformat()}.csv"
 
 
-def _date(name: str, raw: str | None) -> dt.date:
-    if raw is None or not raw:
-        raise FieldError(name, "required, a date as YYYY-MM-DD")
+def parse_date(name: str, raw: str) -> dt.date:
+    """A date written YYYY-MM-DD (ASCII digits) that exists, or `FieldError` naming `name`:
+    the one reading of a date parameter, for reports and ticket lists."""
     if not _DATE.fullmatch(raw):
         raise FieldError(name, "must be a date as YYYY-MM-DD")
     try:
-        value = dt.date.fromisoformat(raw)
+        return dt.date.fromisoformat(raw)
     except ValueError:
         raise FieldError(name, "no such date") from None
+
+
+def _date(name: str, raw: str | None) -> dt.date:
+    if raw is None or not raw:
+        raise FieldError(name, "required, a date as YYYY-MM-DD")
+    value = parse_date(name, raw)
     if not EARLIEST <= value <= LATEST:
         raise FieldError(name, f"must be from {EARLIEST} to {LATEST}")
     return value
