@@ -8,6 +8,9 @@ import { fullTime } from "./format.js";
 
 const FRESH_MS = 60_000;
 const cache = new Map(); // ticket id -> {at, tickets}
+// Tickets whose box the agent opened: it stays open when the ticket view is drawn
+// again (a stream event re-renders it).
+const opened = new Set();
 
 function entry(t) {
   return h("li", {},
@@ -21,9 +24,14 @@ function entry(t) {
 function fill(el, tickets) {
   el.hidden = !tickets.length;
   if (!tickets.length) return;
-  mount(el, h("details", {},
+  const id = Number(el.dataset.ticketId);
+  const box = h("details", { open: opened.has(id) },
     h("summary", {}, `Earlier conversations (${tickets.length})`),
-    h("ul", { class: "earlier-list" }, tickets.map(entry))));
+    h("ul", { class: "earlier-list" }, tickets.map(entry)));
+  box.addEventListener("toggle", () => {
+    if (box.open) opened.add(id); else opened.delete(id);
+  });
+  mount(el, box);
 }
 
 /** The earlier conversations of ticket `id`: a box filled from a cache or when loaded. */

@@ -89,6 +89,7 @@ def test_resolved_list_filters_and_earlier_conversations(consoles, staff, live, 
     expect(links).to_have_count(2)
     expect(links.nth(0)).to_have_attribute("data-ticket-id", str(second))
     expect(links.nth(0)).to_contain_text("refund")
+    expect(links.nth(1)).to_be_visible()
     links.nth(1).click()
     expect(page).to_have_url(f"{live.url}/#/ticket/{first}")
     expect(console.message("re: where is my parcel")).to_have_count(1)
