@@ -1,7 +1,8 @@
 // One transcript message as DOM. Everything the end user, the bot or an agent
-// wrote becomes text (Text nodes / textContent). The bot's rich Chatlayer
-// messages become inert cards: nothing in them can be clicked except links to
-// http(s) pages, which open in a new tab without a referrer or opener.
+// wrote becomes text (Text nodes / textContent). Rich Chatlayer messages (the
+// bot's, and agents' rich replies) become inert cards, as the end user sees
+// them: nothing in them can be clicked except links to http(s) pages, which
+// open in a new tab without a referrer or opener.
 
 import { h, safeHttpUrl } from "./dom.js";
 import { clock, fullTime, percent, reasonLabel } from "./format.js";
@@ -104,7 +105,7 @@ function media(kind, payload) {
   const p = obj(payload);
   const url = str(p.url);
   if (kind === "image") {
-    const img = image(url, "Image sent by the bot", "media-image");
+    const img = image(url, "Image in the message", "media-image");
     return h("div", { class: "rich rich-media" }, img || para("[image]"), externalLink(url, "Open image"));
   }
   return h("div", { class: "rich rich-media" }, h("span", { class: "rich-label" }, kind),
@@ -242,7 +243,8 @@ function renderSystem(msg) {
 export function renderMessage(msg, handlers = {}) {
   if (msg.kind === "system") return renderSystem(msg);
   const kind = ["user", "bot", "agent", "note"].includes(msg.kind) ? msg.kind : "system";
-  const rich = kind === "bot" ? renderRich(msg.message) : null;
+  // The bot's rich messages and an agent's rich replies, as the end user sees them.
+  const rich = kind === "bot" || kind === "agent" ? renderRich(msg.message) : null;
   const head = h("header", { class: "msg-head" },
     h("span", { class: "who" }, author(msg)),
     h("time", { datetime: str(msg.created_at), title: fullTime(msg.created_at) }, msg.pending ? "" : clock(msg.created_at)));

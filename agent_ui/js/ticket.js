@@ -11,6 +11,7 @@ import { earlierConversations } from "./earlier.js";
 import { duration, fullTime, langLabel, reasonLabel } from "./format.js";
 import { labelEditor } from "./labels.js";
 import { renderMessage } from "./render-message.js";
+import { richButton } from "./rich-composer.js";
 import { store } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -266,6 +267,7 @@ function setMode(mode, focus = true, picked = false) {
     ? "Write to the end user — Enter sends, Shift+Enter adds a line"
     : "Internal note for colleagues, never sent to the end user — Enter saves";
   view.sendButton.textContent = mode === "reply" ? "Send" : "Add note";
+  view.richButton.hidden = mode !== "reply";
   if (focus) view.textarea.focus();
 }
 
@@ -362,6 +364,7 @@ function buildComposer() {
   const noteTab = h("button", { type: "button", role: "tab", class: "tab", id: "tab-note", onclick: () => setMode("note", true, true) }, "Internal note");
   const textarea = h("textarea", { id: "composer-text", rows: "3", maxlength: "4000", "aria-label": "Message" });
   const sendButton = h("button", { type: "submit", class: "primary", id: "send-button" }, "Send");
+  const rich = richButton(() => summaryOf());
   const warning = h("p", { class: "compose-warning", id: "compose-warning", role: "alert", hidden: true });
   const composer = h("form", { class: "composer", id: "composer" },
     h("div", { class: "composer-tabs", role: "tablist", "aria-label": "Message type" }, replyTab, noteTab),
@@ -369,7 +372,7 @@ function buildComposer() {
     h("div", { class: "composer-foot" },
       h("span", { class: "hint" }, "Enter sends · Shift+Enter new line · / inserts a canned response · Esc leaves the box"),
       h("span", { class: "composer-buttons" },
-        h("button", { type: "button", class: "ghost", id: "canned-button", onclick: () => openCannedManager() }, "Canned…"), sendButton)));
+        rich, h("button", { type: "button", class: "ghost", id: "canned-button", onclick: () => openCannedManager() }, "Canned…"), sendButton)));
   attachCanned(composer, textarea, () => ({ endUser: summaryOf()?.end_user }));
   composer.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -385,7 +388,7 @@ function buildComposer() {
     }
   });
   textarea.addEventListener("input", onComposerInput);
-  return { composer, replyTab, noteTab, textarea, sendButton, warning, composeFrom: null, warnedUpTo: null };
+  return { composer, replyTab, noteTab, textarea, sendButton, richButton: rich, warning, composeFrom: null, warnedUpTo: null };
 }
 
 // --- the pane ----------------------------------------------------------------
