@@ -21,6 +21,9 @@ selects, plus these rules):
   read (the app's `CONNECTOR_BODY_TIMEOUT_SECONDS`) and WebSocket upgrades are not
   affected.
 
+`BoundServer` is uvicorn's server on a socket `serve` bound before migrating (so a
+port in use is one line before anything ran); it logs where it listens once up.
+
 `raise_open_files_limit` lifts the process's soft limit on open files to the hard
 limit, so that the sockets a burst of slow clients holds until their deadline do
 not exhaust file descriptors first.
@@ -30,8 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 import orjson
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("connector")
@@ -102,6 +107,17 @@ def http_protocol(header_timeout: float) -> type[HeaderDeadline]:
         header_timeout = seconds
 
     return Configured
+
+
+class BoundServer(uvicorn.Server):
+    """Uvicorn's server, run as `BoundServer(config).run(sockets=[sock])`."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and sockets:  # uvicorn logs nothing for sockets it was given
+            host, port = sockets[0].getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            log.info("running on http://%s:%d (Press CTRL+C to quit)", shown, port)
 
 
 def raise_open_files_limit() -> None:
