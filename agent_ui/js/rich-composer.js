@@ -88,8 +88,10 @@ function input(label, obj, key, field, { multiline = false, type = "text", place
     oninput: () => {
       obj[key] = el.value;
       clearError(el);
-      renderPreview();
+      if (type !== "url") renderPreview();
     },
+    // A URL is previewed once it is written (the field left): never a half-typed host.
+    onchange: () => { if (type === "url") renderPreview(); },
   });
   return h("div", { class: "rich-field" },
     h("label", { for: id }, label, hint ? h("span", { class: "hint" }, ` ${hint}`) : null), el,

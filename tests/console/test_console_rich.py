@@ -51,10 +51,11 @@ def fill(page: Page, fields: dict[str, str]) -> None:
 
 
 def send_and_deliver(console: Console, bot: Bot, channel: FakeChannel, count: int,
-                     expected: dict[str, Any]) -> Any:
+                     expected: dict[str, Any], click: bool = True) -> Any:
     """Send the dialog; the channel's `count`th body carries exactly `expected`."""
     page = console.page
-    page.click("#rich-send")
+    if click:
+        page.click("#rich-send")
     expect(page.locator("#dlg-rich")).to_be_hidden()
     body = channel.wait_delivered(count)[count - 1].body
     assert body == {"recipient": {"id": "u-1"}, "verifyToken": bot.verify_token,
@@ -114,11 +115,21 @@ def test_each_rich_type_composed_in_the_console_reaches_the_channel_as_composed(
     expect(reply.locator(".bot-button.inert")).to_have_count(2)
     expect(reply.locator(".bot-button.inert").last).to_contain_text("+32 2 123 45 67")
 
-    # An image, then a video, by URL
-    open_composer(page, "image")
-    fill(page, {f"{P}-url": icon})
-    reply = send_and_deliver(console, bot, channel, 3,
-                             {"attachment": {"type": "image", "payload": {"url": icon}}})
+    # An image by keyboard alone (labelled inputs), then a video, by URL
+    page.focus("#composer-text")
+    page.keyboard.press("Tab")
+    expect(page.locator("#rich-button")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Kind")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_label("Kind")).to_have_value("image")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Image URL")).to_be_focused()
+    page.keyboard.type(icon)
+    page.keyboard.press("Control+Enter")
+    image = {"attachment": {"type": "image", "payload": {"url": icon}}}
+    reply = send_and_deliver(console, bot, channel, 3, image, click=False)
     expect(reply.locator("img.media-image")).to_have_attribute("src", icon)
     open_composer(page, "video")
     fill(page, {f"{P}-url": "https://example.com/clip.mp4"})
