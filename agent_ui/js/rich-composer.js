@@ -26,8 +26,10 @@ const SHORT = "(20 characters at most)";
 const blankReply = () => ({ title: "", payload: "", image_url: "" });
 const blankButton = (type = "web_url") => ({ type, title: "", value: "" });
 const blankCard = () => ({ title: "", subtitle: "", image_url: "", item_url: "", buttons: [] });
+// `attempt`: {key, json}, the Idempotency-Key of the message last sent from this draft.
 const blankDraft = () => ({
   kind: "quick_replies", text: "", replies: [blankReply()], buttons: [blankButton()], url: "", cards: [blankCard()],
+  attempt: null,
 });
 
 // --- the message -------------------------------------------------------------
@@ -74,7 +76,6 @@ let ui = null; // {form, kind, fields, preview, error, send, sub}
 let ticket = null; // the ticket the open dialog writes to
 let draft = null;
 const drafts = new Map(); // ticket id -> draft, kept until sent
-let attempt = null; // {key, json}: the Idempotency-Key of the message last sent
 
 const idOf = (field) => `rich-${field.replaceAll(".", "-")}`;
 
@@ -188,7 +189,7 @@ function renderFields(focus = null) {
 function renderPreview() {
   const message = messageOf(draft);
   mount(ui.preview, renderRich(message) || h("p", { class: "empty" }, "Nothing to show yet."));
-  if (attempt && attempt.json !== JSON.stringify(message)) ui.send.textContent = "Send";
+  if (draft.attempt && draft.attempt.json !== JSON.stringify(message)) ui.send.textContent = "Send";
 }
 
 // --- errors ------------------------------------------------------------------
@@ -254,8 +255,8 @@ function showError(text) {
 /** The composed message's key: kept while it is unchanged, so a retry is not sent twice. */
 function keyFor(message) {
   const json = JSON.stringify(message);
-  if (!attempt || attempt.json !== json) attempt = { key: newIdempotencyKey(), json };
-  return attempt.key;
+  if (!draft.attempt || draft.attempt.json !== json) draft.attempt = { key: newIdempotencyKey(), json };
+  return draft.attempt.key;
 }
 
 async function send() {
@@ -268,7 +269,6 @@ async function send() {
   try {
     const answer = await post(`/api/tickets/${target.id}/messages`, { message },
       { headers: { "Idempotency-Key": keyFor(message) } });
-    attempt = null;
     drafts.delete(target.id);
     store.upsertMessage(target.id, answer);
     ui.send.textContent = "Send";
@@ -333,7 +333,6 @@ function build() {
 export function openRichComposer(t) {
   if (!t) return;
   if (!dlg) build();
-  if (ticket?.id !== t.id) attempt = null;
   ticket = t;
   if (!drafts.has(t.id)) drafts.set(t.id, blankDraft());
   draft = drafts.get(t.id);
