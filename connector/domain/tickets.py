@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.domain import agents, events, notices, outbox, transcript
+from connector.domain import agents, events, notices, outbox, rich, transcript
 from connector.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from connector.domain.roles import Actor, can_manage, can_see
 from connector.domain.transcript import ConversationRef, NewMessage
@@ -265,14 +265,22 @@ def transfer_sync(tx: SyncTx, ticket_id: int, actor: Actor, to: User | None) -> 
     return moved
 
 
-def reply_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
+def reply_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str | None,
+               message: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The assignee's reply: `text`, or a rich Chatlayer `message` (`rich.check`),
+    stored and queued for delivery unchanged; its transcript text is `rich.plain_text`."""
     ticket = _get(tx, ticket_id, actor)
     if ticket["state"] != "assigned" or ticket["assignee_id"] != actor.id:
         raise Conflict("only the agent assigned to an open ticket can reply")
-    text = _check_text(text)
+    if message is not None:
+        body = rich.check(message)
+        text = rich.plain_text(body)
+    else:
+        text = _check_text(text)
+        body = {"text": text}
     if ticket["first_response_at"] is None:
         tx.conn.execute(_FIRST_RESPONSE, {"tid": ticket_id, "at": utcnow()})
-    return _agent_message(tx, ticket, actor, text)
+    return _agent_message(tx, ticket, actor, text, body)
 
 
 def note_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
@@ -316,8 +324,9 @@ async def transfer(tx: Tx, ticket_id: int, actor: Actor, to: User | None) -> dic
     return await tx.run(transfer_sync, ticket_id, actor, to)
 
 
-async def reply(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
-    return await tx.run(reply_sync, ticket_id, actor, text)
+async def reply(tx: Tx, ticket_id: int, actor: Actor, text: str | None,
+                message: dict[str, Any] | None = None) -> dict[str, Any]:
+    return await tx.run(reply_sync, ticket_id, actor, text, message)
 
 
 async def note(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any]:
@@ -344,10 +353,10 @@ async def resend(tx: Tx, message_id: int, actor: Actor) -> dict[str, Any]:
     return state
 
 
-def _agent_message(tx: SyncTx, ticket: dict[str, Any], actor: Actor,
-                   text: str) -> dict[str, Any]:
+def _agent_message(tx: SyncTx, ticket: dict[str, Any], actor: Actor, text: str,
+                   body: dict[str, Any] | None = None) -> dict[str, Any]:
     (message,) = add_messages(tx, ticket, [NewMessage(
-        "agent", text, body={"text": text}, author_id=actor.id)], author=actor.username,
+        "agent", text, body=body or {"text": text}, author_id=actor.id)], author=actor.username,
         emit=False)
     message["delivery"] = outbox.enqueue(
         tx, message, ticket_id=ticket["id"], integration_id=ticket["integration_id"],

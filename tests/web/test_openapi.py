@@ -49,6 +49,12 @@ async def test_openapi_request_bodies_match_what_is_enforced(client):
     assert text_in["additionalProperties"] is False  # unknown fields are refused
     reply = spec["paths"]["/api/tickets/{id}/messages"]["post"]
     assert reply["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReplyIn"}
+    reply_in = schemas["ReplyIn"]  # text or a rich message, exactly one
+    assert set(reply_in["properties"]) == {"text", "message"}
+    assert (reply_in["minProperties"], reply_in["maxProperties"]) == (1, 1)
+    note = spec["paths"]["/api/tickets/{id}/notes"]["post"]
+    assert note["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/TextIn"}
     assert "201" in reply["responses"] and "422" in reply["responses"]
     # State-changing operations declare the CSRF header; reads and sign-in do not.

@@ -20,7 +20,7 @@ from connector.storage.models import InboundEvent, TicketTransition, User
 from connector.web import idempotency
 from connector.web.http import HTTPError
 from connector.web.routes.deps import api, body, int_param, query_int
-from connector.web.routes.schemas import ResolveIn, TextIn, TicketPatchIn, TransferIn
+from connector.web.routes.schemas import ReplyIn, ResolveIn, TextIn, TicketPatchIn, TransferIn
 
 _u = User.__table__
 _inbound = InboundEvent.__table__
@@ -127,21 +127,22 @@ async def claim(request: Request, principal: Principal) -> Response:
     return JSONResponse(tickets.summary(ticket))
 
 
-def _writes(operation: Any) -> Any:
-    """A route that adds a text to a ticket: a reply (delivered) or a note (never); once
-    per `Idempotency-Key` when the request has one (`web.idempotency`)."""
-
-    @api()
-    async def endpoint(request: Request, principal: Principal) -> Response:
-        data = await body(request, TextIn)
-        return await idempotency.respond(request, principal, data, 201, operation,
-                                         int_param(request, "id"), principal.actor, data.text)
-
-    return endpoint
+@api()
+async def post_message(request: Request, principal: Principal) -> Response:
+    """A reply, text or rich (`tickets.reply_sync`), delivered to the end user; once per
+    `Idempotency-Key` when the request has one (`web.idempotency`)."""
+    data = await body(request, ReplyIn)
+    return await idempotency.respond(request, principal, data, 201, tickets.reply_sync,
+                                     int_param(request, "id"), principal.actor, data.text,
+                                     data.message)
 
 
-post_message = _writes(tickets.reply_sync)
-post_note = _writes(tickets.note_sync)
+@api()
+async def post_note(request: Request, principal: Principal) -> Response:
+    """An internal note (never delivered); once per `Idempotency-Key` as above."""
+    data = await body(request, TextIn)
+    return await idempotency.respond(request, principal, data, 201, tickets.note_sync,
+                                     int_param(request, "id"), principal.actor, data.text)
 
 
 @api()

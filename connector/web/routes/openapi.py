@@ -113,7 +113,7 @@ ENDPOINTS: list[Endpoint] = [
              "Claim a queued ticket (409 if taken, or the agent is at capacity)",
              "any role", None, 200, out.Ticket, also=_TICKET),
     Endpoint("post", "/api/tickets/{id}/messages", "Reply to the end user (assignee only)",
-             "any role", schemas.TextIn, 201, out.Message, also=_TICKET, idempotent=True),
+             "any role", schemas.ReplyIn, 201, out.Message, also=_TICKET, idempotent=True),
     Endpoint("post", "/api/tickets/{id}/notes", "Internal note, never delivered", "any role",
              schemas.TextIn, 201, out.Message, also=_TICKET, idempotent=True),
     Endpoint("post", "/api/tickets/{id}/transfer",

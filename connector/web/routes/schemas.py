@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from connector.accounts import integrations, users
 from connector.domain import agents, notices
@@ -65,6 +72,42 @@ class LoginIn(Strict):
 
 class TextIn(Strict):
     text: Text
+
+
+def _one_of_two(schema: dict[str, Any]) -> None:
+    """`ReplyIn`'s schema: one property exactly, neither with a (null) default."""
+    schema.update(minProperties=1, maxProperties=1)
+    for prop in schema["properties"].values():
+        prop.pop("default", None)
+
+
+#: What `domain.rich.check` accepts, for `/api/openapi.json` (the check is made there).
+RICH_MESSAGE = {
+    "description": "A Chatlayer message object: text with optional quick_replies, or an "
+                   "attachment (image, video, or a button or generic template). Checked "
+                   "against Chatlayer's shapes and limits; delivered unchanged.",
+    "example": {"text": "Did that help?", "quick_replies": [
+        {"content_type": "text", "title": "Yes", "payload": "YES"},
+        {"content_type": "text", "title": "No", "payload": "NO"}]},
+}
+
+
+class ReplyIn(Strict):
+    """A reply: `text`, or a rich `message` (`domain.rich`); exactly one of them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_one_of_two)
+
+    # Neither may be null: absent is how one leaves it out (the default is never checked,
+    # and not shown in the schema: `_one_of_two`).
+    text: Text = None  # type: ignore[assignment]
+    message: dict[str, Any] = Field(  # type: ignore[assignment]
+        default=None, json_schema_extra=RICH_MESSAGE)
+
+    @model_validator(mode="after")
+    def _one(self) -> ReplyIn:
+        if len(self.model_fields_set & {"text", "message"}) != 1:
+            raise ValueError("give either text or message")
+        return self
 
 
 class TransferIn(Strict):
