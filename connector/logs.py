@@ -10,6 +10,11 @@ character of a message (CR and LF included, as `\\n`, `\\r`, `\\xNN`), and
 in text logs every further line of a traceback starts with `  | `, so each
 record starts exactly one line that starts with its timestamp. JSON logs are
 one JSON object per line by construction.
+
+Every line logged while a request is handled ends with its request id
+(`request_id=...`; a `request_id` field in JSON), which the response carries as
+`X-Request-Id`: the proxy's own id when it sent a sane one (1 to 64 of
+`A-Z a-z 0-9 . _ -`, so nothing to escape), else a new one.
 """
 
 from __future__ import annotations
@@ -17,14 +22,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import sys
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.settings import Settings
+from connector.web.http import header
 from connector.web.proxies import Network, client_address
 
 _SECRETS = re.compile(
@@ -32,6 +40,20 @@ _SECRETS = re.compile(
     r"[\"']?\s*[=:]\s*)(\"[^\"\n]*\"?|'[^'\n]*'?|[^\s&\"',;}]+)")
 
 access = logging.getLogger("connector.access")
+
+#: The request being handled in this context (None outside requests).
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def accept_request_id(value: bytes | None) -> str:
+    """The incoming id when it is sane (`_REQUEST_ID`), else a new random one."""
+    if value is not None:
+        text = value.decode("latin-1")
+        if _REQUEST_ID.fullmatch(text):
+            return text
+    return secrets.token_hex(8)
 
 
 #: C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
@@ -60,6 +82,17 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RequestIdFilter(logging.Filter):
+    """Gives every record `request_id` (None outside requests) and `request_tag`, the
+    text line's ending: ` request_id=...` or nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        rid = request_id.get()
+        record.request_id = rid
+        record.request_tag = f" request_id={rid}" if rid else ""
+        return True
+
+
 class RedactingFormatter(logging.Formatter):
     """Text lines; tracebacks are masked too (an exception message may carry a secret),
     and each of their lines is marked as part of the record above it."""
@@ -82,6 +115,8 @@ class JSONFormatter(logging.Formatter):
             "level": record.levelname.lower(), "logger": record.name,
             "message": record.getMessage(),
         }
+        if getattr(record, "request_id", None):
+            entry["request_id"] = record.request_id
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
@@ -90,8 +125,9 @@ class JSONFormatter(logging.Formatter):
 def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
+    handler.addFilter(RequestIdFilter())
     handler.setFormatter(JSONFormatter() if settings.log_json else RedactingFormatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_tag)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
@@ -109,7 +145,9 @@ def setup_logging(settings: Settings) -> None:
 
 
 class AccessLogMiddleware:
-    """One line per request, with the same client address the sign-in throttle uses."""
+    """One line per request, with the same client address the sign-in throttle uses;
+    the request's id set for every line logged while it is handled, and answered as
+    `X-Request-Id`."""
 
     def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network] = ()) -> None:
         self.app = app
@@ -121,11 +159,15 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        rid = accept_request_id(header(scope, REQUEST_ID_HEADER))
+        token = request_id.set(rid)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()),
+                                      (REQUEST_ID_HEADER, rid.encode("ascii"))]
             await send(message)
 
         try:
@@ -135,3 +177,5 @@ class AccessLogMiddleware:
                 access.info("%s %s %s %d %.1fms", client_address(scope, self.trusted_proxies),
                             scope["method"], scope["path"], status,
                             (time.perf_counter() - started) * 1000)
+            request_id.reset(token)
+

@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from connector.accounts.security import hash_secret, verify_password
 from connector.cli import main
 from connector.settings import Settings
-from connector.storage.models import Integration, User
+from connector.storage.db import utcnow
+from connector.storage.models import Integration, User, UserSession
 from tests import builders
 from tests.conftest import fresh_database, make_settings
+from tests.helpers import execute as execute_on
 from tests.helpers import rows, running
 
 PUBLIC = "https://connector.example.com"
@@ -48,17 +51,21 @@ class CLI:
         return code, out, err
 
     def table(self, model: Any) -> list[dict[str, Any]]:
-        async def read() -> list[dict[str, Any]]:
+        return self.run(rows, model)  # type: ignore[no-any-return]
+
+    def run(self, work: Any, *args: Any) -> Any:
+        """`work(store, *args)` on the CLI's database, from outside any event loop."""
+        async def run() -> Any:
             from connector.storage.db import create_engine
             from connector.storage.store import Store
 
             engine = create_engine(self.settings)
             try:
-                return await rows(Store(engine), model)
+                return await work(Store(engine), *args)
             finally:
                 await engine.dispose()
 
-        return asyncio.run(read())
+        return asyncio.run(run())
 
 
 @pytest.fixture
@@ -224,3 +231,112 @@ def test_migrate(cli):
     assert code == 0 and "up to date" in out
     assert cli.table(Integration) == []  # the schema is there
     assert cli("migrate")[0] == 0  # and a second run is a no-op
+
+
+# --- users: list, passwd, disable, enable; --version; serve --help ---------------------------
+
+def test_user_list_text_and_json(cli):
+    assert cli("user", "list")[1].splitlines() == ["USERNAME                 ROLE        STATE     "
+                                                   "DISPLAY NAME"]
+    assert cli("user", "add", "ann", "--role", "agent", stdin="long enough pw\n")[0] == 0
+    assert cli("user", "add", "bob", "--role", "admin", "--must-change-password",
+               "--password-stdin", stdin="long enough pw\n")[0] == 0
+    assert cli("user", "disable", "ann")[0] == 0
+    code, out, _ = cli("user", "list", "--json")
+    assert code == 0
+    listed = json.loads(out)
+    assert [(u["username"], u["role"], u["disabled"], u["must_change_password"])
+            for u in listed] == [("ann", "agent", True, False), ("bob", "admin", False, True)]
+    assert {"id", "display_name", "created_at"} <= set(listed[0])
+    assert "argon2" not in out and "hash" not in out
+    code, out, _ = cli("user", "list")
+    assert [line.split()[:3] for line in out.splitlines()[1:]] == [
+        ["ann", "agent", "disabled"], ["bob", "admin", "new"]]
+
+
+def test_user_passwd_sets_the_password_and_ends_the_sessions(cli):
+    assert cli("user", "add", "ann", "--role", "agent", stdin="long enough pw\n")[0] == 0
+    (ann,) = cli.table(User)
+    cli.run(execute_on, sa.insert(UserSession.__table__).values(
+        id="s" * 64, user_id=ann["id"], csrf_token="c", created_at=utcnow(),
+        last_seen_at=utcnow()))
+    code, out, err = cli("user", "passwd", "ann", "--password-stdin",
+                         stdin="a new long password\n")
+    assert code == 0, err
+    assert "a new long password" not in out + err
+    (ann,) = cli.table(User)
+    assert verify_password("a new long password", ann["password_hash"])
+    assert ann["must_change_password"] is False
+    (session,) = cli.table(UserSession)
+    assert session["revoked_at"] is not None
+    assert cli("user", "passwd", "ann", "--must-change-password",
+               stdin="a third long password\n")[0] == 0
+    assert cli.table(User)[0]["must_change_password"] is True
+
+
+@pytest.mark.parametrize(("argv", "stdin", "message"), [
+    (["user", "passwd", "nobody"], "long enough pw\n", "error: no user 'nobody'"),
+    (["user", "passwd", "ann"], "short\n", "error: password: must be 8"),
+    (["user", "disable", "nobody"], "", "error: no user 'nobody'"),
+    (["user", "enable", "nobody"], "", "error: no user 'nobody'"),
+])
+def test_user_commands_refuse_one_line(cli, argv, stdin, message):
+    assert cli("user", "add", "ann", "--role", "agent", stdin="long enough pw\n")[0] == 0
+    code, out, err = cli(*argv, stdin=stdin)
+    assert (code, out) == (1, "")
+    assert err.startswith(message) and len(err.splitlines()) == 1, err
+
+
+def test_user_passwd_prompts_twice_on_a_terminal_without_echo(cli):
+    assert cli("user", "add", "ann", "--role", "agent", stdin="long enough pw\n")[0] == 0
+    answers = iter(["typed on a tty", "typed on a tty", "first try here", "second differs"])
+    prompts: list[str] = []
+
+    def getpass(prompt: str) -> str:  # getpass never echoes; record what was asked
+        prompts.append(prompt)
+        return next(answers)
+
+    cli.monkeypatch.setattr("getpass.getpass", getpass)
+
+    class TTY(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    cli.monkeypatch.setattr(sys, "stdin", TTY())
+    cli.capsys.readouterr()
+    assert main(["user", "passwd", "ann"]) == 0
+    assert prompts == ["Password: ", "Again: "]
+    assert verify_password("typed on a tty", cli.table(User)[0]["password_hash"])
+    assert main(["user", "passwd", "ann"]) == 1
+    assert cli.capsys.readouterr().err == "error: passwords differ\n"
+    assert verify_password("typed on a tty", cli.table(User)[0]["password_hash"])
+
+
+def test_user_disable_and_enable(cli):
+    assert cli("user", "add", "ann", "--role", "agent", stdin="long enough pw\n")[0] == 0
+    assert cli("user", "disable", "ann")[1] == "user ann disabled; their sessions ended\n"
+    assert cli.table(User)[0]["disabled"] is True
+    assert cli("user", "enable", "ann")[1] == "user ann enabled\n"
+    assert cli.table(User)[0]["disabled"] is False
+
+
+def test_version_is_the_packages(cli):
+    from importlib.metadata import version
+
+    code, out, _ = cli("--version")
+    assert (code, out) == (0, f"connector {version('handover-connector')}\n")
+
+
+def test_serve_help_lists_every_setting_with_its_default_and_description(cli):
+    from connector.cli.settings_help import default_text, describe
+
+    code, out, _ = cli("serve", "--help")
+    assert code == 0
+    for name, field in Settings.model_fields.items():
+        env = f"CONNECTOR_{name.upper()}"
+        assert f"  {env}  (default: {default_text(field)})" in out, env
+        assert describe(name, field), f"{env} has no description (a #: comment in settings.py)"
+        first_words = " ".join(describe(name, field).split()[:4])
+        assert first_words in " ".join(out.split()), env
+    assert "CONNECTOR_PORT  (default: 8000)" in out
+    assert "CONNECTOR_ADMIN_PASSWORD  (default: (unset))" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -197,3 +198,42 @@ async def test_a_request_cannot_forge_a_log_line(tmp_path, migrated_db, capsys):
 ])
 def test_escape_writes_every_control_character_as_an_escape(text, escaped):
     assert escape(text) == escaped
+
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    (None, False), ("proxy-id_1.2", True), ("x" * 64, True), ("x" * 65, False),
+    ("bad id", False), ("evil\\nline", False), ("caf\u00e9", False), ("", False),
+])
+async def test_every_line_of_a_request_carries_its_id_also_answered_as_a_header(
+        tmp_path, migrated_db, capsys, sent, kept):
+    fresh_database(migrated_db, tmp_path)
+    settings = make_settings(tmp_path)
+    headers = {} if sent is None else {"X-Request-Id": sent.encode("utf-8")}
+    with configured(settings):
+        async with running(settings) as (_, client):
+            r = await client.post("/hooks/smartly/nope?key=s3cr3tKEY", json={},
+                                  headers=headers)
+            other = await client.get("/healthz")
+    rid = r.headers["x-request-id"]
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", rid)
+    assert (rid == sent) is kept
+    assert other.headers["x-request-id"] not in (rid, sent)  # one per request
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if " connector.access: " in line and "/hooks/smartly/nope" in line]
+    assert len(lines) == 1 and lines[0].endswith(f" request_id={rid}"), lines
+    assert "s3cr3tKEY" not in lines[0]
+
+
+async def test_json_lines_carry_the_request_id_and_lines_outside_requests_none(
+        tmp_path, migrated_db, capsys):
+    fresh_database(migrated_db, tmp_path)
+    settings = make_settings(tmp_path, log_json=True)
+    with configured(settings):
+        async with running(settings) as (_, client):
+            r = await client.get("/healthz", headers={"X-Request-Id": "from-the-proxy"})
+        logging.getLogger("connector.test").warning("outside any request")
+    entries = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    (access,) = [e for e in entries if e["logger"] == "connector.access"]
+    assert access["request_id"] == r.headers["x-request-id"] == "from-the-proxy"
+    (outside,) = [e for e in entries if e["message"] == "outside any request"]
+    assert "request_id" not in outside

@@ -1,9 +1,12 @@
-"""Start-up of real `connector` processes: several at once on an empty database, and a
-database that cannot be reached."""
+"""Start-up of real `connector` processes: several at once on an empty database; a
+database that cannot be reached, wrong credentials, an unwritable SQLite directory and a
+port in use, each one line and exit 2."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -102,3 +105,44 @@ def test_migrate_run_by_several_processes_at_once_on_a_new_sqlite_file(tmp_path:
     for result in results:
         assert (result.returncode, result.stderr) == (0, ""), result.stderr
         assert result.stdout == "database schema is up to date\n"
+
+
+@pytest.mark.parametrize("problem", ["unknown role", "directory under a file",
+                                     "unwritable directory"])
+def test_wrong_credentials_or_an_unwritable_sqlite_directory_is_one_line_and_exit_2(
+        tmp_path: Path, problem: str):
+    if problem == "unknown role":  # the test server trusts every password: a wrong user
+        url = f"{POSTGRES.replace('postgres@', 'nobody_here:s3cret@')}/postgres"
+        says = 'role "nobody_here" does not exist'
+    elif problem == "directory under a file":
+        (tmp_path / "a-file").write_text("")
+        url = f"sqlite+aiosqlite:///{tmp_path}/a-file/data/connector.db"
+        says = "Not a directory"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root may write to any directory")
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        url = f"sqlite+aiosqlite:///{locked}/connector.db"
+        says = "unable to open database file"
+    d = Deployment(tmp_path, CONNECTOR_DATABASE_URL=url)
+    result = d.cli("serve")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if " INFO " not in line]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: cannot connect to the database "), lines
+    assert says in lines[0] and "s3cret" not in lines[0], lines
+
+
+def test_a_port_in_use_is_one_line_and_exit_2_before_any_migration(tmp_path: Path):
+    d = Deployment(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", d.port))
+        taken.listen()
+        result = d.cli("serve")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if " INFO " not in line]
+    assert lines == [f"error: cannot listen on 127.0.0.1:{d.port} (CONNECTOR_HOST, "
+                     "CONNECTOR_PORT): address already in use"], result.stderr
+    assert d.settings.sqlite_path is not None
+    assert not d.settings.sqlite_path.exists()  # checked before migrating: no database made

@@ -3,7 +3,9 @@
 Sessions are database rows keyed by the SHA-256 of the cookie value, so they
 are revocable from any instance and a leaked database holds no usable token.
 A session ends on logout, on idle timeout, at its absolute lifetime, and when
-its user's password changes or the user is disabled.
+its user's password changes (but the session that changed it) or the user is
+disabled. A principal whose password must be changed (`must_change_password`)
+may only change it: the web layer refuses the rest.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Principal:
     user_id: int
     username: str
     role: str
+    must_change_password: bool = False
+    display_name: str | None = None
 
     @property
     def actor(self) -> Actor:
@@ -53,6 +57,11 @@ class Principal:
 
     def user_dict(self) -> dict[str, object]:
         return {"id": self.user_id, "username": self.username, "role": self.role}
+
+    def session_user(self) -> dict[str, object]:
+        """The user as sign-in and `/api/session` describe them to the console."""
+        return {**self.user_dict(), "display_name": self.display_name or self.username,
+                "must_change_password": self.must_change_password}
 
 
 class LoginRefused(Exception):
@@ -102,10 +111,12 @@ async def login(store: Store, settings: Settings, username: str, password: str,
         await conn.execute(sa.insert(_s).values(
             id=hash_secret(token), user_id=row.id, csrf_token=csrf, created_at=now,
             last_seen_at=now))
-    return token, Principal(hash_secret(token), csrf, row.id, row.username, row.role)
+    return token, Principal(hash_secret(token), csrf, row.id, row.username, row.role,
+                            row.must_change_password, row.display_name)
 
 
-_SESSION = (sa.select(_s, _u.c.username, _u.c.role, _u.c.disabled)
+_SESSION = (sa.select(_s, _u.c.username, _u.c.role, _u.c.disabled, _u.c.must_change_password,
+                      _u.c.display_name)
             .join(_u, _u.c.id == _s.c.user_id).where(_s.c.id == sa.bindparam("sid")))
 #: Touches under way, so a burst of requests writes `last_seen_at` once.
 _touching: set[str] = set()
@@ -127,7 +138,8 @@ async def authenticate(store: Store, settings: Settings,
         _touching.add(session_id)
         task = asyncio.create_task(store.write(touch_sync, {session_id}))
         task.add_done_callback(lambda t: _touched(t, session_id))
-    return Principal(session_id, row.csrf_token, row.user_id, row.username, row.role)
+    return Principal(session_id, row.csrf_token, row.user_id, row.username, row.role,
+                     row.must_change_password, row.display_name)
 
 
 def _touched(task: asyncio.Task[None], session_id: str) -> None:

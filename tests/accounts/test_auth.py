@@ -93,9 +93,10 @@ async def test_login_sets_a_strict_httponly_cookie_and_returns_user_and_csrf(app
     r = await login(client, "alice")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["user"] == {"id": alice.id, "username": "alice", "role": "agent"}
+    assert body["user"] == {"id": alice.id, "username": "alice", "role": "agent",
+                            "display_name": "alice", "must_change_password": False}
     assert isinstance(body["csrf_token"], str) and len(body["csrf_token"]) >= 32
-    assert "password" not in r.text and "hash" not in r.text
+    assert alice.password_hash not in r.text and "argon2" not in r.text
 
     token, attrs = cookie_attributes(r)
     assert len(token) >= 32

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from connector.accounts.security import hash_secret
 from connector.storage.db import utcnow
 from connector.storage.models import UserSession
-from tests.realtime_helpers import on_server
+from tests.conftest import PASSWORD
+from tests.realtime_helpers import Stream, on_server
 
 pytestmark = pytest.mark.anyio
 
@@ -92,3 +93,29 @@ async def test_a_role_change_closes_sockets_so_they_reconnect_with_the_new_view(
     assert not any(f["type"] == "message.created" and f["ticket"] == theirs
                    and f["message"]["text"] == "private words for bob"
                    for f in s_again.events())
+
+
+async def test_a_password_to_change_refuses_the_stream_and_ones_own_change_ends_the_others(
+        world):
+    """Marked by an admin: signed out, and no stream (4403) until the password is changed
+    (`POST /api/me/password`), which closes the user's other sockets and keeps this one."""
+    root = await world.person("root")
+    alice = await world.person("alice")
+    r = await root.http.patch(f"/api/users/{alice.user_id}", json={"must_change_password": True})
+    assert r.status_code == 200, r.text
+    alice = await world.person("alice", create=False)
+    refused = Stream(await world.connect(alice))
+    assert await refused.close_code(within=5) == 4403
+
+    r = await alice.http.post("/api/me/password", json={"current": PASSWORD,
+                                                        "new": "another long secret"})
+    assert r.status_code == 200, r.text
+    here = await world.open(alice)
+    other = await world.person("alice", create=False, password="another long secret")
+    s_other = await world.open(other)
+    r = await other.http.post("/api/me/password", json={"current": "another long secret",
+                                                        "new": "a third long secret"})
+    assert r.status_code == 200, r.text
+    assert await here.close_code(within=8) == 4401  # the session that did not change it
+    await world.escalate("u-1")
+    await s_other.until(lambda f: f["type"] == "ticket.created")

@@ -292,7 +292,8 @@ async def test_create_list_and_patch_users(app, client, admin):
     assert r.status_code == 201, r.text
     carol = r.json()
     assert (carol["username"], carol["role"], carol["disabled"]) == ("carol", "agent", False)
-    assert "password" not in r.text and "argon2" not in r.text
+    assert carol["must_change_password"] is False
+    assert not {"password", "password_hash"} & set(carol) and "argon2" not in r.text
 
     listed = (await admin.get("/api/users")).json()["users"]
     assert [u["username"] for u in listed] == ["carol", "root"]

@@ -109,6 +109,8 @@ MATRIX: dict[tuple[str, str], tuple[frozenset[str], Any, int] | None] = {
     ("get", "/api/session"): (ANY, None, 200),
     ("get", "/api/me"): (ANY, None, 200),
     ("patch", "/api/me"): (ANY, {"status": "away"}, 200),
+    # Authorised, then refused for the wrong current password (nothing changes).
+    ("post", "/api/me/password"): (ANY, {"current": "not it at all", "new": "a new one!"}, 422),
     ("get", "/api/tickets"): (ANY, None, 200),
     ("get", "/api/tickets/{id}"): (ANY, None, 404),
     ("patch", "/api/tickets/{id}"): (ANY, {"labels": ["x"]}, 404),

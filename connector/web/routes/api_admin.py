@@ -124,6 +124,7 @@ async def test_message(request: Request, principal: Principal) -> Response:
 
 def user_out(user: User) -> dict[str, Any]:
     return {**agents.describe(user), "disabled": user.disabled,
+            "must_change_password": user.must_change_password,
             "created_at": user.created_at.isoformat()}
 
 
@@ -142,7 +143,8 @@ async def create_user(request: Request, principal: Principal) -> Response:
     password_hash = await run_in_threadpool(hash_password, data.password)
     async with request.app.state.store.transaction() as tx:
         user = await users.create(tx.conn, data.username, data.password, data.role,
-                                  password_hash=password_hash)
+                                  password_hash=password_hash,
+                                  must_change_password=data.must_change_password)
     return JSONResponse(user_out(user), 201)
 
 
@@ -158,10 +160,11 @@ async def patch_user(request: Request, principal: Principal) -> Response:
     async with request.app.state.store.transaction() as tx:
         before, user = await users.change(tx.conn, principal.user_id, user_id, role=data.role,
                                           disabled=data.disabled, password_hash=password_hash,
-                                          routing=data.routing())
+                                          routing=data.routing(),
+                                          must_change_password=data.must_change_password)
     request.app.state.router.wake()  # capacity or skills may let a ticket go
     hub = request.app.state.hub
-    if data.disabled or password_hash is not None:
+    if data.disabled or data.must_change_password or password_hash is not None:
         hub.close_user(user_id, CLOSE_UNAUTHORIZED, "session ended")
     elif data.role is not None and data.role != before.role:
         # HTTP reads the role on every request; a socket fixed it at the handshake.

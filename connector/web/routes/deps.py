@@ -25,11 +25,21 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_BODY_LIMIT = 64 * 1024
 
 
-def api(*roles: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+#: The answer to a user who must change their password first, on any other route.
+PASSWORD_CHANGE_REQUIRED = HTTPError(
+    403, "password_change_required",
+    "choose a new password first: POST /api/me/password {current, new}")
+
+
+def api(*roles: str, before_password_change: bool = False,
+        ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Route decorator: authenticate, authorise by role, check CSRF, map errors (a domain
     refusal as `connector.web.errors` answers it).
 
-    The wrapped handler is called as `handler(request, principal)`.
+    A user who must change their password is refused (403 `password_change_required`)
+    but by the few routes marked `before_password_change` (the session, sign-out, the
+    password change itself). The wrapped handler is called as
+    `handler(request, principal)`.
     """
 
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -42,6 +52,8 @@ def api(*roles: str) -> Callable[[Handler], Callable[[Request], Awaitable[Respon
                 if request.method in UNSAFE and not auth.csrf_ok(
                         principal, request.headers.get("x-csrf-token")):
                     raise HTTPError(403, "csrf", "missing or wrong X-CSRF-Token header")
+                if principal.must_change_password and not before_password_change:
+                    raise PASSWORD_CHANGE_REQUIRED
                 if roles and principal.role not in roles:
                     raise HTTPError(403, "forbidden", "your role may not do this")
                 return await handler(request, principal)

@@ -89,6 +89,10 @@ ENDPOINTS: list[Endpoint] = [
              None, 200, out.Profile),
     Endpoint("patch", "/api/me", "Set one's status (online, away, offline) or display name",
              "any role", schemas.MePatch, 200, out.Profile),
+    Endpoint("post", "/api/me/password",
+             "Change one's own password (the current one and a new one); ends one's other "
+             "sessions, clears the must-change mark", "any role",
+             schemas.PasswordChangeIn, 200, out.PasswordChanged),
     Endpoint("get", "/api/tickets",
              "List tickets (agents: queue and own), narrowed by agent, label, integration, "
              "end user and dates (of the closing for resolved and abandoned, else of the "
@@ -196,7 +200,9 @@ ERRORS: dict[int, str] = {
          "`bad_request`: an invalid Content-Length.",
     401: "`unauthorized`: not signed in (sign-in: wrong username or password).",
     403: "`csrf`: missing or wrong X-CSRF-Token; `forbidden`: the role or the ticket's "
-         "assignee does not allow it; `origin`: a cross-origin sign-in.",
+         "assignee does not allow it; `origin`: a cross-origin sign-in; "
+         "`password_change_required`: the user must change their password first "
+         "(`POST /api/me/password`; only the session, sign-out and that are answered).",
     404: "`not_found`: no such resource (or no such path).",
     405: "`method_not_allowed`: the path is served, not with this method; `Allow` lists "
          "the methods it takes.",
@@ -231,8 +237,9 @@ _IDEMPOTENCY_KEY = {
 def _errors(endpoint: Endpoint) -> set[int]:
     """The error statuses the endpoint answers with."""
     found = {401} | set(endpoint.also)  # sign-in answers 401 for wrong credentials
-    if endpoint.method != "get" or endpoint.roles not in ("any role", "anyone"):
-        found.add(403)  # CSRF (sign-in: origin), or a role that may not
+    if endpoint.roles != "anyone" or endpoint.method != "get":
+        # CSRF (sign-in: origin), a role that may not, or a password to change first
+        found.add(403)
     if "{id}" in endpoint.path:
         found.add(404)
     if endpoint.body is not None:

@@ -34,6 +34,8 @@ RATE_BURST = 20
 FLOOD_LIMIT = 100
 #: How long to wait to send the close frame to a client that is not reading.
 CLOSE_TIMEOUT = 10.0
+#: The user must change their password first (`POST /api/me/password`): no stream until then.
+CLOSE_PASSWORD_CHANGE = 4403
 
 
 PATH = "/ws"
@@ -72,6 +74,9 @@ async def _stream(websocket: WebSocket, asgi_send: Send) -> None:
     await websocket.accept()
     if principal is None:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="sign in first")
+        return
+    if principal.must_change_password:
+        await websocket.close(code=CLOSE_PASSWORD_CHANGE, reason="password_change_required")
         return
     if after_raw is not None and not (after_raw.isascii() and after_raw.isdigit()
                                       and len(after_raw) <= 18):
