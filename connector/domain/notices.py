@@ -308,8 +308,17 @@ def _send(tx: SyncTx, ticket: dict[str, Any], integ: Any, template: str,
     """A bot message in the transcript, queued for delivery to the end user like an
     agent's reply, and shown live on the consoles."""
     text = render(template, values)
+    bot_message(tx, ticket, integ, text, {"text": text}, {"event": "notice", "notice": notice})
+
+
+def bot_message(tx: SyncTx, ticket: dict[str, Any], integ: Any, text: str,
+                body: dict[str, Any], context: dict[str, Any]) -> None:
+    """Append a `bot` message (`body`: the Chatlayer message object) to the ticket's
+    transcript and queue it for the end user through the outbox, in the conversation's
+    order; `integ` has the integration's `channel_url` and `verify_token`. Also used for
+    the satisfaction survey (`csat`)."""
     (row,) = transcript.append(tx, ticket["conversation_id"], ticket["id"], [NewMessage(
-        "bot", text, body={"text": text}, context={"event": "notice", "notice": notice})])
+        "bot", text, body=body, context=context)])
     message = transcript.message_dict(row)
     message["delivery"] = outbox.enqueue(
         tx, message, ticket_id=ticket["id"], integration_id=ticket["integration_id"],

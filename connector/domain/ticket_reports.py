@@ -32,6 +32,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 
 from connector.domain import labels
+from connector.domain.csat import Tally
 from connector.domain.errors import FieldError
 from connector.domain.tickets import metrics
 from connector.storage.models import (
@@ -63,7 +64,7 @@ GROUPINGS: tuple[By, ...] = get_args(By)
 
 COLUMNS = ("id", "integration", "end_user", "category", "language", "opened", "assigned",
            "first_response", "resolved", "wait_seconds", "first_response_seconds",
-           "handling_seconds", "requeues", "agent")
+           "handling_seconds", "requeues", "agent", "survey_sent", "csat_score", "csat_comment")
 #: A cell starting with one of these is read as a formula by spreadsheets.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -152,7 +153,8 @@ _ROWS = (
     sa.select(_t.c.id, _t.c.integration_id, _integ.c.name.label("integration_name"),
               _conv.c.end_user_id, _t.c.category, _t.c.lang, _t.c.opened_at, _t.c.claimed_at,
               _t.c.first_response_at, _t.c.resolved_at, _t.c.requeues,
-              _LAST_ASSIGNEE.label("agent_id"), _AUTO_RESOLVED.label("auto_resolved"))
+              _LAST_ASSIGNEE.label("agent_id"), _AUTO_RESOLVED.label("auto_resolved"),
+              _t.c.survey_sent_at, _t.c.csat_score, _t.c.csat_comment)
     .join(_conv, _conv.c.id == _t.c.conversation_id)
     .join(_integ, _integ.c.id == _t.c.integration_id)
 )
@@ -221,7 +223,10 @@ def csv_row(row: dict[str, Any]) -> list[str]:
              row["lang"] or "", _time(row["opened_at"]), _time(row["claimed_at"]),
              _time(row["first_response_at"]), _time(row["resolved_at"]),
              _seconds(row["wait_seconds"]), _seconds(row["first_response_seconds"]),
-             _seconds(row["handling_seconds"]), str(row["requeues"]), row["agent"] or ""]
+             _seconds(row["handling_seconds"]), str(row["requeues"]), row["agent"] or "",
+             _time(row["survey_sent_at"]),
+             "" if row["csat_score"] is None else str(row["csat_score"]),
+             row["csat_comment"] or ""]
     return [defuse(c) for c in cells]
 
 
@@ -264,9 +269,11 @@ class _Group:
     waits: list[float] = field(default_factory=list)
     firsts: list[float] = field(default_factory=list)
     handlings: list[float] = field(default_factory=list)
+    csat: Tally = field(default_factory=Tally)
 
     def add(self, row: dict[str, Any]) -> None:
         self.handovers += 1
+        self.csat.add(row["survey_sent_at"], row["csat_score"])
         self.requeues += row["requeues"]
         self.auto_resolved += row["auto_resolved"]
         for values, value in ((self.waits, row["wait_seconds"]),
@@ -285,7 +292,8 @@ class _Group:
                 "first_response_median_seconds": r(percentile(self.firsts, 0.5)),
                 "first_response_p90_seconds": r(percentile(self.firsts, 0.9)),
                 "handling_median_seconds": r(percentile(self.handlings, 0.5)),
-                "requeues": self.requeues, "auto_resolved": self.auto_resolved}
+                "requeues": self.requeues, "auto_resolved": self.auto_resolved,
+                "csat": self.csat.out()}
 
 
 def _group_of(by: By, row: dict[str, Any]) -> tuple[str | None, str]:
@@ -303,7 +311,8 @@ def _group_of(by: By, row: dict[str, Any]) -> tuple[str | None, str]:
 async def figures(store: Store, rng: DateRange, by: By, now: dt.datetime) -> dict[str, Any]:
     """Per group of `by`: handovers, median and p90 wait and first response, median
     handling time, re-queues (`ticket.requeues`: taken back from a silent agent) and
-    tickets auto-resolved (a resolution with reason `inactive`); and the same for the
+    tickets auto-resolved (a resolution with reason `inactive`), satisfaction
+    (`csat.Tally`: surveys, answers, average, distribution, response rate); and the same for the
     whole range (`total`). By day, every date of the range is listed, oldest first;
     other groups come by handovers, most first."""
     groups: dict[str | None, _Group] = {}

@@ -82,7 +82,8 @@ def shipped(i: Inbound) -> list[Any]:
     if not i.known:
         return [i.source, i.integration_id, i.event, i.fingerprint, i.raw]
     return [i.source, i.integration_id, i.event, i.fingerprint, i.raw, True, i.end_user_id,
-            i.messages, i.context, i.lang, i.platform, i.handover, i.skill_id, i.category]
+            i.messages, i.context, i.lang, i.platform, i.handover, i.skill_id, i.category,
+            i.reply, i.backfill, i.handover_context]
 
 
 #: Failures that say nothing about the event itself: the same event may be written later.

@@ -2,7 +2,9 @@
 
 `message_received` (one bot turn) appends the user's input and the bot's
 answer, with the turn's context, and asks for a handover when `need_help` is
-set; `escalation_requested` asks for one. Other events are stored, not acted on.
+set; a quick reply's `payload` (text, or an object with a text `payload`) is
+passed on as `Inbound.reply` (a satisfaction rating, `domain.csat`);
+`escalation_requested` asks for one. Other events are stored, not acted on.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class TurnPayload(Loose):
     state_name: str | None = None
     confidence: float | None = None
     client_session_id: str | None = None
+    #: The chosen quick reply's or button's payload: a text, or an object holding it as
+    #: `payload` (anything else is kept in the raw body only).
+    payload: Any = None
 
 
 class EscalationPayload(Loose):
@@ -107,7 +112,8 @@ class Smartly(Source):
             messages.append(("bot", p.answer, {"text": p.answer}))
         context = {k: payload[k] for k in CONTEXT_FIELDS if k in payload}
         inbound = Inbound(self.name, integration_id, event, fingerprint(raw), raw.decode(),
-                          True, _user(p), messages, context, p.lang, p.platform)
+                          True, _user(p), messages, context, p.lang, p.platform,
+                          reply=_reply(p.payload))
         if p.need_help:
             inbound.handover = "need_help"
             inbound.skill_id, inbound.category = _id(p.skill_id), p.handover_category_name
@@ -123,6 +129,14 @@ def _user(payload: TurnPayload | EscalationPayload) -> str:
     if len(end_user) > 500:
         raise BadInput([{"field": "payload.user_id", "message": "longer than 500 characters"}])
     return end_user
+
+
+def _reply(payload: Any) -> str | None:
+    """The quick reply's payload, if the turn carries one as text (at most 200 characters:
+    ours are short), directly or as `payload.payload`."""
+    if isinstance(payload, dict):
+        payload = payload.get("payload")
+    return payload if isinstance(payload, str) and 0 < len(payload) <= 200 else None
 
 
 def _id(value: str | int | None) -> str | None:

@@ -77,8 +77,9 @@ def test_a_row_has_every_column_in_order():
     row = {"id": 7, "integration_id": "i1", "end_user_id": "=cmd", "category": None,
            "lang": "fr-fr", "opened_at": at, "claimed_at": None, "first_response_at": None,
            "resolved_at": None, "wait_seconds": 12.34567, "first_response_seconds": None,
-           "handling_seconds": None, "requeues": 2, "agent": None}
+           "handling_seconds": None, "requeues": 2, "agent": None, "survey_sent_at": at,
+           "csat_score": 4, "csat_comment": "-great"}
     cells = tr.csv_row(row)
     assert len(cells) == len(tr.COLUMNS)
     assert cells == ["7", "i1", "'=cmd", "", "fr-fr", "2025-03-01T10:00:00Z", "", "", "",
-                     "12.346", "", "", "2", ""]
+                     "12.346", "", "", "2", "", "2025-03-01T10:00:00Z", "4", "'-great"]

@@ -35,6 +35,8 @@ DAY1, DAY2 = dt.date(2025, 3, 1), dt.date(2025, 3, 2)
 RANGE = {"from": "2025-03-01", "to": "2025-03-02"}
 NASTY_USER = 'a,b "c"\r\nd'  # a comma, quotes and a line break in one end user id
 FORMULA = '=HYPERLINK("http://evil.example","click")'
+NO_CSAT = {"surveys": 0, "answers": 0, "average": None, "response_rate": None,
+           "distribution": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}}
 
 
 @pytest.fixture
@@ -149,32 +151,33 @@ async def test_the_csv_cell_by_cell(app, client, bot, staff):
     table = parse_csv(r.text)
     assert table[0] == ["id", "integration", "end_user", "category", "language", "opened",
                         "assigned", "first_response", "resolved", "wait_seconds",
-                        "first_response_seconds", "handling_seconds", "requeues", "agent"]
+                        "first_response_seconds", "handling_seconds", "requeues", "agent",
+                        "survey_sent", "csat_score", "csat_comment"]
     body = table[1:]
     assert [int(row[0]) for row in body] == [
         ids["done"], ids["open"], ids["queued"], ids["requeued"], ids["auto"]]
     done, open_, queued, requeued, auto = body
     assert done == [str(ids["done"]), bot.id, "u-1", "billing", "fr-fr",
                     "2025-03-01T10:00:00Z", "2025-03-01T10:01:00Z", "2025-03-01T10:01:30Z",
-                    "2025-03-01T10:10:00Z", "60.0", "90.0", "540.0", "0", "alice"]
+                    "2025-03-01T10:10:00Z", "60.0", "90.0", "540.0", "0", "alice", "", "", ""]
     # quoted by the writer, read back whole; the formula defused with an apostrophe
     assert open_ == [str(ids["open"]), bot.id, NASTY_USER, "'" + FORMULA, "en-gb",
                      "2025-03-01T11:00:00Z", "2025-03-01T11:00:30Z", "2025-03-01T11:00:45Z",
-                     "", "30.0", "45.0", "", "0", "bob"]
+                     "", "30.0", "45.0", "", "0", "bob", "", "", ""]
     assert f'"{NASTY_USER.replace(chr(34), chr(34) * 2)}"' in r.text
     # still waiting: the wait runs to now; nobody ever took it
     assert queued[:9] == [str(ids["queued"]), bot.id, "'@SUM(1+1)", "'+cmd", "",
                           "2025-03-02T23:59:59Z", "", "", ""]
     assert float(queued[9]) > 3600 * 24 * 30
-    assert queued[10:] == ["", "", "0", ""]
+    assert queued[10:] == ["", "", "0", "", "", "", ""]
     # taken back from silent alice and waiting again: wait until the first assignment,
     # re-queued once, alice was the last to hold it
     assert requeued == [str(ids["requeued"]), bot.id, "'-2+3", "'\tTabbed", "fr-fr",
                         "2025-03-02T09:00:00Z", "2025-03-02T09:02:00Z", "", "", "120.0",
-                        "", "", "1", "alice"]
+                        "", "", "1", "alice", "", "", ""]
     assert auto == [str(ids["auto"]), bot.id, "u-5", "billing", "fr-fr",
                     "2025-03-02T12:00:00Z", "2025-03-02T12:00:10Z", "2025-03-02T12:00:20Z",
-                    "2025-03-02T13:00:00Z", "10.0", "20.0", "3590.0", "0", "bob"]
+                    "2025-03-02T13:00:00Z", "10.0", "20.0", "3590.0", "0", "bob", "", "", ""]
     # the admin reads the same; one day alone holds that day's handovers
     same = await staff["root"].get("/api/reports/tickets.csv", params=RANGE)
     assert same.status_code == 200 and steady(parse_csv(same.text)[1:]) == steady(body)
@@ -228,7 +231,7 @@ async def test_the_figures_by_day_agent_integration_and_category(app, client, bo
                     "wait_median_seconds": 45.0, "wait_p90_seconds": 57.0,
                     "first_response_median_seconds": 67.5,
                     "first_response_p90_seconds": 85.5, "handling_median_seconds": 540.0,
-                    "requeues": 0, "auto_resolved": 0}
+                    "requeues": 0, "auto_resolved": 0, "csat": NO_CSAT}
     # waits 10, 120 and the one still waiting (over a month): the median is 120
     assert day2["key"] == "2025-03-02" and day2["handovers"] == 3
     assert day2["wait_median_seconds"] == 120.0 and day2["wait_p90_seconds"] > 3600 * 24 * 20

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -163,8 +164,9 @@ async def transfer(request: Request, principal: Principal) -> Response:
 @api()
 async def resolve(request: Request, principal: Principal) -> Response:
     data = await body(request, ResolveIn)
+    window = dt.timedelta(seconds=request.app.state.settings.csat_window_seconds)
     ticket = await _act(request, tickets.resolve_sync, int_param(request, "id"), principal.actor,
-                        data.closing_message)
+                        data.closing_message, window if data.survey else None)
     return JSONResponse(tickets.summary(ticket))
 
 
