@@ -3,6 +3,7 @@
 // the stream brings the same change to everyone else.
 
 import { ApiError, errorText, get, post } from "./api.js";
+import { surveyChoice } from "./csat.js";
 import { $, h, mount } from "./dom.js";
 import { store } from "./store.js";
 import { toast } from "./toast.js";
@@ -128,6 +129,7 @@ export function openResolve(ticket) {
   showError(error, null);
   text.value = "";
   text.disabled = ticket.state !== "assigned";
+  const survey = surveyChoice(ticket);
   $("#dlg-resolve-title").textContent = ticket.state === "queued" ? "Close unanswered conversation" : "Resolve conversation";
   dialog.showModal();
   text.focus();
@@ -137,7 +139,7 @@ export function openResolve(ticket) {
     $("#resolve-submit").disabled = true;
     try {
       const closing = text.value.trim();
-      const summary = await post(`/api/tickets/${ticket.id}/resolve`, closing ? { closing_message: closing } : {});
+      const summary = await post(`/api/tickets/${ticket.id}/resolve`, { ...(closing ? { closing_message: closing } : {}), ...survey() });
       store.upsertTicket(summary);
       dialog.close();
       toast(`Conversation #${ticket.id} resolved.`);

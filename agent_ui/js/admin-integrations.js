@@ -1,7 +1,9 @@
 // Bot admins: register integrations, show the URLs to paste (Smartly URL with
 // its key shown once), rotate the key with a grace period, send a test
-// message, and watch recent deliveries (re-send failed ones).
+// message, and watch recent deliveries (re-send failed ones); the satisfaction
+// survey's texts are admin-survey.js's.
 
+import { surveyForm } from "./admin-survey.js";
 import { errorText, get, patch, post } from "./api.js";
 import { copyField } from "./copy.js";
 import { badge, h, mount } from "./dom.js";
@@ -332,7 +334,8 @@ function integrationCard(i) {
       h("span", { class: "v", id: `key-info-${i.id}` },
         i.key_rotated_at ? `rotated ${fullTime(i.key_rotated_at)}` : "original key",
         grace ? h("span", { class: "grace" }, ` · previous key still accepted until ${fullTime(i.previous_key_valid_until)} (${roughDuration((Date.parse(i.previous_key_valid_until) - Date.now()) / 1000)} left)`) : null)),
-    h("div", { class: "card-actions" }, rotateForm(i), testForm(i), editForm(i), noticesForm(i)),
+    h("div", { class: "card-actions" }, rotateForm(i), testForm(i), editForm(i), noticesForm(i),
+      surveyForm(i, field, formError, load)),
     deliveriesSection(i));
 }
 

@@ -1,8 +1,10 @@
 // The reports view (supervisors and admins): the tickets handed over in a range of
 // UTC dates, per day, agent, integration or category (GET /api/reports/tickets), a
-// chart of handovers per day with the median wait, and the CSV of the range.
+// chart of handovers per day with the median wait, and the CSV of the range;
+// satisfaction (average, ratings 1 to 5, surveys answered) from csat.js.
 
 import { errorText, get, serverNow } from "./api.js";
+import { CSAT_COLUMNS } from "./csat.js";
 import { h, mount } from "./dom.js";
 import { duration } from "./format.js";
 import { reportChart } from "./report-chart.js";
@@ -19,6 +21,7 @@ const COLUMNS = [
   ["handling_median_seconds", "Median handling", duration],
   ["requeues", "Re-queues", String],
   ["auto_resolved", "Auto-resolved", String],
+  ...CSAT_COLUMNS,
 ];
 
 let host = null;
@@ -41,8 +44,9 @@ function csvHref() {
   return new URL(`/api/reports/tickets.csv?${query()}`, location.origin).href;
 }
 
-function cell(column, value) {
-  const [, , show] = column;
+function cell(column, group) {
+  const [key, , show, read] = column;
+  const value = read ? read(group) : group[key];
   return h("td", { class: "num" }, value === null || value === undefined ? "—" : show(value));
 }
 
@@ -50,7 +54,7 @@ function row(group, by) {
   const label = by === "integration" && group.key ? `${group.label} (${group.key})` : group.label;
   return h("tr", { dataset: { key: group.key ?? "" } },
     h("th", { scope: "row" }, h("span", { class: "report-label", title: label }, label)),
-    COLUMNS.map((c) => cell(c, group[c[0]])));
+    COLUMNS.map((c) => cell(c, group)));
 }
 
 function table(report) {

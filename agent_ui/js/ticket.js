@@ -6,6 +6,7 @@ import { claim, assign, openResolve, openTransfer, resend } from "./actions.js";
 import { errorText, newIdempotencyKey, post } from "./api.js";
 import { attachCanned, openCannedManager } from "./canned.js";
 import { counter, refreshCounters } from "./clock.js";
+import { csatBadge } from "./csat.js";
 import { $, badge, h, mount } from "./dom.js";
 import { earlierConversations } from "./earlier.js";
 import { duration, fullTime, langLabel, reasonLabel } from "./format.js";
@@ -81,7 +82,7 @@ function renderHeader() {
         t.lang ? badge(langLabel(t.lang), "lang") : null,
         t.platform ? badge(t.platform, "platform") : null,
         t.category ? badge(t.category, "category") : null,
-        h("span", { class: "reason" }, reasonLabel(t.reason)), labelEditor(t)),
+        h("span", { class: "reason" }, reasonLabel(t.reason)), labelEditor(t), csatBadge(t)),
       h("div", { class: "metrics", dataset: { overHost: "" } },
         metric("Waited", waiting),
         metric("First reply", h("span", {}, duration(t.first_response_seconds))),
