@@ -28,6 +28,7 @@ def test_defaults_are_the_embedded_sqlite_file_and_loopback():
     assert s.allowed_origins == ["http://127.0.0.1:8000"]
     assert s.max_body_bytes == 1024 * 1024
     assert s.key_grace_seconds == 24 * 3600
+    assert s.csat_window_seconds == 86400
     assert s.log_json is False and s.log_level == "info"
 
 
@@ -86,6 +87,8 @@ def test_in_memory_sqlite_is_refused():
     ("MAX_BODY_BYTES", "10"),
     ("RETRY_JITTER", "1.5"),
     ("DELIVERY_TIMEOUT_SECONDS", "0"),
+    ("CSAT_WINDOW_SECONDS", "0"),
+    ("CSAT_WINDOW_SECONDS", "2592001"),
     ("ALLOWED_ORIGINS", "https://not-a-json-list.example"),
     ("TRUSTED_PROXIES", "proxy.example.com"),
     ("TRUSTED_PROXIES", "10.0.0.1/8"),
