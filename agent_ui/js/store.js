@@ -38,6 +38,12 @@ export function latestDelivery(known, incoming) {
   return (incoming.attempts ?? 0) < (known.attempts ?? 0) ? known : incoming;
 }
 
+/** Seconds from one ISO time to another (null if either is missing or unreadable). */
+function secondsBetween(from, to) {
+  const ms = Date.parse(to) - Date.parse(from);
+  return Number.isFinite(ms) ? Math.max(0, ms / 1000) : null;
+}
+
 class Store extends Emitter {
   constructor() {
     super();
@@ -162,6 +168,7 @@ class Store extends Emitter {
     else this.tickets.delete(summary.id);
     if (this.current && this.current.id === summary.id) {
       this.current.summary = { ...this.current.summary, ...summary };
+      this.current.revision += 1;
       this.emit("ticket", this.current);
     }
     const mineNow = summary.state === "assigned" && summary.assignee_id === this.me?.id;
@@ -176,16 +183,22 @@ class Store extends Emitter {
     if (!mineNow) this.unread.delete(summary.id);
   }
 
-  /** An agent's message in a ticket: its first response when none was known. */
+  /** An agent's message in a ticket: its first response when none was known, with the
+   * `first_response_seconds` the header shows (as the server counts it: from `opened_at`). */
   noteFirstResponse(ticketId, at) {
+    const when = at || new Date().toISOString();
+    const withFirst = (t) => ({ ...t, first_response_at: when, first_response_seconds: secondsBetween(t.opened_at, when) });
     const t = this.tickets.get(ticketId);
-    if (!t || t.first_response_at) return;
-    const first_response_at = at || new Date().toISOString();
-    this.tickets.set(ticketId, { ...t, first_response_at });
-    if (this.current?.id === ticketId && this.current.summary) {
-      this.current.summary = { ...this.current.summary, first_response_at };
+    if (t && !t.first_response_at) {
+      this.tickets.set(ticketId, withFirst(t));
+      this.emit("tickets");
     }
-    this.emit("tickets");
+    const current = this.current;
+    if (current?.id === ticketId && current.summary && !current.summary.first_response_at) {
+      current.summary = withFirst(current.summary);
+      current.revision += 1;
+      this.emit("ticket", current);
+    }
   }
 
   // --- the ticket on screen ----------------------------------------------
@@ -193,18 +206,23 @@ class Store extends Emitter {
   async openTicket(id) {
     if (!this.current || this.current.id !== id) {
       const known = this.tickets.get(id);
-      this.current = { id, summary: known || null, messages: new Map(), transitions: [], loaded: false, error: null };
+      // revision: counts changes to `summary` (stream frames, actions' answers), so that a
+      // GET answered before one of them does not bring back what it replaced.
+      this.current = { id, summary: known || null, revision: 0, messages: new Map(), transitions: [], loaded: false, error: null };
       this.unread.delete(id);
       this.justAssigned.delete(id);
       this.emit("unread");
       this.emit("transcript", this.current);
     }
     const current = this.current;
+    const revision = current.revision;
     try {
       const data = await get(`/api/tickets/${id}`);
       if (this.current !== current) return;
       const { messages, transitions, ...summary } = data;
-      current.summary = summary;
+      // Changed while the request was under way (a claim, a transfer): its answer may be
+      // older than that change, whose fields stay; the ones only the GET has are added.
+      current.summary = current.revision === revision ? summary : { ...summary, ...current.summary };
       current.transitions = transitions || [];
       const fresh = new Map();
       for (const m of messages) {
