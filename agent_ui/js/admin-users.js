@@ -1,5 +1,6 @@
 // Bot admins: staff accounts — create with a role, change role, disable /
-// enable, reset a password, set what routing gives each one (capacity, skills).
+// enable, reset a password (and whether it must be changed at the next sign-in),
+// set what routing gives each one (capacity, skills).
 
 import { errorText, get, patch, post } from "./api.js";
 import { badge, h, mount } from "./dom.js";
@@ -29,19 +30,22 @@ function createForm() {
   const username = h("input", { id: "user-name", name: "username", required: true, maxlength: "100", autocomplete: "off", spellcheck: "false" });
   const role = roleSelect("user-role", "agent");
   const password = h("input", { id: "user-password", name: "password", type: "password", minlength: "8", required: true, autocomplete: "new-password" });
+  const mustChange = h("input", { id: "user-must-change", name: "must_change_password", type: "checkbox", checked: true });
   const form = h("form", { class: "card form-grid", id: "user-form", novalidate: true },
     h("h2", {}, "New user"),
     h("div", { class: "field" }, h("label", { for: "user-name" }, "Username"), username, h("p", { class: "hint" }, "Letters, digits and . _ @ -")),
     h("div", { class: "field" }, h("label", { for: "user-role" }, "Role"), role,
       h("p", { class: "hint" }, "Agents answer; supervisors also watch and assign; admins also manage integrations and users.")),
     h("div", { class: "field" }, h("label", { for: "user-password" }, "Initial password"), password, h("p", { class: "hint" }, "At least 8 characters. Share it privately.")),
+    h("label", { class: "check-field" }, mustChange, " Must choose a new password at the first sign-in"),
     h("p", { class: "form-error", role: "alert", hidden: true }),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary", id: "user-create" }, "Create user")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     formError(form, null);
     try {
-      const user = await post("/api/users", { username: username.value.trim(), role: role.value, password: password.value });
+      const user = await post("/api/users", { username: username.value.trim(), role: role.value, password: password.value,
+        must_change_password: mustChange.checked });
       form.reset();
       toast(`User ${user.username} created.`);
       load();
@@ -65,7 +69,9 @@ async function change(user, body, done) {
 
 function passwordForm(user) {
   const input = h("input", { type: "password", id: `reset-${user.id}`, minlength: "8", autocomplete: "new-password", "aria-label": `New password for ${user.username}` });
+  const mustChange = h("input", { type: "checkbox", id: `reset-must-change-${user.id}`, checked: true });
   const form = h("form", { class: "inline-form" }, input,
+    h("label", { class: "check-field", for: `reset-must-change-${user.id}` }, mustChange, " must change it"),
     h("button", { type: "submit", class: "small-button" }, "Set password"),
     h("button", { type: "button", class: "link-button", onclick: () => { resetting = null; render(); } }, "Cancel"),
     h("p", { class: "form-error", role: "alert", hidden: true }));
@@ -73,7 +79,7 @@ function passwordForm(user) {
     ev.preventDefault();
     formError(form, null);
     try {
-      await patch(`/api/users/${user.id}`, { password: input.value });
+      await patch(`/api/users/${user.id}`, { password: input.value, must_change_password: mustChange.checked });
       resetting = null;
       toast(`Password of ${user.username} changed; their sessions were signed out.`);
       load();
@@ -115,6 +121,7 @@ function userRow(user) {
     h("td", {}, h("span", { class: "mono cut name-cut", title: user.username }, user.username), self ? h("span", { class: "muted" }, " (you)") : null),
     h("td", {}, h("div", { class: "role-cell" }, role, saveRole)),
     h("td", {}, user.disabled ? badge("disabled", "disabled") : badge("active", "active"),
+      user.must_change_password ? [" ", badge("new password due", "warn")] : null,
       " ", h("span", { class: "muted", dataset: { status: user.status } }, user.status)),
     h("td", {}, routingCell(user)),
     h("td", {}, fullTime(user.created_at)),

@@ -1,5 +1,6 @@
 // Boot: session or sign-in, then lists + live stream, routing between views.
 
+import { openAccount, requireNewPassword } from "./account.js";
 import { showAdmin } from "./admin.js";
 import { initIntegrations } from "./admin-integrations.js";
 import { ApiError, apiEvents, get, post, setCsrf } from "./api.js";
@@ -173,16 +174,34 @@ function announceAssigned(ticket) {
 
 // --- session ---------------------------------------------------------------------
 
+function renderWhoami() {
+  const me = store.me;
+  const name = me.display_name || me.username;
+  mount($("#whoami"), h("button", { type: "button", class: "whoami-button ghost", id: "account-button",
+    title: `${name} (${me.username}): your account`, onclick: () => openAccount(me, (renamed) => {
+      me.display_name = renamed;
+      renderWhoami();
+    }) },
+  h("span", { class: "whoami-name" }, name), h("span", { class: "whoami-role" }, me.role)));
+}
+
 async function start(session) {
+  setCsrf(session.csrf_token);
+  $("#signin").hidden = true;
+  if (session.user.must_change_password) {
+    // Nothing else is answered until then: ask before loading anything.
+    $("#shell").hidden = true;
+    document.body.dataset.view = "password";
+    await requireNewPassword(session.user, signOut);
+    session = await get("/api/session");
+  }
   store.reset();
   store.me = session.user;
   store.threshold = session.waiting_threshold_seconds || 120;
   store.routing = session.routing || "manual";
-  setCsrf(session.csrf_token);
   resetReminder();
-  $("#signin").hidden = true;
   $("#shell").hidden = false;
-  mount($("#whoami"), h("span", { class: "whoami-name", title: store.me.username }, store.me.username), h("span", { class: "whoami-role" }, store.me.role));
+  renderWhoami();
   document.body.dataset.role = store.me.role;
   await loadStatus();
   try {
