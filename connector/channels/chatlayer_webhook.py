@@ -2,10 +2,14 @@
 
 One attempt is one POST to the integration's channel URL of
 `{"recipient": {"id": ...}, "verifyToken": ..., "message": ...}` with the
-envelope's `Idempotency-Key` header, ended after the timeout whatever phase
-it is in. 2xx is delivered; a timeout, a connection error, 408, 425, 429 and
-5xx are retried (after `Retry-After` if the answer has one); any other status
-fails for good. Redirects are not followed (the client is made so).
+envelope's `Idempotency-Key` header and, when the integration has a signing
+secret, Standard Webhooks signature headers (`outbound.signing`: `webhook-id`
+is `msg_<Idempotency-Key>`, the same on every attempt) over exactly the bytes
+sent. The attempt ends after the timeout whatever phase it is in. 2xx is
+delivered; a timeout, a connection error, 408, 425, 429 and 5xx are retried
+(after `Retry-After` if the answer has one); any other status, and an address
+the outbound rules refuse (`outbound.Refused`), fail for good. Redirects are not
+followed and the answer's body is not read (the client is `outbound.client`).
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from connector.channels.base import Channel, Envelope, Outcome
+from connector.outbound import Refused, signing
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 USER_AGENT = "handover-connector/0.1"
@@ -56,20 +63,40 @@ def parse_retry_after(headers: httpx.Headers | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-class ChatlayerWebhook(Channel):
-    """Posts envelopes with `client`, each exchange bounded by `timeout` seconds."""
+def encode(job: Envelope) -> bytes:
+    """The body's bytes, made once: these are signed and sent (as httpx's `json=` would)."""
+    return json.dumps(body(job), ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).encode()
 
-    def __init__(self, client: httpx.AsyncClient, timeout: float) -> None:
+
+class ChatlayerWebhook(Channel):
+    """Posts envelopes with `client`, each exchange bounded by `timeout` seconds, signed
+    with each of `signing_secrets` (the integration's in use, `signing.in_use`; none:
+    unsigned)."""
+
+    def __init__(self, client: httpx.AsyncClient, timeout: float,
+                 signing_secrets: Sequence[str] = ()) -> None:
         self.client = client
         self.timeout = timeout
+        self.signing_secrets = tuple(signing_secrets)
 
     async def deliver(self, job: Envelope) -> Outcome:
-        headers = {"Idempotency-Key": job.idempotency_key, "User-Agent": USER_AGENT}
+        content = encode(job)
+        headers = {"Idempotency-Key": job.idempotency_key, "User-Agent": USER_AGENT,
+                   "Content-Type": "application/json"}
+        if self.signing_secrets:
+            headers.update(signing.headers(self.signing_secrets, f"msg_{job.idempotency_key}",
+                                           content))
         try:
             # The whole exchange, not each phase, must end well inside the lease.
             async with asyncio.timeout(self.timeout):
-                response = await self.client.post(job.channel_url, json=body(job),
-                                                  headers=headers, timeout=self.timeout)
+                request = self.client.build_request("POST", job.channel_url, content=content,
+                                                    headers=headers, timeout=self.timeout)
+                # Streamed and closed unread: the answer's body is never buffered.
+                response = await self.client.send(request, stream=True)
+                await response.aclose()
+        except Refused as exc:
+            return Outcome.failed(str(exc))
         except (httpx.TimeoutException, TimeoutError) as exc:
             return Outcome.retry("timeout", transport_error=type(exc).__name__)
         except httpx.HTTPError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -31,6 +32,17 @@ TOLERANCE_SECONDS = 5 * 60
 def new_secret() -> str:
     """A new signing secret, `whsec_` + base64 of 24 random bytes."""
     return PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def in_use(current: str | None, previous: str | None, previous_until: dt.datetime | None,
+           now: dt.datetime | None = None) -> tuple[str, ...]:
+    """The secrets that sign now: `current` (if set), then `previous` until
+    `previous_until` (a rotation's grace period; aware datetimes)."""
+    now = now or dt.datetime.now(dt.UTC)
+    out = [current] if current else []
+    if previous and previous_until is not None and now < previous_until:
+        out.append(previous)
+    return tuple(out)
 
 
 def key(secret: str) -> bytes:
