@@ -27,7 +27,10 @@ def _comments() -> dict[str, str]:
     """Field name → the `#:` comment lines right above it in the class's source."""
     found: dict[str, str] = {}
     pending: list[str] = []
-    source = textwrap.dedent(inspect.getsource(Settings))
+    try:
+        source = textwrap.dedent(inspect.getsource(Settings))
+    except (OSError, TypeError):  # installed without its sources: descriptions only
+        return found
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT and tok.string.startswith("#:"):
             pending.append(tok.string[2:].strip())
