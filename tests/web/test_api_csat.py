@@ -140,7 +140,7 @@ async def test_an_answer_after_the_window_is_not_recorded(app, client, bot, chan
     app.state.settings.csat_window_seconds = 0.001
     tid, _ = await surveyed(client, bot, staff["alice"], channel)
     (conv,) = await rows(app, Conversation)
-    await anyio.sleep((conv["survey_until"] - utcnow()).total_seconds() + 0.002)  # ~1 ms
+    await anyio.sleep(max(0.0, (conv["survey_until"] - utcnow()).total_seconds()) + 0.002)
     out = await turn(client, bot, "u-1", "5")
     assert out["ticket_opened"] is False
     assert (await ok(staff["alice"].get(f"/api/tickets/{tid}")))["csat"]["score"] is None
