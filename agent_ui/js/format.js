@@ -61,5 +61,6 @@ export function reasonLabel(reason) {
   return {
     need_help: "Bot asked for a human",
     escalation_requested: "Escalation requested",
+    offload: "Bot offloaded the conversation",
   }[reason] || reason || "Handover";
 }

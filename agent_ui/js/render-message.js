@@ -6,6 +6,8 @@
 
 import { h, safeHttpUrl } from "./dom.js";
 import { clock, fullTime, percent, reasonLabel } from "./format.js";
+import { handoverContext } from "./handover-context.js";
+import { renderUserMessage } from "./user-message.js";
 
 const MAX_ITEMS = 20;
 
@@ -166,8 +168,9 @@ function reasonOf(d) {
   return "unknown error";
 }
 
-/** The delivery line of an agent message. */
-export function renderDelivery(msg, { onResend, onRetry, onDiscard } = {}) {
+/** The delivery line of an agent message (or, with `prefix`, of another delivered
+ * action: "Handed back to the bot · delivered"). */
+export function renderDelivery(msg, { onResend, onRetry, onDiscard } = {}, prefix = null) {
   const d = msg.delivery;
   const box = h("div", { class: "delivery", role: "status" });
   if (msg.pending) {
@@ -201,6 +204,7 @@ export function renderDelivery(msg, { onResend, onRetry, onDiscard } = {}) {
     default:
       label = d.attempts ? `Sending (attempt ${d.attempts + 1})` : "Sending…";
   }
+  if (prefix) label = `${prefix} · ${label.charAt(0).toLowerCase()}${label.slice(1)}`;
   box.append(h("span", { class: "delivery-label" }, label));
   if (d.state === "failed" && onResend) {
     box.append(h("button", { type: "button", class: "small-button", onclick: () => onResend(msg) }, "Resend"));
@@ -228,23 +232,31 @@ function authorLabel(msg) {
   }
 }
 
-/** A system line; the start of the handover is a clear marker. */
-function renderSystem(msg) {
+/** A system line; the start of the handover is a clear marker (with what the bot handed
+ * over, if anything); a hand-back to the bot shows how its delivery went. */
+function renderSystem(msg, handlers) {
   const context = obj(msg.context);
   const event = context.event;
   const handover = event === "handover";
+  const extra = handover ? handoverContext(context.handover_context)
+    : event === "handback" ? renderDelivery(msg, handlers, "Handed back to the bot") : null;
+  const text = handover ? `Handover started · ${context.reason ? reasonLabel(str(context.reason)) : msg.text}` : msg.text;
   return h("div", {
-    class: ["msg", "msg-system", handover && "marker-handover"], role: handover ? "separator" : null,
+    class: ["msg", "msg-system", handover && "marker-handover", extra && "with-extra"],
+    role: handover ? (extra ? "group" : "separator") : null, "aria-label": handover && extra ? text : null,
     dataset: { id: String(msg.id), seq: String(msg.seq), kind: "system", event: str(event) },
-  }, h("span", { class: "system-text", dir: "auto" }, handover ? `Handover started · ${context.reason ? reasonLabel(str(context.reason)) : msg.text}` : msg.text),
-  h("time", { datetime: str(msg.created_at), title: fullTime(msg.created_at) }, clock(msg.created_at)));
+  }, h("span", { class: "system-text", dir: "auto" }, text),
+  h("time", { datetime: str(msg.created_at), title: fullTime(msg.created_at) }, clock(msg.created_at)),
+  extra);
 }
 
 export function renderMessage(msg, handlers = {}) {
-  if (msg.kind === "system") return renderSystem(msg);
+  if (msg.kind === "system") return renderSystem(msg, handlers);
   const kind = ["user", "bot", "agent", "note"].includes(msg.kind) ? msg.kind : "system";
-  // The bot's rich messages and an agent's rich replies, as the end user sees them.
-  const rich = kind === "bot" || kind === "agent" ? renderRich(msg.message) : null;
+  // The bot's rich messages and an agent's rich replies, as the end user sees them; an
+  // end user's Chatlayer message (a file, a location, a button pressed) as it was meant.
+  const rich = kind === "bot" || kind === "agent" ? renderRich(msg.message)
+    : kind === "user" ? renderUserMessage(msg.message) : null;
   const head = h("header", { class: "msg-head" },
     h("span", { class: "who" }, author(msg)),
     h("time", { datetime: str(msg.created_at), title: fullTime(msg.created_at) }, msg.pending ? "" : clock(msg.created_at)));

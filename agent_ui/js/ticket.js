@@ -10,6 +10,7 @@ import { csatBadge } from "./csat.js";
 import { $, badge, h, mount } from "./dom.js";
 import { earlierConversations } from "./earlier.js";
 import { duration, fullTime, langLabel, reasonLabel } from "./format.js";
+import { handbackButton } from "./handback.js";
 import { labelEditor } from "./labels.js";
 import { renderMessage } from "./render-message.js";
 import { richButton } from "./rich-composer.js";
@@ -71,6 +72,7 @@ function renderHeader() {
     actions.push(h("button", { type: "button", id: "transfer-button", onclick: () => openTransfer(t), "aria-keyshortcuts": "t" }, store.isStaff && t.state === "queued" ? "Assign…" : "Transfer…"));
     actions.push(h("button", { type: "button", id: "resolve-button", onclick: () => openResolve(t), "aria-keyshortcuts": "e" }, t.state === "queued" ? "Close…" : "Resolve…"));
   }
+  actions.push(handbackButton(t)); // Chatlayer Offloading tickets only
   const waiting = t.state === "queued"
     ? counter(t.opened_at, store.threshold, "span", "counter wait")
     : h("span", {}, duration(t.wait_seconds));
