@@ -40,17 +40,22 @@ async def resolve(host: str, port: int) -> list[Address]:
 
 def split(url: str, field: str) -> tuple[str, int]:
     """The host (as the HTTP client sends to it) and port of an absolute http(s) URL."""
+    host = ""
     try:
         parts = urlsplit(url)
         port = parts.port  # ValueError when not a number from 0 to 65535
-        parsed = httpx.URL(url) if parts.scheme in {"http", "https"} else None
+        if parts.scheme in {"http", "https"}:
+            parsed = httpx.URL(url)
+            # `host` decodes the name (refusing an IDNA-invalid one); the client connects
+            # to `raw_host`, its ASCII (punycode) form.
+            host = parsed.raw_host.decode("ascii") if parsed.host else ""
     except (ValueError, httpx.InvalidURL):  # e.g. "http://[", an IDNA-invalid host
-        parsed = None
-    if parsed is None or not parsed.host:
+        host = ""
+    if not host:
         raise FieldError(field, "must be an absolute http(s) URL")
     if port == 0:
         raise FieldError(field, "must not use port 0")
-    return parsed.host, port or (443 if parts.scheme == "https" else 80)
+    return host, port or (443 if parts.scheme == "https" else 80)
 
 
 def check_url(url: str, field: str, allow: Sequence[Network] = ()) -> str:
@@ -66,8 +71,13 @@ def check_url(url: str, field: str, allow: Sequence[Network] = ()) -> str:
 
 async def check_url_resolved(url: str, field: str, allow: Sequence[Network] = (),
                              resolver: Resolver = resolve) -> str:
-    """`check_url`, and a host name must resolve, to addresses that may all be connected
-    to. Call it before the transaction that saves the URL (it waits on DNS)."""
+    """`check_url`, and every address a host name resolves to now may be connected to.
+    Call it before the transaction that saves the URL (it waits on DNS).
+
+    A name that does not resolve now (no DNS where the connector runs, a record not
+    made yet, a lookup slower than `RESOLVE_SECONDS`) is accepted: this check is early
+    feedback, the transport's check at each connection is the guard.
+    """
     check_url(url, field, allow)
     host, port = split(url, field)
     if literal(host) is not None:
@@ -75,13 +85,8 @@ async def check_url_resolved(url: str, field: str, allow: Sequence[Network] = ()
     try:
         with anyio.fail_after(RESOLVE_SECONDS):
             addresses = await resolver(host, port)
-    except TimeoutError:
-        raise FieldError(field, f"refused: {host} did not resolve within "
-                                f"{RESOLVE_SECONDS:g} s") from None
-    except OSError:
-        addresses = []
-    if not addresses:
-        raise FieldError(field, f"refused: {host} does not resolve")
+    except (OSError, TimeoutError):
+        return url
     for address in addresses:
         why = refusal(address, allow, host)
         if why is not None:
