@@ -1,7 +1,8 @@
-// The admin view: tabs for integrations and users.
+// The admin view: tabs for integrations, users and event webhooks.
 
 import { showIntegrations } from "./admin-integrations.js";
 import { showUsers } from "./admin-users.js";
+import { showWebhooks } from "./admin-webhooks.js";
 import { h, mount } from "./dom.js";
 
 export function showAdmin(host, tab) {
@@ -12,8 +13,10 @@ export function showAdmin(host, tab) {
   mount(host, h("div", { class: "admin" },
     h("h1", { class: "view-title" }, "Administration"),
     h("div", { class: "tabs", role: "tablist", "aria-label": "Administration" },
-      tabLink("integrations", "Integrations"), tabLink("users", "Users")),
+      tabLink("integrations", "Integrations"), tabLink("users", "Users"),
+      tabLink("webhooks", "Webhooks")),
     panel));
   if (tab === "users") showUsers(panel);
+  else if (tab === "webhooks") showWebhooks(panel);
   else showIntegrations(panel);
 }

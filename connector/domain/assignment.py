@@ -18,6 +18,7 @@ from connector.domain import notices
 from connector.domain.agents import Agent
 from connector.domain.tickets import (
     add_messages,
+    announce,
     changed,
     reload,
     select_tickets,
@@ -67,6 +68,8 @@ def assign_many_sync(tx: SyncTx, picks: list[tuple[int, Agent, str]]) -> list[in
         {"ticket_id": tid, "action": "assigned", "from_state": "queued",
          "to_state": "assigned", "actor_id": None, "assignee_id": agent.id, "at": now,
          "reason": reason} for tid, agent, reason in done])
+    for tid, _, reason in done:
+        announce(tx, tid, "assigned", None, reason)
     loaded = {r.id: dict(r._mapping) for r in tx.conn.execute(
         select_tickets().where(_t.c.id.in_([tid for tid, _, _ in done])))}
     cache = notices.Cache()
@@ -88,7 +91,7 @@ def requeue_silent_sync(tx: SyncTx, ticket_id: int, assignee_id: int, version: i
                                   "at": now}).rowcount != 1:
         return None
     transition(tx, ticket_id, "requeued", "assigned", "queued", None, None, now,
-               reason="agent_silent")
+               reason="agent_silent", previous_assignee_id=assignee_id)
     ticket = changed(tx, reload(tx, ticket_id), assignee_id, public=True)
     minutes = max(1, round(silent_for.total_seconds() / 60))
     add_messages(tx, ticket, [NewMessage(

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connector.domain import webhook_events, webhooks
 from connector.storage.db import UTCDateTime, utcnow
 from connector.storage.models import Conversation, Message
 from connector.storage.store import SyncTx
@@ -66,6 +67,8 @@ def append(tx: SyncTx, conversation_id: int, ticket_id: int | None,
         }
         row["id"] = tx.conn.execute(_INSERT, row).scalar_one()
         stored.append(row)
+    if ticket_id is not None and webhooks.wanted(tx, "message.created"):
+        webhook_events.messages_created(tx, stored)
     return stored
 
 
