@@ -47,6 +47,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "delivery_timeout_seconds": 2.0,
         "delivery_lease_seconds": 3.0,
         "log_level": "info",
+        # The fakes listen on loopback; tests of the outbound rules pass their own list.
+        "outbound_allow_networks": ["127.0.0.0/8"],
         # Tests of other things let an agent hold many tickets; tests of routing and
         # capacity set their own (tests/routing/).
         "agent_capacity": 1000,

@@ -39,6 +39,8 @@ class CLI:
         self.settings: Settings = make_settings(tmp_path, public_url=PUBLIC)
         monkeypatch.setenv("CONNECTOR_DATABASE_URL", self.settings.database_url)
         monkeypatch.setenv("CONNECTOR_PUBLIC_URL", PUBLIC)
+        # As the suite's settings: the fakes listen on loopback.
+        monkeypatch.setenv("CONNECTOR_OUTBOUND_ALLOW_NETWORKS", '["127.0.0.0/8"]')
 
     def __call__(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
         self.capsys.readouterr()
