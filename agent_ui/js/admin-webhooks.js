@@ -14,6 +14,7 @@ export const EVENTS = [
   ["ticket.assigned", "Ticket assigned (claim, routing, transfer)"],
   ["ticket.requeued", "Ticket back in the queue"],
   ["ticket.resolved", "Ticket resolved or abandoned"],
+  ["ticket.rated", "Satisfaction rating (then comment) received"],
   ["message.created", "Message (end user, bot, agent; never notes)"],
 ];
 const GRACE_CHOICES = [

@@ -9,6 +9,8 @@ Called where the change is recorded, in its transaction, and only once
   routed, assigned by staff, transferred → `ticket.assigned`; put back in the queue
   (by a person, or for the agent's silence) → `ticket.requeued`; resolved or abandoned
   (by a person, or for inactivity) → `ticket.resolved`.
+* `ticket_rated`: from `ingest.survey`, when the satisfaction survey's rating, then its
+  comment, is recorded (after the ticket was resolved) → `ticket.rated`.
 * `messages_created`: from `transcript.append` and the ingest writer, for user, bot
   and agent messages of a ticket's conversation; never internal notes or system lines.
 """
@@ -78,6 +80,14 @@ def ticket_event(tx: SyncTx, event_type: str, summary: dict[str, Any], *, action
         data["previous_assignee"] = (users.get(previous_assignee_id)
                                      if previous_assignee_id is not None else None)
     webhooks.enqueue(tx, event_type, data)
+
+
+def ticket_rated(tx: SyncTx, summary: dict[str, Any], what: str) -> None:
+    """Queue `ticket.rated`: the end user's rating (`what` "rating") or the comment that
+    followed it ("comment") was recorded on the ticket `summary` (its `csat`)."""
+    users = _users(tx, (summary.get("assignee_id"),))
+    webhooks.enqueue(tx, "ticket.rated", {"ticket": ticket_data(summary, users),
+                                          "what": what})
 
 
 def messages_created(tx: SyncTx, rows: list[dict[str, Any]]) -> None:

@@ -42,7 +42,7 @@ _d = WebhookDelivery.__table__
 
 #: What a subscription may ask for; `webhook.test` is sent by "send test" only.
 EVENTS = ("ticket.created", "ticket.assigned", "ticket.requeued", "ticket.resolved",
-          "message.created")
+          "ticket.rated", "message.created")
 TEST_EVENT = "webhook.test"
 STATES = ("queued", "retrying", "delivered", "failed")
 PENDING = ("queued", "retrying")
@@ -50,6 +50,8 @@ MAX_DESCRIPTION = 500
 MAX_URL = 2000
 #: How long a process trusts its answer to "does any subscription want this event".
 CACHE_SECONDS = 1.0
+#: Delivered and failed deliveries are kept this long (the log), then pruned.
+KEEP = dt.timedelta(days=30)
 
 
 # --- which events are wanted, cheaply ------------------------------------------------------
@@ -180,6 +182,12 @@ async def resend(tx: Tx, delivery_id: int) -> dict[str, Any]:
                                   retry_since=now, updated_at=now, lease_until=None))
     tx.deliveries = True
     return delivery_dict({**row._mapping, "state": "queued", "next_attempt_at": now})
+
+
+async def prune(conn: AsyncConnection, now: dt.datetime) -> None:
+    """Housekeeping: forget settled deliveries older than `KEEP` (pending ones stay)."""
+    await conn.execute(sa.delete(_d).where(_d.c.state.in_(("delivered", "failed")),
+                                           _d.c.created_at < now - KEEP))
 
 
 # --- subscriptions -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ ticket and a user message before `survey_until`:
   is otherwise an ordinary one: its handover, if any, opens a ticket as usual.
 
 A marker past its time is cleared when its conversation next writes. Each recording
-is a `ticket.updated` event for the consoles.
+is a `ticket.updated` event for the consoles, and a `ticket.rated` event webhook.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from connector.domain import csat, events, tickets
+from connector.domain import csat, events, tickets, webhook_events, webhooks
 from connector.ingest.inbound import Inbound
 from connector.storage.db import UTCDateTime
 from connector.storage.models import Conversation, Integration, Ticket
@@ -88,13 +88,13 @@ def take(tx: SyncTx, conv: Any, inbound: Inbound, stamp: Any,
         if score is None:
             return None
         tx.conn.execute(_SCORE, {"tid": ticket_id, "score": score, "at": now})
-        _updated(tx, ticket_id)
+        _updated(tx, ticket_id, "rating")
         return Answer("rating", ticket_id)
     if row.csat_comment is None and text and text.strip():
         tx.conn.execute(_COMMENT, {"tid": ticket_id,
                                    "comment": text.strip()[:csat.MAX_COMMENT]})
         _unmark(tx, conv)
-        _updated(tx, ticket_id)
+        _updated(tx, ticket_id, "comment")
         return Answer("comment", ticket_id)
     _unmark(tx, conv)
     return None
@@ -105,6 +105,8 @@ def _unmark(tx: SyncTx, conv: Any) -> None:
     conv.survey_ticket_id = conv.survey_until = None
 
 
-def _updated(tx: SyncTx, ticket_id: int) -> None:
+def _updated(tx: SyncTx, ticket_id: int, what: str) -> None:
     ticket = tickets.reload(tx, ticket_id)
     tx.emit(events.ticket_updated(tickets.summary(ticket)))
+    if webhooks.wanted(tx, "ticket.rated"):
+        webhook_events.ticket_rated(tx, tickets.summary(ticket), what)

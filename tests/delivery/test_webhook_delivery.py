@@ -8,6 +8,7 @@ give-up time and its resend, and 410 Gone disabling the subscription.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
@@ -18,7 +19,9 @@ import anyio
 import httpx
 import pytest
 
+from connector.domain import webhooks
 from connector.settings import Settings
+from connector.storage.db import utcnow
 from connector.storage.webhook_models import WebhookDelivery
 from tests.conftest import add_user, sign_in
 from tests.fakes import FakeChannel, Received, Reply
@@ -179,3 +182,17 @@ async def test_gone_disables_the_subscription(
     assert shown["disabled"] is True and "410" in shown["disabled_reason"]
     enabled = await ok(admin.patch(f"/api/webhooks/{hook['id']}", json={"disabled": False}))
     assert enabled["disabled"] is False and enabled["disabled_reason"] is None
+
+
+async def test_housekeeping_forgets_settled_deliveries_past_their_time(
+        app: Any, admin: httpx.AsyncClient, receiver: FakeChannel) -> None:
+    hook = await subscribe(admin, receiver.url)
+    first = await send_test(admin, hook)
+    await settled(app, first["id"], "delivered")
+    receiver.default = Reply(500)
+    pending = await send_test(admin, hook)
+    later = utcnow() + webhooks.KEEP + dt.timedelta(days=1)
+    async with app.state.store.begin() as conn:
+        await webhooks.prune(conn, later)
+    left = [d["id"] for d in await rows(app, WebhookDelivery)]
+    assert left == [pending["id"]]  # a pending one is never forgotten

@@ -27,7 +27,7 @@ from tests.helpers import ok, rows, wait_until
 
 pytestmark = pytest.mark.anyio
 
-ALL = ["ticket.created", "ticket.assigned", "ticket.requeued", "ticket.resolved",
+ALL = ["ticket.created", "ticket.assigned", "ticket.requeued", "ticket.resolved", "ticket.rated",
        "message.created"]
 
 
@@ -225,3 +225,29 @@ async def test_a_subscription_gets_only_its_events_and_a_disabled_one_nothing(
         assert other.received == []
     finally:
         other.stop()
+
+
+async def test_the_satisfaction_rating_then_its_comment_follow_the_resolution(
+        app: Any, client: httpx.AsyncClient, bot: Bot, channel: FakeChannel,
+        staff: dict[str, httpx.AsyncClient], receiver: FakeChannel) -> None:
+    admin, alice = staff["root"], staff["alice"]
+    hook = await subscribe(admin, receiver.url, ["ticket.rated", "ticket.resolved"])
+    r = await client.post(bot.smartly_path, json=builders.turn("u-3", "help", need_help=True))
+    tid = r.json()["ticket_id"]
+    await ok(alice.post(f"/api/tickets/{tid}/claim"))
+    await ok(alice.post(f"/api/tickets/{tid}/resolve", json={"survey": True}))
+    for text in ("4", "Quick and kind"):
+        r = await client.post(bot.smartly_path, json=builders.turn("u-3", text))
+        assert r.status_code == 200, r.text
+    got = await received(receiver, 3)
+    assert all(verified(hook["secret"], g) for g in got)
+    resolved, rating, comment = sorted((g.body for g in got), key=lambda b: b["timestamp"])
+    assert resolved["type"] == "ticket.resolved"
+    assert resolved["data"]["ticket"]["csat"] is None  # the survey goes out just after
+    assert (rating["type"], rating["data"]["what"]) == ("ticket.rated", "rating")
+    assert rating["data"]["ticket"]["id"] == tid
+    assert rating["data"]["ticket"]["csat"]["score"] == 4
+    assert rating["data"]["ticket"]["csat"]["sent_at"] is not None
+    assert (comment["type"], comment["data"]["what"]) == ("ticket.rated", "comment")
+    assert comment["data"]["ticket"]["csat"] | {"at": None, "sent_at": None} == {
+        "score": 4, "comment": "Quick and kind", "at": None, "sent_at": None}

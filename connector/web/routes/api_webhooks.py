@@ -28,7 +28,7 @@ async def _checked_url(request: Request, url: str) -> str:
 
 def _changed(request: Request) -> None:
     webhooks.forget()
-    request.app.state.webhooks.wake()
+    request.app.state.webhook_worker.wake()
 
 
 @api("admin")

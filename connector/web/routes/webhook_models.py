@@ -13,7 +13,7 @@ from connector.web.routes.responses import Closed
 from connector.web.routes.schemas import Strict
 
 EventType = Literal["ticket.created", "ticket.assigned", "ticket.requeued", "ticket.resolved",
-                    "message.created"]
+                    "ticket.rated", "message.created"]
 assert set(EventType.__args__) == set(webhooks.EVENTS)  # type: ignore[attr-defined]
 URL = {"pattern": r"^https?://[^\s/?#]",
        "description": "An absolute http(s) URL of a public address (internal addresses are "
