@@ -359,3 +359,13 @@ async def test_rotate_key_body_is_bounded_and_may_be_empty(app, admin, channel):
     assert body.sent <= 4 * len(body.chunk)
     r = await admin.post(path)
     assert r.status_code == 200 and r.json()["key"] != created["key"]
+
+
+async def test_an_integer_written_with_a_fraction_is_that_integer(app, client, admin):
+    """JSON Schema's `integer` (the API's description) takes 2.0; 2.5 stays refused."""
+    carol = (await admin.post("/api/users", json={"username": "carol", "role": "agent",
+                                                  "password": "long enough secret"})).json()
+    r = await admin.patch(f"/api/users/{carol['id']}", json={"max_concurrent": 2.0})
+    assert (r.status_code, r.json()["max_concurrent"]) == (200, 2), r.text
+    r = await admin.patch(f"/api/users/{carol['id']}", json={"max_concurrent": 2.5})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "max_concurrent"
