@@ -7,6 +7,7 @@ import time
 from urllib.parse import urlsplit
 
 from connector.channels import Channel, Envelope, Outcome
+from connector.metrics import Metrics
 
 log = logging.getLogger("connector.delivery")
 
@@ -20,8 +21,12 @@ async def deliver_timed(channel: Channel, job: Envelope) -> tuple[Outcome, float
 
 def log_attempt(delivery: int | str, message: int | str, number: int, state: str,
                 status: int | None, error: str | None, duration_ms: float,
-                delay: float | None, url: str) -> None:
-    """The log line of one attempt: what came of it, and when the next one is due."""
+                delay: float | None, url: str, *, metrics: Metrics | None = None,
+                kind: str = "reply") -> None:
+    """The log line of one attempt: what came of it, and when the next one is due; counted
+    in `metrics` (as a `kind` of delivery) when given."""
+    if metrics is not None:
+        metrics.delivery(kind, state, duration_ms / 1000)
     log.info(
         "delivery=%s message=%s attempt=%s outcome=%s status=%s error=%s duration_ms=%.1f"
         " next_in=%s target=%s", delivery, message, number, state, status, error, duration_ms,

@@ -26,12 +26,14 @@ import collections
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 
 import sqlalchemy as sa
 
 from connector.ingest.inbound import Inbound, Result
 from connector.ingest.process import WriterGone, WriterProcess, write_batch
+from connector.metrics import Metrics
 from connector.realtime.stream import Event
 from connector.settings import Settings
 from connector.storage import outage
@@ -53,8 +55,11 @@ class IngestRefused(Exception):
 
 
 class IngestWriter:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, metrics: Metrics | None = None,
+                 ) -> None:
         self.store = store
+        #: Batch sizes and commit times, counted here for the writer process too.
+        self.metrics = metrics if metrics is not None else Metrics()
         self.window = dt.timedelta(seconds=settings.dedupe_window_seconds)
         self.batch_max = settings.ingest_batch_max
         self._process = WriterProcess(settings) if settings.is_sqlite else None
@@ -111,7 +116,9 @@ class IngestWriter:
             results: list[Result | None] = [None] * len(batch)
             events: list[Event] = []
             try:
+                started = time.perf_counter()
                 results, events = await self._write_async([inbound for inbound, _ in batch])
+                self.metrics.ingest_batch(len(batch), time.perf_counter() - started)
             finally:
                 self._settle(batch, results, events)
             if self.store.writers_waiting:
@@ -127,6 +134,10 @@ class IngestWriter:
         ever read for the request it belongs to.
         """
         in_flight: collections.deque[list[_Item]] = collections.deque()
+        # When each batch in flight was sent: the child starts one when it is sent or when
+        # it answered the one before, whichever is later (for `connector_ingest_*`).
+        sent_at: collections.deque[float] = collections.deque()
+        answered_at = 0.0
         sent = 0
         try:
             while True:
@@ -137,11 +148,14 @@ class IngestWriter:
                     batch = self._take()
                     in_flight.append(batch)
                     left_out = await child.send([inbound for inbound, _ in batch])
+                    sent_at.append(time.perf_counter())
                     if left_out:
                         in_flight[-1] = self._refuse(batch, left_out)
                 if not in_flight:
                     return
                 results, events = await child.receive()
+                started, answered_at = max(sent_at.popleft(), answered_at), time.perf_counter()
+                self.metrics.ingest_batch(len(in_flight[0]), answered_at - started)
                 self._settle(in_flight.popleft(), results, events)
         except WriterGone:
             pass  # logged; the batches in flight are answered with an error below

@@ -85,8 +85,11 @@ async def _stream(websocket: WebSocket, asgi_send: Send) -> None:
     hub = app.state.hub
     client = Client(principal, app.state.settings.ws_queue_max)
 
+    metrics = app.state.metrics
+
     async def send(text: str) -> None:  # hello/resync, then only the writer: one at a time
         await asgi_send({"type": "websocket.send", "text": text})
+        metrics.live_sent(text)
 
     # Judged before attaching: attaching emits events (presence) that would make a cursor
     # from the future look valid. The replay still reads after attaching: no gap.
