@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,10 +21,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from connector import outbound
 from connector.accounts.integrations import IntegrationCache
 from connector.channels import Channels
+from connector.delivery.webhook_worker import WebhookWorker
 from connector.delivery.worker import DeliveryWorker
 from connector.domain import idempotency, test_sends
+from connector.domain import webhooks as event_webhooks
 from connector.ingest.batcher import IngestWriter
 from connector.logs import AccessLogMiddleware
 from connector.realtime import stream
@@ -49,6 +51,7 @@ from connector.web.routes import (
     api_reports,
     api_search,
     api_tickets,
+    api_webhooks,
     fallback,
     health,
     hooks,
@@ -68,14 +71,22 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
         engine = create_engine(settings)
         bus = create_bus(settings.bus_url)
         await bus.connect()
-        client = httpx.AsyncClient(
-            timeout=settings.delivery_timeout_seconds, follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.delivery_concurrency * 2))
+        # Every outbound call goes through it: checked addresses, no redirects (issue 15).
+        client = outbound.client(settings.outbound_networks,
+                                 timeout=settings.delivery_timeout_seconds,
+                                 max_connections=settings.delivery_concurrency * 2)
         store = Store(engine, bus, sync_engine=(create_sync_engine(settings)
                                                 if settings.is_sqlite else None))
-        channels = Channels(client, settings.delivery_timeout_seconds)
+        integrations = IntegrationCache(engine)
+        channels = Channels(client, settings.delivery_timeout_seconds, integrations)
         worker = DeliveryWorker(store, channels.for_integration, settings)
-        store.on_delivery = worker.wake
+        webhook_worker = WebhookWorker(store, client, settings)
+
+        def wake_workers() -> None:  # a commit queued a reply or an event webhook
+            worker.wake()
+            webhook_worker.wake()
+
+        store.on_delivery = wake_workers
         store.hand_deliveries_to(worker.hand_over, settings.delivery_lease_seconds)
         writer = IngestWriter(store, settings)
         checkpointer = Checkpointer(settings.sqlite_path) if settings.sqlite_path else None
@@ -85,13 +96,15 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
         app.state.store = store
         app.state.channels = channels
         app.state.delivery = worker
+        app.state.webhook_worker = webhook_worker
         app.state.ingest = writer
-        app.state.integrations = IntegrationCache(engine)
+        app.state.integrations = integrations
         app.state.loop = asyncio.get_running_loop()
         hub = Hub(store, bus, settings)
         app.state.hub = hub
         router = Router(store, settings)
         hub.listeners.append(router.saw)
+        hub.listeners.append(webhook_worker.saw)
         app.state.router = router
         app.state.checkpointer = checkpointer
         await hub.start()
@@ -99,6 +112,7 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
         if checkpointer is not None:
             checkpointer.start()
         tasks = [asyncio.create_task(worker.run(), name="delivery-worker"),
+                 asyncio.create_task(webhook_worker.run(), name="webhook-worker"),
                  asyncio.create_task(_housekeeping(store, settings), name="housekeeping"),
                  asyncio.create_task(router.run(), name="routing"),
                  asyncio.create_task(Sweeper(store, settings).run(), name="routing-sweep")]
@@ -110,6 +124,7 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
             await writer.stop()
             await hub.stop()
             await worker.stop()
+            await webhook_worker.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -128,7 +143,7 @@ def create_app(settings: Settings, sources: Mapping[str, Source] = SOURCES) -> S
         routes=[*hooks.routes(webhooks), *health.routes, *api_auth.routes, *api_tickets.routes,
                 *api_reports.routes, *api_admin.routes, *openapi.routes, *ws.routes,
                 *api_search.routes,
-                *api_canned.routes,
+                *api_canned.routes, *api_webhooks.routes,
                 # JSON 404/405 for API paths the routes above did not take; then the console.
                 fallback.ApiFallback(), *console_routes()],
         middleware=[Middleware(AccessLogMiddleware, trusted_proxies=settings.trusted_networks),
@@ -154,7 +169,8 @@ def console_routes() -> list[BaseRoute]:
 
 async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -> None:
     """Drop expired dedupe keys, stream events past their retention, idempotency keys
-    past their 24 hours and test sends past `test_sends.KEEP`."""
+    past their 24 hours, test sends past `test_sends.KEEP` and settled event webhooks past
+    `webhooks.KEEP`."""
     dedupe = DedupeKey.__table__
     while True:
         await asyncio.sleep(every)
@@ -167,5 +183,6 @@ async def _housekeeping(store: Store, settings: Settings, every: float = 60.0) -
                     seconds=settings.stream_retention_seconds))
                 await idempotency.prune(conn, now)
                 await test_sends.prune(conn, now)
+                await event_webhooks.prune(conn, now)
         except Exception as exc:
             outage.failed(log, "housekeeping", exc)

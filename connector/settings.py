@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from connector.outbound.addresses import parse_networks as parse_networks_list
 from connector.realtime.bus import BUSES
 from connector.web.proxies import Network, parse_networks
 
@@ -26,27 +27,43 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONNECTOR_", extra="ignore")
 
+    #: sqlite+aiosqlite:///PATH (one file, its directory created) or
+    #: postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE.
     database_url: str = "sqlite+aiosqlite:///./data/connector.db"
+    #: The address `serve` listens on (0.0.0.0: every interface).
     host: str = "127.0.0.1"
+    #: The TCP port `serve` listens on; checked before any migration runs.
     port: int = Field(8000, ge=1, le=65535)
+    #: The URL people and bots reach the service at: webhook URLs, cookies (https: Secure).
     public_url: str = "http://127.0.0.1:8000"
     #: Origins allowed to open the live stream; default: the public URL's origin.
     allowed_origins: list[str] = []
     #: Comma-separated IPs or CIDR networks of the reverse proxies whose
     #: X-Forwarded-For is believed (`connector.web.proxies`); none by default.
     trusted_proxies: str = ""
+    #: Notifications between instances: memory:// (one instance) or redis://HOST:PORT/DB.
     bus_url: str = "memory://"
+    #: Networks that outbound calls (channels, APIs, event webhooks) may reach although
+    #: they are not public, as a JSON list of CIDRs, e.g. ["10.20.0.0/16"]; none by
+    #: default: loopback, private, link-local... addresses are refused (`connector.outbound`).
+    outbound_allow_networks: list[str] = []
 
+    #: debug, info, warning, error or critical.
     log_level: str = "info"
+    #: One JSON object per log line instead of text.
     log_json: bool = False
 
+    #: The first admin, created at the first start when there is no admin.
     admin_username: str = "admin"
+    #: Its password (8 to 1000 characters); unset: a one-time password is printed,
+    #: to be replaced at the first sign-in.
     admin_password: str | None = None
 
     #: How long a rotated-out Smartly key keeps working.
     key_grace_seconds: float = Field(24 * 3600, ge=0)
     #: A resent identical webhook body within this window is a duplicate.
     dedupe_window_seconds: float = Field(600, ge=0)
+    #: Largest webhook body accepted (413 beyond).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     #: A request's line and headers must arrive within this time of its first byte (of the
     #: connection's opening for its first request), else 408 and the connection is closed.
@@ -57,25 +74,38 @@ class Settings(BaseSettings):
     #: Ingest group commit: most events per transaction.
     ingest_batch_max: int = Field(256, ge=1)
 
+    #: One attempt to send a reply to the channel gives up after this long.
     delivery_timeout_seconds: float = Field(10.0, gt=0)
     #: A claimed delivery is someone else's to retry after this long.
     delivery_lease_seconds: float = Field(30.0, gt=0)
+    #: How often the delivery worker looks for replies due (besides being woken).
     delivery_poll_seconds: float = Field(1.0, gt=0)
+    #: Replies sent at once by one instance.
     delivery_concurrency: int = Field(32, ge=1)
     #: Backoff: base * 2**(attempt-1), capped, +-jitter; give up after `give_up`.
     retry_base_seconds: float = Field(1.0, gt=0)
+    #: Longest wait between two attempts.
     retry_max_delay_seconds: float = Field(600.0, gt=0)
+    #: Each wait is varied by up to this fraction, so retries spread out.
     retry_jitter: float = Field(0.2, ge=0, lt=1)
+    #: A reply not delivered this long after it was written fails for good.
     retry_give_up_seconds: float = Field(24 * 3600, gt=0)
 
+    #: A console session unused for this long ends.
     session_idle_seconds: float = Field(8 * 3600, gt=0)
+    #: A console session ends this long after sign-in, used or not.
     session_max_seconds: float = Field(7 * 24 * 3600, gt=0)
+    #: Failed sign-ins per username within the lockout time before it is locked
+    #: (four times as many per client address).
     login_max_failures: int = Field(5, ge=1)
+    #: How long a locked username or address waits (and the failures' window).
     login_lockout_seconds: float = Field(300, ge=0)
 
     #: Stream events older than this may be pruned; older cursors get `resync`.
     stream_retention_seconds: float = Field(7 * 24 * 3600, gt=0)
+    #: Live-stream frames waiting for one console beyond which it is sent `resync`.
     ws_queue_max: int = Field(1000, ge=10)
+    #: A ping on every idle live stream this often.
     ws_heartbeat_seconds: float = Field(20.0, gt=0)
     #: A live-stream send not completed within this time (the console stopped reading)
     #: closes the socket with 4008.
@@ -84,6 +114,7 @@ class Settings(BaseSettings):
     #: once per console costs about twice the CPU of sending it (docs/benchmarks.md §2);
     #: turn it on when consoles sit behind slow links and the server has CPU to spare.
     ws_compression: bool = False
+    #: The console marks a ticket as waiting long after this.
     waiting_threshold_seconds: float = Field(120.0, gt=0)
 
     #: `auto`: queued tickets are assigned to available agents (`connector.routing`);
@@ -98,6 +129,9 @@ class Settings(BaseSettings):
     auto_resolve_after_seconds: float = Field(0.0, ge=0)
     #: A user whose last console closed this long ago is set `offline`.
     presence_grace_seconds: float = Field(60.0, ge=0)
+    #: A satisfaction survey's rating, then its comment, are taken within this long of
+    #: the survey being sent (`domain.csat`); at most 30 days.
+    csat_window_seconds: float = Field(86400.0, gt=0, le=30 * 24 * 3600)
     #: Open conversations per agent, unless set per user.
     agent_capacity: int = Field(3, ge=1, le=1000)
 
@@ -113,6 +147,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_trusted_proxies(cls, value: str) -> str:
         return ",".join(str(n) for n in parse_networks(value))
+
+    @field_validator("outbound_allow_networks")
+    @classmethod
+    def _check_outbound_allow_networks(cls, value: list[str]) -> list[str]:
+        return [str(n) for n in parse_networks_list(value)]
 
     @field_validator("database_url")
     @classmethod
@@ -180,6 +219,11 @@ class Settings(BaseSettings):
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)
 
+    @cached_property
+    def outbound_networks(self) -> tuple[Network, ...]:
+        """`outbound_allow_networks` as networks (`connector.outbound.addresses`)."""
+        return parse_networks_list(self.outbound_allow_networks)
+
     @property
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
@@ -199,5 +243,11 @@ def load_settings(**overrides: object) -> Settings:
         # The environment source could not even decode the value (a list that is not JSON).
         found = re.search(r'field "(\w+)"', str(exc))
         name = found.group(1) if found else "settings"
+        example = LIST_EXAMPLES.get(name, '["https://console.example.com"]')
         raise ConfigError(f"CONNECTOR_{name.upper()}: cannot parse the value; write a list "
-                          'as JSON, e.g. ["https://console.example.com"]') from None
+                          f"as JSON, e.g. {example}") from None
+
+
+#: An example of each list setting, for the error when one is not JSON.
+LIST_EXAMPLES = {"allowed_origins": '["https://console.example.com"]',
+                 "outbound_allow_networks": '["10.20.0.0/16"]'}

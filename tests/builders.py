@@ -10,7 +10,7 @@ from typing import Any
 
 from bench.lib.smartly import turn
 
-__all__ = ["chatlayer", "escalation", "turn"]
+__all__ = ["chatlayer", "escalation", "offload", "offloading_messages", "turn", "user_says"]
 
 
 def escalation(client: str = "user-1", *, lang: str = "fr-fr", plateform: str = "webchat",
@@ -30,6 +30,33 @@ def chatlayer(user: str, token: str, message: dict[str, Any] | None = None,
     else:
         body["senderId"] = user
     return body
+
+
+def user_says(text: str, **extra: Any) -> dict[str, Any]:
+    """One item of a Chatlayer Offloading `messages` list or `transcript`: the user."""
+    return {"actor": "user", "message": {"messageType": "text", "text": text, **extra},
+            "timestamp": "2026-11-29T10:00:00.000Z"}
+
+
+def bot_says(message: dict[str, Any] | str) -> dict[str, Any]:
+    body = {"text": message} if isinstance(message, str) else message
+    return {"actor": "bot", "message": body, "timestamp": "2026-11-29T10:00:01.000Z"}
+
+
+def offloading_messages(session: str, items: list[dict[str, Any]], *, bot: str = "bot-1",
+                        channel: str = "web") -> dict[str, Any]:
+    """Chatlayer's Offloading `messages` event: a session's new messages."""
+    return {"event": "messages", "botId": bot, "version": "LIVE", "sessionId": session,
+            "channel": channel, "timestamp": "2026-11-29T10:00:02.000Z", "messages": items}
+
+
+def offload(session: str, transcript: list[dict[str, Any]] | None = None, *,
+            payload: dict[str, Any] | None = None, bot: str = "bot-1",
+            channel: str = "web", **extra: Any) -> dict[str, Any]:
+    """Chatlayer's Offloading `offload` event: the bot hands the session to the desk."""
+    return {"event": "offload", "botId": bot, "version": "LIVE", "sessionId": session,
+            "channel": channel, "timestamp": "2026-11-29T10:00:03.000Z",
+            "transcript": transcript or [], "payload": payload or {}, **extra}
 
 
 class EndlessBody:

@@ -16,6 +16,8 @@ class Received:
     headers: dict[str, str]
     body: Any
     at: float
+    #: The body's bytes as received (what a signature is over).
+    raw: bytes = b""
 
 
 @dataclass
@@ -61,7 +63,7 @@ class FakeChannel:
                 if reply.delay:
                     time.sleep(reply.delay)
                 item = Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                body, time.monotonic())
+                                body, time.monotonic(), raw)
                 # Recorded before answering: whoever reads the answer finds it recorded.
                 with channel._changed:
                     channel.received.append(item)
@@ -122,3 +124,17 @@ class FakeChannel:
 
     def texts(self) -> list[str]:
         return [r.body["message"]["text"] for r in self.delivered]
+
+
+class FakeChatlayerApi(FakeChannel):
+    """Chatlayer's API, as far as the conversation actions go: every POST is recorded
+    (path, headers, body) and answered as `script`/`default` say; `api_url` is its base."""
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def actions(self) -> list[tuple[str, Any]]:
+        """(path, body) of every request answered 2xx, in order."""
+        with self._lock:
+            return [(r.path, r.body) for r in self.delivered]

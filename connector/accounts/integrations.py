@@ -1,4 +1,5 @@
-"""Integrations: one bot's webhooks in (`connector.sources`) and its Chatlayer channel.
+"""Integrations: one bot's webhooks in (`connector.sources`) and where replies go out
+(`kind`: its Chatlayer Webhook channel, or Chatlayer's conversation actions API).
 
 The integration's key (carried by the URL of a source authenticated by key) is
 shown once and stored only as a hash. Rotation keeps the previous key valid
@@ -10,19 +11,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.accounts.security import hash_secret, new_id, new_secret, secret_matches
-from connector.domain import notices
+from connector.domain import csat, notices
 from connector.domain.errors import FieldError
+from connector.outbound import Network, check_url_resolved, signing
+from connector.outbound.urls import split as split_url
 from connector.sources import webhook_urls
 from connector.storage.db import utcnow
 from connector.storage.models import Integration
@@ -37,21 +39,34 @@ class IntegrationError(FieldError):
 @dataclass(slots=True)
 class Created:
     integration: Integration
+    #: The new key (creation, key rotation) or signing secret (its rotation): shown once.
     key: str
 
 
 def check_channel_url(url: str) -> str:
     """An absolute http(s) URL with a host and a valid port, that the HTTP client
-    (httpx, which delivers to it) can parse."""
+    (httpx, which delivers to it) can parse. Where it may lead is `check_reachable`'s."""
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError when not a number from 0 to 65535
-        host = httpx.URL(url).host if parts.scheme in {"http", "https"} else ""
-    except (ValueError, httpx.InvalidURL):  # e.g. "http://[", an IDNA-invalid host
-        host = ""
-    if not host:
-        raise IntegrationError("channel_url", "must be an absolute http(s) URL")
+        split_url(url, "channel_url")
+    except FieldError as exc:
+        raise IntegrationError("channel_url", str(exc)) from None
     return url
+
+
+#: The fields holding a URL we will call.
+URL_FIELDS = ("channel_url", "api_url")
+
+
+async def check_reachable(allow: Sequence[Network], fields: Mapping[str, Any]) -> None:
+    """The URL fields among `fields` (`URL_FIELDS`) must lead to addresses we may connect
+    to (`outbound.check_url_resolved`: FieldError naming the field). It waits on DNS: call
+    it before the transaction that saves them (the API and the CLI do)."""
+    for field in URL_FIELDS:
+        if isinstance(fields.get(field), str):
+            try:
+                await check_url_resolved(fields[field], field, allow)
+            except FieldError as exc:
+                raise IntegrationError(field, str(exc)) from None
 
 
 #: Longest name and verify token (their columns' sizes), also in the API's schemas.
@@ -72,32 +87,104 @@ def check_token(token: str) -> str:
     return token
 
 
-def describe(row: Integration, public_url: str, key: str | None = None) -> dict[str, Any]:
-    """An integration as the admin API and the CLI show it: each source's webhook URL
-    (`webhook_urls`), and with `key` (at creation and rotation only) the key and the
-    URLs that carry it."""
+#: What an integration connects: `smartly` (Smartly webhooks in, replies through the
+#: Chatlayer Webhook channel at `channel_url`) or `chatlayer-offloading` (Chatlayer's
+#: Offloading webhook in, replies and handback through Chatlayer's conversation actions
+#: API at `api_url` with `api_token`).
+KINDS = ("smartly", "chatlayer-offloading")
+OFFLOADING = "chatlayer-offloading"
+#: Longest handback action body, as JSON.
+MAX_ACTION = 4000
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise IntegrationError("kind", f"must be one of {', '.join(KINDS)}")
+    return kind
+
+
+def check_api_url(url: str) -> str:
+    """Chatlayer's API base URL (`https://api.chatlayer.ai`): as a channel URL."""
+    try:
+        return check_channel_url(url)
+    except IntegrationError:
+        raise IntegrationError("api_url", "must be an absolute http(s) URL") from None
+
+
+def check_api_token(token: str) -> str:
+    if not token.strip() or len(token) > 2000 or any(c in token for c in "\r\n\x00"):
+        raise IntegrationError("api_token", "must be 1 to 2000 characters on one line")
+    return token
+
+
+def check_handback_action(action: Any) -> dict[str, Any] | None:
+    """The conversation action sent to un-pause the bot: a JSON object (None: the
+    default, `channels.chatlayer_actions.DEFAULT_HANDBACK`)."""
+    if action is None:
+        return None
+    if not isinstance(action, dict) or not action:
+        raise IntegrationError("handback_action", "must be a non-empty JSON object or null")
+    if len(json.dumps(action)) > MAX_ACTION:
+        raise IntegrationError("handback_action", f"must be at most {MAX_ACTION} characters "
+                                                  "as JSON")
+    return action
+
+
+def describe(row: Integration, public_url: str, key: str | None = None,
+             signing_secret: str | None = None) -> dict[str, Any]:
+    """An integration as the admin API and the CLI show it: its kind, each source's
+    webhook URL (`webhook_urls`: null for those of another kind), and with `key` (at
+    creation and rotation only) the key and the URLs that carry it. The API token is
+    never shown, only whether one is set."""
     out: dict[str, Any] = {
-        "id": row.id, "name": row.name, "channel_url": row.channel_url,
+        "id": row.id, "name": row.name, "kind": row.kind, "channel_url": row.channel_url,
+        "api_url": row.api_url, "api_token_set": bool(row.api_token), "bot_id": row.bot_id,
+        "handback_action": row.handback_action,
         "verify_token": row.verify_token, "created_at": row.created_at.isoformat(),
         "key_rotated_at": row.key_rotated_at.isoformat() if row.key_rotated_at else None,
         "previous_key_valid_until": (row.previous_key_expires_at.isoformat()
                                      if row.previous_key_expires_at else None),
+        # The signing secret itself only in `signing_secret` at creation and rotation.
+        "signing_secret_rotated_at": _iso(row.signing_secret_rotated_at),
+        "previous_signing_secret_valid_until": _iso(row.previous_signing_secret_expires_at),
         # What the end user is told (`domain.notices`).
         "queue_message": row.queue_message, "assigned_message": row.assigned_message,
         "offline_message": row.offline_message, "business_hours": row.business_hours,
         "first_response_target_seconds": row.first_response_target_seconds,
-        **webhook_urls(public_url, row.id, key),
+        # The satisfaction survey (`domain.csat`); null: the defaults.
+        "survey_question": row.survey_question, "survey_labels": row.survey_labels,
+        **webhook_urls(public_url, row.id, key, row.kind),
     }
     if key is not None:
         out["key"] = key
+    if signing_secret is not None:
+        out["signing_secret"] = signing_secret
     return out
 
 
-async def create(conn: AsyncConnection, *, name: str, channel_url: str,
-                 verify_token: str | None = None) -> Created:
+async def create(conn: AsyncConnection, *, name: str, channel_url: str | None = None,
+                 verify_token: str | None = None, kind: str = "smartly",
+                 api_url: str | None = None, api_token: str | None = None,
+                 handback_action: Any = None) -> Created:
+    """A new integration of `kind`: `smartly` needs `channel_url`; `chatlayer-offloading`
+    needs `api_url` and `api_token` (`IntegrationError` naming the missing field)."""
     key = new_secret()
+    kind = check_kind(kind)
+    fields: dict[str, Any] = {"channel_url": ""}
+    if kind == OFFLOADING:
+        for field, value in (("api_url", api_url), ("api_token", api_token)):
+            if value is None:
+                raise IntegrationError(field, f"is required for a {OFFLOADING} integration")
+        fields.update(api_url=check_api_url(api_url or ""),
+                      api_token=check_api_token(api_token or ""),
+                      handback_action=check_handback_action(handback_action))
+    else:
+        if channel_url is None:
+            raise IntegrationError("channel_url", "is required for a smartly integration")
+        fields["channel_url"] = check_channel_url(channel_url)
     row = Integration(
-        id=new_id(), name=check_name(name), channel_url=check_channel_url(channel_url),
+        id=new_id(), name=check_name(name), kind=kind, **fields,
+        signing_secret=signing.new_secret(),
         verify_token=check_token(verify_token) if verify_token is not None else new_secret(),
         key_hash=hash_secret(key), created_at=utcnow(),
     )
@@ -115,6 +202,15 @@ async def list_all(conn: AsyncConnection) -> list[Integration]:
     return [Integration.model_validate(r._mapping) for r in rows]
 
 
+async def bind_bot(conn: AsyncConnection, integration_id: str, bot_id: str) -> bool:
+    """Bind a Chatlayer Offloading integration to the bot of its first event; True if it
+    serves `bot_id` (now or already), False if it is bound to another bot."""
+    await conn.execute(sa.update(_t).where(_t.c.id == integration_id, _t.c.bot_id.is_(None))
+                       .values(bot_id=bot_id))
+    bound = (await conn.execute(sa.select(_t.c.bot_id).where(_t.c.id == integration_id))).scalar()
+    return bound == bot_id
+
+
 async def rotate_key(conn: AsyncConnection, integration_id: str,
                      grace: dt.timedelta) -> Created | None:
     current = await get(conn, integration_id)
@@ -128,23 +224,59 @@ async def rotate_key(conn: AsyncConnection, integration_id: str,
     return Created(current.model_copy(update=values), key)
 
 
+async def rotate_signing_secret(conn: AsyncConnection, integration_id: str,
+                                grace: dt.timedelta) -> Created | None:
+    """A new signing secret (in `Created.key`); the previous one keeps signing (a second
+    signature) for `grace`."""
+    current = await get(conn, integration_id)
+    if current is None:
+        return None
+    secret = signing.new_secret()
+    now = utcnow()
+    values = {"signing_secret": secret,
+              "previous_signing_secret": current.signing_secret or None,
+              "previous_signing_secret_expires_at": now + grace,
+              "signing_secret_rotated_at": now}
+    await conn.execute(sa.update(_t).where(_t.c.id == integration_id).values(**values))
+    return Created(current.model_copy(update=values), secret)
+
+
+def signing_secrets(integration: Integration, now: dt.datetime | None = None,
+                    ) -> tuple[str, ...]:
+    """The secrets that sign what we send now: the current one, and the rotated-out one
+    during its grace period; none for an integration without a secret."""
+    return signing.in_use(integration.signing_secret, integration.previous_signing_secret,
+                          integration.previous_signing_secret_expires_at, now or utcnow())
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 async def update(conn: AsyncConnection, integration_id: str, **changes: Any) -> Integration | None:
-    checks = {"name": check_name, "channel_url": check_channel_url, "verify_token": check_token}
+    checks = {"name": check_name, "channel_url": check_channel_url, "verify_token": check_token,
+              "api_url": check_api_url, "api_token": check_api_token}
     values = {k: checks[k](v) for k, v in changes.items() if k in checks and v is not None}
-    # The notices' fields: null clears a message or the hours, resets the target.
+    if "handback_action" in changes:  # null: back to the default
+        values["handback_action"] = check_handback_action(changes["handback_action"])
+    # The notices' and the survey's fields: null clears a message, the hours, the
+    # survey texts, resets the target.
     values.update({k: NOTICE_CHECKS[k](v) for k, v in changes.items() if k in NOTICE_CHECKS})
     if values:
         await conn.execute(sa.update(_t).where(_t.c.id == integration_id).values(**values))
     return await get(conn, integration_id)
 
 
-#: The fields of what the end user is told (`domain.notices`), each with its check.
+#: The fields of what the end user is told (`domain.notices`, `domain.csat`), each with its
+#: check.
 NOTICE_CHECKS: dict[str, Callable[[Any], Any]] = {
     "queue_message": functools.partial(notices.check_message, "queue_message"),
     "assigned_message": functools.partial(notices.check_message, "assigned_message"),
     "offline_message": functools.partial(notices.check_message, "offline_message"),
     "business_hours": notices.check_business_hours,
     "first_response_target_seconds": notices.check_target,
+    "survey_question": csat.check_question,
+    "survey_labels": csat.check_labels,
 }
 
 

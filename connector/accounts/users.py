@@ -134,7 +134,7 @@ async def update(conn: AsyncConnection, user_id: int, *, role: str | None = None
         values["status"] = "offline"  # takes no work, and is shown so
     if values:
         await conn.execute(sa.update(_t).where(_t.c.id == user_id).values(**values))
-    if disabled:
+    if disabled or must_change_password:  # signed out: the next sign-in asks for one
         await revoke_sessions(conn, user_id)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -16,9 +17,21 @@ from connector.sources import SOURCES
 def add_parsers(sub: Any) -> None:
     integ = sub.add_parser("integration", help="bot endpoints").add_subparsers(
         dest="action", required=True)
-    add = integ.add_parser("add", help="register a bot and its Chatlayer channel")
+    add = integ.add_parser(
+        "add", help="register a bot: Smartly with its Chatlayer channel, or a Chatlayer "
+                    "bot's Offloading webhook")
+    add.add_argument("--kind", choices=integrations.KINDS, default="smartly",
+                     help="smartly (default): Smartly webhooks in, replies through "
+                          "--channel-url; chatlayer-offloading: Chatlayer's Offloading "
+                          "webhook in, replies through its API (--api-url, --api-token)")
     add.add_argument("--name", required=True)
-    add.add_argument("--channel-url", required=True)
+    add.add_argument("--channel-url", default=None, help="the Chatlayer Webhook channel "
+                                                         "(smartly)")
+    add.add_argument("--api-url", default=None, help="Chatlayer's API, e.g. "
+                                                     "https://api.chatlayer.ai "
+                                                     "(chatlayer-offloading)")
+    add.add_argument("--api-token", default=None, help="Chatlayer API bearer token "
+                                                       "(chatlayer-offloading)")
     add.add_argument("--verify-token", default=None, help="generated when not given")
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_integration_add)
@@ -31,6 +44,13 @@ def add_parsers(sub: Any) -> None:
                      help="seconds the old key keeps working (default: 24 h)")
     rot.add_argument("--json", action="store_true")
     rot.set_defaults(func=cmd_integration_rotate)
+    sig = integ.add_parser("rotate-signing-secret",
+                           help="new secret signing replies; the old one signs too for a while")
+    sig.add_argument("id")
+    sig.add_argument("--grace", type=float, default=None,
+                     help="seconds the old secret keeps signing (default: 24 h)")
+    sig.add_argument("--json", action="store_true")
+    sig.set_defaults(func=cmd_integration_rotate_signing_secret)
 
 
 def _print_integration(out: dict[str, Any], as_json: bool) -> None:
@@ -47,17 +67,33 @@ def _print_integration(out: dict[str, Any], as_json: bool) -> None:
             print(f"    {url}")
         else:
             print(f"  {source.label + ' webhook URL:':<22} {url}")
-    print(f"  Channel URL:           {out['channel_url']}")
-    print(f"  Verify token:          {out['verify_token']}")
+    if out["kind"] == integrations.OFFLOADING:
+        print(f"  Chatlayer API URL:     {out['api_url']}")
+        print(f"  Bot:                   {out['bot_id'] or '(bound by its first event)'}")
+        print(f"  Verify token:          {out['verify_token']}  (paste it into Chatlayer's "
+              "Offloading settings)")
+    else:
+        print(f"  Channel URL:           {out['channel_url']}")
+        print(f"  Verify token:          {out['verify_token']}")
     if out["previous_key_valid_until"] is not None:
         print(f"  Previous key valid until {out['previous_key_valid_until']}")
+    if out.get("signing_secret") is not None:
+        print("  Signing secret (verifies our replies' webhook-signature; shown only once):")
+        print(f"    {out['signing_secret']}")
+    if out["previous_signing_secret_valid_until"] is not None:
+        print(f"  Previous signing secret signs until "
+              f"{out['previous_signing_secret_valid_until']}")
 
 
 def cmd_integration_add(settings: Settings, args: argparse.Namespace) -> int:
+    # Where the URLs lead (DNS), before anything is written.
+    asyncio.run(integrations.check_reachable(settings.outbound_networks, vars(args)))
     created = run_db(settings, lambda c: integrations.create(
-        c, name=args.name, channel_url=args.channel_url, verify_token=args.verify_token))
-    _print_integration(
-        integrations.describe(created.integration, settings.public_url, created.key), args.json)
+        c, name=args.name, kind=args.kind, channel_url=args.channel_url,
+        verify_token=args.verify_token, api_url=args.api_url, api_token=args.api_token))
+    _print_integration(integrations.describe(created.integration, settings.public_url,
+                                             created.key, created.integration.signing_secret),
+                       args.json)
     return 0
 
 
@@ -82,4 +118,15 @@ def cmd_integration_rotate(settings: Settings, args: argparse.Namespace) -> int:
         return fail(f"no integration {args.id!r}")
     _print_integration(
         integrations.describe(created.integration, settings.public_url, created.key), args.json)
+    return 0
+
+
+def cmd_integration_rotate_signing_secret(settings: Settings, args: argparse.Namespace) -> int:
+    grace = dt.timedelta(seconds=args.grace if args.grace is not None
+                         else settings.key_grace_seconds)
+    created = run_db(settings, lambda c: integrations.rotate_signing_secret(c, args.id, grace))
+    if created is None:
+        return fail(f"no integration {args.id!r}")
+    _print_integration(integrations.describe(created.integration, settings.public_url,
+                                             signing_secret=created.key), args.json)
     return 0

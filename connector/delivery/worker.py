@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -108,7 +108,7 @@ class DeliveryWorker:
     and later replies of a conversation whose earlier one was still pending.
     """
 
-    def __init__(self, store: Store, channel_for: Callable[[str], Channel],
+    def __init__(self, store: Store, channel_for: Callable[[str], Awaitable[Channel]],
                  settings: Settings) -> None:
         self.store = store
         #: The channel of an integration (by id).
@@ -196,7 +196,8 @@ class DeliveryWorker:
                 self.wake()  # the conversation's next reply may be due now
 
     async def _attempt(self, job: outbox.Job) -> bool:
-        outcome, duration_ms = await deliver_timed(self.channel_for(job.integration_id), job)
+        channel = await self.channel_for(job.integration_id)
+        outcome, duration_ms = await deliver_timed(channel, job)
         recorded = await self.store.write(self._record_sync, job, outcome, duration_ms)
         if recorded is None:
             return True  # someone else recorded this attempt (our lease had run out)

@@ -18,7 +18,18 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.domain import agents, events, notices, outbox, rich, transcript
+from connector.channels.chatlayer_actions import HANDBACK
+from connector.domain import (
+    agents,
+    csat,
+    events,
+    notices,
+    outbox,
+    rich,
+    transcript,
+    webhook_events,
+    webhooks,
+)
 from connector.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from connector.domain.roles import Actor, can_manage, can_see
 from connector.domain.transcript import ConversationRef, NewMessage
@@ -84,8 +95,10 @@ def select_tickets() -> sa.Select[Any]:
     labels = (sa.select(sa.func.aggregate_strings(_tl.c.label, LABEL_SEP))
               .where(_tl.c.ticket_id == _t.c.id).scalar_subquery().label("labels_text"))
     return (
-        sa.select(_t, _conv.c.end_user_id, _users.c.username.label("assignee"), labels)
+        sa.select(_t, _conv.c.end_user_id, _users.c.username.label("assignee"), labels,
+                  _integ.c.kind.label("integration_kind"))
         .join(_conv, _conv.c.id == _t.c.conversation_id)
+        .join(_integ, _integ.c.id == _t.c.integration_id)
         .outerjoin(_users, _users.c.id == _t.c.assignee_id)
     )
 
@@ -96,8 +109,10 @@ _LOAD = select_tickets().where(_t.c.id == sa.bindparam("tid"))
 #: actor is the assignee", still holds when the write commits; with the integration's
 #: channel, for a reply handed straight to the delivery worker.
 _LOCKED = (select_tickets().add_columns(_integ.c.channel_url, _integ.c.verify_token)
-           .join(_integ, _integ.c.id == _t.c.integration_id)
            .where(_t.c.id == sa.bindparam("tid")).with_for_update(of=_t))
+_KIND = sa.select(_integ.c.kind).where(_integ.c.id == sa.bindparam("iid"))
+#: The integration kind whose conversations are handed back to their bot on resolve.
+OFFLOADING = "chatlayer-offloading"
 _AT = sa.bindparam("at", type_=UTCDateTime)
 _CLAIM = sa.update(_t).where(_t.c.id == sa.bindparam("tid"), _t.c.state == "queued").values(
     state="assigned", assignee_id=sa.bindparam("uid"), version=_t.c.version + 1,
@@ -121,8 +136,9 @@ _CLOSE_CONVERSATION = sa.update(_conv).where(
     _conv.c.id == sa.bindparam("cid"), _conv.c.open_ticket_id == sa.bindparam("tid")).values(
     open_ticket_id=None)
 _OPEN = sa.insert(_t).returning(_t.c.id)
+#: A new handover also ends any satisfaction survey pending on the conversation (`csat`).
 _SET_OPEN = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
-    open_ticket_id=sa.bindparam("tid"))
+    open_ticket_id=sa.bindparam("tid"), survey_ticket_id=None, survey_until=None)
 _TRANSITION = sa.insert(_tr)
 
 
@@ -148,7 +164,8 @@ def summary(ticket: dict[str, Any], now: dt.datetime | None = None) -> dict[str,
         "opened_at": _iso(ticket["opened_at"]), "claimed_at": _iso(ticket["claimed_at"]),
         "first_response_at": _iso(ticket["first_response_at"]),
         "resolved_at": _iso(ticket["resolved_at"]), **metrics(ticket, now),
-        "labels": labels_of(ticket),
+        "labels": labels_of(ticket), "csat": csat.of(ticket),
+        "integration_kind": ticket.get("integration_kind"),
     }
 
 
@@ -164,14 +181,18 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 HANDOVER_LABELS = {"need_help": "The bot asked for a human",
-                   "escalation_requested": "Escalation requested"}
+                   "escalation_requested": "Escalation requested",
+                   "offload": "The bot offloaded the conversation"}
 
 
-def handover_marker(reason: str) -> NewMessage:
-    """The system message that marks where the handover began in the transcript."""
+def handover_marker(reason: str, context: dict[str, Any] | None = None) -> NewMessage:
+    """The system message that marks where the handover began in the transcript, with
+    what the bot platform said about it (`handover_context`), if anything."""
     label = HANDOVER_LABELS.get(reason, reason)
-    return NewMessage("system", f"{label}: handover started",
-                      context={"event": "handover", "reason": reason})
+    marker: dict[str, Any] = {"event": "handover", "reason": reason}
+    if context:
+        marker["handover_context"] = context
+    return NewMessage("system", f"{label}: handover started", context=marker)
 
 
 def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | None,
@@ -179,7 +200,7 @@ def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | N
                 category: str | None) -> dict[str, Any] | None:
     """Open a ticket unless the conversation has one open. Caller holds the row lock.
 
-    Three statements with no read-back: it runs inside the ingest batch writer.
+    Four statements with no read-back: it runs inside the ingest batch writer.
     The caller appends `handover_marker(reason)` to the transcript with the new
     ticket's id.
     """
@@ -197,7 +218,9 @@ def open_ticket(tx: SyncTx, conv: ConversationRef, *, reason: str, lang: str | N
     tx.conn.execute(_SET_OPEN, {"cid": conv.id, "tid": ticket_id})
     conv.open_ticket_id = ticket_id
     transition(tx, ticket_id, "opened", None, "queued", None, None, now)
-    ticket.update(id=ticket_id, end_user_id=conv.end_user_id, assignee=None)
+    kind = tx.conn.execute(_KIND, {"iid": conv.integration_id}).scalar()
+    ticket.update(id=ticket_id, end_user_id=conv.end_user_id, assignee=None,
+                  integration_kind=kind)
     tx.emit(events.ticket_created(summary(ticket)))
     return ticket
 
@@ -250,7 +273,7 @@ def transfer_sync(tx: SyncTx, ticket_id: int, actor: Actor, to: User | None) -> 
     action = "requeued" if to is None else ("assigned" if actor.is_staff and
                                             ticket["assignee_id"] is None else "transferred")
     transition(tx, ticket_id, action, ticket["state"], new_state, actor.id,
-               to.id if to else None)
+               to.id if to else None, previous_assignee_id=ticket["assignee_id"])
     text = (f"{actor.username} put the ticket back in the queue" if to is None
             else f"{actor.username} assigned the ticket to {to.username}")
     # Every queue shows or drops it when it enters or leaves the queue; an A -> B
@@ -291,13 +314,19 @@ def note_sync(tx: SyncTx, ticket_id: int, actor: Actor, text: str) -> dict[str, 
     return message
 
 
-def resolve_sync(tx: SyncTx, ticket_id: int, actor: Actor,
-                 closing_message: str | None = None) -> dict[str, Any]:
+def resolve_sync(tx: SyncTx, ticket_id: int, actor: Actor, closing_message: str | None = None,
+                 survey: dt.timedelta | None = None) -> dict[str, Any]:
+    """Close the ticket: `resolved` if an agent has it, else `abandoned`. With `survey`
+    (the answer window), the satisfaction survey follows the closing message
+    (`csat.send_sync`); only for a ticket an agent has (`Conflict` otherwise)."""
     ticket = _get(tx, ticket_id, actor)
     if ticket["state"] not in OPEN_STATES:
         raise Conflict(f"ticket is {ticket['state']}")
     if not can_manage(actor, ticket):
         raise Forbidden("only the assignee or a supervisor can resolve this ticket")
+    if survey is not None and ticket["state"] != "assigned":
+        raise Conflict("a satisfaction survey is sent only for a ticket an agent took; "
+                       "this one would be abandoned")
     if closing_message is not None and closing_message.strip():
         if ticket["first_response_at"] is None and ticket["state"] == "assigned":
             tx.conn.execute(_FIRST_RESPONSE, {"tid": ticket_id, "at": utcnow()})
@@ -313,7 +342,39 @@ def resolve_sync(tx: SyncTx, ticket_id: int, actor: Actor,
     closed = reload(tx, ticket_id)
     add_messages(tx, closed, [NewMessage("system", f"{actor.username} closed the ticket",
                                       context={"event": new_state})])
+    if survey is not None:
+        csat.send_sync(tx, closed, survey)
+        closed = reload(tx, ticket_id)
+    if ticket["integration_kind"] == OFFLOADING:
+        _hand_back(tx, {**closed, "channel_url": ticket["channel_url"],
+                        "verify_token": ticket["verify_token"]}, actor)
     return changed(tx, closed, public=ticket["state"] == "queued")
+
+
+def handback_sync(tx: SyncTx, ticket_id: int, actor: Actor,
+                  closing_message: str | None = None) -> dict[str, Any]:
+    """Hand a Chatlayer Offloading conversation back to its bot: resolve it (the closing
+    message first, if any), then the action that un-pauses the bot, in the same ordered
+    delivery (`resolve_sync` does both for such a ticket). `Conflict` for a ticket of
+    another kind of integration."""
+    ticket = _get(tx, ticket_id, actor)
+    if ticket["integration_kind"] != OFFLOADING:
+        raise Conflict("only a Chatlayer Offloading conversation can be handed back to "
+                       "its bot; resolve this one")
+    return resolve_sync(tx, ticket_id, actor, closing_message)
+
+
+def _hand_back(tx: SyncTx, ticket: dict[str, Any], actor: Actor) -> None:
+    """Queue the handback action after everything queued for the conversation so far,
+    as a system message whose delivery shows how it went."""
+    (message,) = add_messages(tx, ticket, [NewMessage(
+        "system", f"{actor.username} handed the conversation back to the bot",
+        body=HANDBACK, context={"event": "handback"})], emit=False)
+    message["delivery"] = outbox.enqueue(
+        tx, message, ticket_id=ticket["id"], integration_id=ticket["integration_id"],
+        recipient_id=ticket["end_user_id"], channel_url=ticket["channel_url"],
+        verify_token=ticket["verify_token"])
+    _emit_message(tx, ticket, message)
 
 
 async def claim(tx: Tx, ticket_id: int, actor: Actor) -> dict[str, Any]:
@@ -333,9 +394,14 @@ async def note(tx: Tx, ticket_id: int, actor: Actor, text: str) -> dict[str, Any
     return await tx.run(note_sync, ticket_id, actor, text)
 
 
-async def resolve(tx: Tx, ticket_id: int, actor: Actor,
-                  closing_message: str | None = None) -> dict[str, Any]:
-    return await tx.run(resolve_sync, ticket_id, actor, closing_message)
+async def handback(tx: Tx, ticket_id: int, actor: Actor,
+                   closing_message: str | None = None) -> dict[str, Any]:
+    return await tx.run(handback_sync, ticket_id, actor, closing_message)
+
+
+async def resolve(tx: Tx, ticket_id: int, actor: Actor, closing_message: str | None = None,
+                  survey: dt.timedelta | None = None) -> dict[str, Any]:
+    return await tx.run(resolve_sync, ticket_id, actor, closing_message, survey)
 
 
 async def resend(tx: Tx, message_id: int, actor: Actor) -> dict[str, Any]:
@@ -413,9 +479,24 @@ def _check_text(text: str) -> str:
 
 def transition(tx: SyncTx, ticket_id: int, action: str, from_state: str | None,
                to_state: str, actor_id: int | None, assignee_id: int | None,
-               at: dt.datetime | None = None, reason: str | None = None) -> None:
-    """Record a transition: by `actor_id`, or by the system (None) for `reason`."""
+               at: dt.datetime | None = None, reason: str | None = None,
+               previous_assignee_id: int | None = None) -> None:
+    """Record a transition: by `actor_id`, or by the system (None) for `reason`; and
+    `announce` it. Called after the ticket's row was changed."""
     tx.conn.execute(_TRANSITION, {
         "ticket_id": ticket_id, "action": action, "from_state": from_state,
         "to_state": to_state, "actor_id": actor_id, "assignee_id": assignee_id,
         "at": at or utcnow(), "reason": reason})
+    announce(tx, ticket_id, action, actor_id, reason, previous_assignee_id)
+
+
+def announce(tx: SyncTx, ticket_id: int, action: str, actor_id: int | None,
+             reason: str | None, previous_assignee_id: int | None = None) -> None:
+    """Queue the transition's event webhook (`webhook_events.FOR_ACTION`) in this
+    transaction, when a subscription wants it (nothing is read otherwise)."""
+    event = webhook_events.FOR_ACTION.get(action)
+    if event is None or not webhooks.wanted(tx, event):
+        return
+    webhook_events.ticket_event(tx, event, summary(reload(tx, ticket_id)), action=action,
+                                actor_id=actor_id, reason=reason,
+                                previous_assignee_id=previous_assignee_id)

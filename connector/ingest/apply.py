@@ -14,9 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.domain import events, notices, tickets, transcript
+from connector.domain import events, notices, tickets, transcript, webhook_events, webhooks
 from connector.domain.roles import audience_tickets
 from connector.domain.transcript import NewMessage
+from connector.ingest import survey
 from connector.ingest.inbound import Inbound, Result
 from connector.realtime import stream
 from connector.storage.bulk import Bulk, Writer
@@ -48,6 +49,9 @@ class _Conv:
     open_ticket_id: int | None
     lang: str | None
     platform: str | None
+    #: A satisfaction survey waiting for its answer (`ingest.survey`).
+    survey_ticket_id: int | None
+    survey_until: Any
 
 
 def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[Result]:
@@ -100,7 +104,7 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
             continue
         conv = convs[(inbound.integration_id, inbound.end_user_id or "")]
         touched.add(conv.id)
-        results[i] = _one(tx, inbound, conv, event_id, pending, open_tickets, now)
+        results[i] = _one(tx, inbound, conv, event_id, pending, open_tickets, now, stamp)
 
     if pending:
         ids = {(r[1], r[2]): r[0] for r in bulk.run(_MESSAGES, [
@@ -114,6 +118,8 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
         ticket = open_tickets.get(row["ticket_id"]) if row["ticket_id"] else None
         if ticket is not None:
             tx.emit(events.message_created(ticket, transcript.message_dict(row)))
+    if pending and webhooks.wanted(tx, "message.created"):  # else nothing is read
+        webhook_events.messages_created(tx, pending)
     if touched:
         rows = [(c.last_seq, c.lang, c.platform, stamp, c.id)
                 for c in convs.values() if c.id in touched]
@@ -131,42 +137,55 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
 
 def _one(tx: SyncTx, inbound: Inbound, conv: _Conv, event_id: int,
          pending: list[dict[str, Any]], open_tickets: dict[int, dict[str, Any]],
-         now: dt.datetime) -> Result:
-    """One event's effect on the transcript (queued in `pending`) and its ticket."""
+         now: dt.datetime, stamp: Any) -> Result:
+    """One event's effect on the transcript (queued in `pending`) and its ticket. A turn
+    answering a satisfaction survey (`ingest.survey`: only with the conversation's
+    marker set) is kept on the surveyed ticket, and a rating opens no ticket."""
     result = Result("processed", event_id, conv.open_ticket_id)
-    if inbound.messages:
+    answer = (survey.take(tx, conv, inbound, stamp, now)
+              if conv.survey_ticket_id is not None else None)
+    if inbound.messages and not (inbound.backfill and conv.last_seq > 0):
         context = inbound.context
         _queue(pending, conv, [NewMessage(kind, text, body, context, event_id=event_id)
-                               for kind, text, body in inbound.messages], result, now)
+                               for kind, text, body in inbound.messages], result, now,
+               answer.ticket_id if answer else None)
+        if answer is not None:
+            open_tickets.setdefault(answer.ticket_id, tickets.reload(tx, answer.ticket_id))
     conv.lang = inbound.lang or conv.lang
     conv.platform = inbound.platform or conv.platform
+    if answer is not None and answer.kind == "rating":
+        return result
     if inbound.handover is not None and conv.open_ticket_id is None:
         routing = {"reason": inbound.handover, "lang": inbound.lang,
                    "platform": inbound.platform, "skill_id": _str(inbound.skill_id),
                    "category": inbound.category}
-        _open(tx, conv, routing, open_tickets, result, pending, now)
+        _open(tx, conv, routing, open_tickets, result, pending, now, inbound.handover_context)
     return result
 
 
 def _open(tx: SyncTx, conv: _Conv, routing: dict[str, Any],
           open_tickets: dict[int, dict[str, Any]], result: Result,
-          pending: list[dict[str, Any]], now: dt.datetime) -> None:
+          pending: list[dict[str, Any]], now: dt.datetime,
+          context: dict[str, Any] | None = None) -> None:
     ref = transcript.ConversationRef(conv.id, conv.integration_id, conv.end_user_id, None)
     ticket = tickets.open_ticket(tx, ref, **routing)
     assert ticket is not None
     conv.open_ticket_id = ticket["id"]
+    conv.survey_ticket_id = conv.survey_until = None  # cleared by `open_ticket`
     open_tickets[ticket["id"]] = ticket
     result.ticket_id, result.opened = ticket["id"], True
-    _queue(pending, conv, [tickets.handover_marker(routing["reason"])], result, now)
+    _queue(pending, conv, [tickets.handover_marker(routing["reason"], context)], result, now)
 
 
 def _queue(pending: list[dict[str, Any]], conv: _Conv, new: list[NewMessage], result: Result,
-           now: dt.datetime) -> None:
-    """Queue messages for the batch's insert, with the conversation's next `seq`."""
+           now: dt.datetime, ticket_id: int | None = None) -> None:
+    """Queue messages for the batch's insert, with the conversation's next `seq`; on its
+    open ticket, or on `ticket_id` (a survey's answer)."""
     for m in new:
         conv.last_seq += 1
         pending.append({
-            "conversation_id": conv.id, "seq": conv.last_seq, "ticket_id": conv.open_ticket_id,
+            "conversation_id": conv.id, "seq": conv.last_seq,
+            "ticket_id": ticket_id or conv.open_ticket_id,
             "kind": m.kind, "author_id": None, "text": _text(m.text), "body": m.body,
             "context": m.context, "event_id": m.event_id, "created_at": now, "_result": result,
         })
@@ -216,7 +235,8 @@ _DEDUPE = Bulk(_dedupe, ("integration_id", "fingerprint", "seen_at"),
 _CONVERSATIONS = Bulk(_conv, ("integration_id", "end_user_id", "last_seq", "created_at",
                               "updated_at"),
                       returning=("id", "integration_id", "end_user_id", "last_seq",
-                                 "open_ticket_id", "lang", "platform"),
+                                 "open_ticket_id", "lang", "platform", "survey_ticket_id",
+                                 "survey_until"),
                       on_conflict=("integration_id", "end_user_id"), update=("updated_at",))
 _SEQ = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
     last_seq=sa.bindparam("seq"), lang=sa.bindparam("lang"), platform=sa.bindparam("platform"),

@@ -62,6 +62,14 @@ class Inbound:
     handover: str | None = None
     skill_id: str | None = None
     category: str | None = None
+    #: The payload of the quick reply or button the end user chose, when the platform
+    #: says (a satisfaction survey's rating, `domain.csat`).
+    reply: str | None = None
+    #: The messages fill the conversation only if it holds none yet (a transcript sent
+    #: with a handover, whose messages usually arrived one by one before).
+    backfill: bool = False
+    #: What the bot platform says about the handover, shown to the agent with it.
+    handover_context: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.ingest.inbound import Inbound
+from connector.ingest.inbound import Inbound, Result
 
 #: How a webhook request is authenticated: `key`, the integration's key in the query
 #: (`?key=...`, checked before the body is read; the URL carries it, so it is shown only
@@ -50,6 +50,23 @@ class Source:
     #: Body fields that are secrets: `parse` leaves them out of `Inbound.raw` (the body
     #: as stored), and they are dropped from every stored body shown (`SECRET_FIELDS`).
     secret_fields: ClassVar[tuple[str, ...]] = ()
+    #: The integration kinds (`Integration.kind`) whose events it takes; a call for an
+    #: integration of another kind is refused like one with a wrong key.
+    kinds: ClassVar[tuple[str, ...]] = ("smartly",)
+    #: It also answers `GET` on its webhook: the platform's health check (`health`).
+    health_check: ClassVar[bool] = False
+
+    def bot_of(self, inbound: Inbound) -> str | None:
+        """The platform's bot an accepted event came from, when one integration serves
+        one bot (bound to the first event's bot; another bot's events are refused)."""
+        return None
+
+    def answer(self, inbound: Inbound, result: Result) -> tuple[int, Any]:
+        """The status and JSON body answered for an accepted event (`result`: what
+        became of it, committed)."""
+        return 200 if inbound.known else 202, {
+            "status": result.status, "event_id": result.event_id,
+            "ticket_id": result.ticket_id, "ticket_opened": result.opened}
 
     def parse(self, integration_id: str, body: Any, raw: bytes) -> Inbound:
         """Validate a decoded JSON body (`raw` is its bytes) into an `Inbound`, or raise

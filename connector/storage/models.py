@@ -16,6 +16,12 @@ from sqlmodel import Field, SQLModel
 
 from connector.storage.db import UTCDateTime, utcnow
 
+# Their own module (small modules), imported here so that they are in the one metadata.
+from connector.storage.webhook_models import (  # noqa: F401
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
 
 def _json(nullable: bool = True) -> Any:
     return Field(default=None, sa_type=sa.JSON, nullable=nullable)
@@ -52,6 +58,29 @@ class Integration(SQLModel, table=True):
     survey_question: str | None = Field(default=None, max_length=500)
     #: Five labels for the ratings 1..5, in the integration's language.
     survey_labels: Any = _json()
+    #: `smartly` (Smartly webhooks in, the Chatlayer Webhook channel out) or
+    #: `chatlayer-offloading` (Chatlayer's Offloading webhook in, its conversation actions
+    #: API out: `api_url`, `api_token`, `bot_id`), `accounts.integrations.KINDS`.
+    kind: str = Field(default="smartly", max_length=30,
+                      sa_column_kwargs={"server_default": "smartly"})
+    api_url: str | None = Field(default=None, max_length=2000)
+    #: Sent as the bearer token of every API call, so it is kept as given (never shown
+    #: again after it is set).
+    api_token: str | None = Field(default=None, max_length=2000)
+    #: The Chatlayer bot whose sessions this integration takes (the first event's `botId`).
+    bot_id: str | None = Field(default=None, max_length=200)
+    #: The body of the conversation action that un-pauses the bot; None: the default
+    #: (`channels.chatlayer_actions.DEFAULT_HANDBACK`).
+    handback_action: Any = _json()
+    #: Signs what we send to the channel (Standard Webhooks, `outbound.signing`). An HMAC
+    #: key must be usable, so it is kept as given (as `verify_token` is); shown only at
+    #: creation and rotation. "": unsigned.
+    signing_secret: str = Field(default="", max_length=100,
+                                sa_column_kwargs={"server_default": ""})
+    #: The rotated-out secret, still signing (a second signature) until it expires.
+    previous_signing_secret: str | None = Field(default=None, max_length=100)
+    previous_signing_secret_expires_at: dt.datetime | None = _time(nullable=True)
+    signing_secret_rotated_at: dt.datetime | None = _time(nullable=True)
 
 
 class User(SQLModel, table=True):
@@ -77,6 +106,10 @@ class User(SQLModel, table=True):
     skills: Any = _json()
     last_assigned_at: dt.datetime | None = _time(nullable=True)
     display_name: str | None = Field(default=None, max_length=100)
+    #: The password must be replaced before anything else (`accounts.users`): set for the
+    #: generated first admin and by admins; cleared when the user changes it.
+    must_change_password: bool = Field(default=False,
+                                       sa_column_kwargs={"server_default": sa.false()})
 
 
 class UserSession(SQLModel, table=True):
@@ -113,6 +146,10 @@ class Conversation(SQLModel, table=True):
     platform: str | None = Field(default=None, max_length=100)
     created_at: dt.datetime = _time()
     updated_at: dt.datetime = _time()
+    #: A satisfaction survey awaiting its answer (`domain.csat`): the surveyed ticket, and
+    #: until when a rating (then a comment) is taken; None: no survey pending.
+    survey_ticket_id: int | None = None
+    survey_until: dt.datetime | None = _time(nullable=True)
 
 
 class InboundEvent(SQLModel, table=True):

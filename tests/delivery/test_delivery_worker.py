@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from connector.accounts import integrations
-from connector.channels import MemoryChannel, Outcome
+from connector.channels import Channel, MemoryChannel, Outcome
 from connector.delivery import policy
 from connector.delivery.worker import DeliveryWorker
 from connector.domain import tickets
@@ -45,7 +45,10 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 async def working(store: Store, settings: Settings,
                   channel: MemoryChannel) -> AsyncIterator[DeliveryWorker]:
     """A worker sending through `channel`, wired to `store` as the app wires it."""
-    worker = DeliveryWorker(store, lambda integration_id: channel, settings)
+    async def channel_for(integration_id: str) -> Channel:
+        return channel
+
+    worker = DeliveryWorker(store, channel_for, settings)
     store.on_delivery = worker.wake
     store.hand_deliveries_to(worker.hand_over, settings.delivery_lease_seconds)
     task = asyncio.create_task(worker.run())

@@ -30,9 +30,11 @@ def parse(name: str, body: Any) -> Inbound:
 
 
 def test_the_registry() -> None:
-    assert list(SOURCES) == ["smartly", "chatlayer"]
+    assert list(SOURCES) == ["smartly", "chatlayer", "chatlayer-offloading"]
     assert all(s.name == name and s.segment == name for name, s in SOURCES.items())
-    assert (SOURCES["smartly"].auth, SOURCES["chatlayer"].auth) == ("key", "token")
+    assert [s.auth for s in SOURCES.values()] == ["key", "token", "key"]
+    assert [s.kinds for s in SOURCES.values()] == [
+        ("smartly",), ("smartly",), ("chatlayer-offloading",)]
     assert SOURCES["chatlayer"].token_field == "verifyToken"
     assert SECRET_FIELDS == ("verifyToken",)
 
@@ -42,7 +44,12 @@ def test_webhook_urls_carry_the_key_only_when_it_is_shown() -> None:
         "chatlayer_webhook_url": "https://c.example/hooks/chatlayer/abc"}
     assert webhook_urls("https://c.example", "abc", "K") == {
         "smartly_webhook_url": "https://c.example/hooks/smartly/abc?key=K",
-        "chatlayer_webhook_url": "https://c.example/hooks/chatlayer/abc"}
+        "chatlayer_webhook_url": "https://c.example/hooks/chatlayer/abc",
+        "offloading_webhook_url": None}
+    # An offloading integration: only its own URL, the others null.
+    assert webhook_urls("https://c.example", "abc", "K", "chatlayer-offloading") == {
+        "smartly_webhook_url": None, "chatlayer_webhook_url": None,
+        "offloading_webhook_url": "https://c.example/hooks/chatlayer-offloading/abc?key=K"}
 
 
 def test_smartly_turn() -> None:

@@ -31,9 +31,11 @@ from connector.web.routes.schemas import (
 
 
 def integration_out(request: Request, row: Integration, key: str | None = None,
-                    ) -> dict[str, Any]:
-    """`integrations.describe`; `key` only at creation or rotation (shown once)."""
-    return integrations.describe(row, request.app.state.settings.public_url, key)
+                    signing_secret: str | None = None) -> dict[str, Any]:
+    """`integrations.describe`; `key` and `signing_secret` only at creation or their
+    rotation (shown once)."""
+    return integrations.describe(row, request.app.state.settings.public_url, key,
+                                 signing_secret)
 
 
 async def _integration(request: Request) -> Integration:
@@ -54,11 +56,11 @@ async def list_integrations(request: Request, principal: Principal) -> Response:
 @api("admin")
 async def create_integration(request: Request, principal: Principal) -> Response:
     data = await body(request, IntegrationIn)
+    await _reachable(request, data.model_dump(exclude_unset=True))
     async with request.app.state.store.transaction() as tx:
-        created = await integrations.create(tx.conn, name=data.name,
-                                            channel_url=data.channel_url,
-                                            verify_token=data.verify_token)
-    return JSONResponse(integration_out(request, created.integration, created.key), 201)
+        created = await integrations.create(tx.conn, **data.model_dump(exclude_unset=True))
+    return JSONResponse(integration_out(request, created.integration, created.key,
+                                        created.integration.signing_secret), 201)
 
 
 @api("admin")
@@ -70,6 +72,7 @@ async def get_integration(request: Request, principal: Principal) -> Response:
 async def patch_integration(request: Request, principal: Principal) -> Response:
     data = await body(request, IntegrationPatch)
     await _integration(request)
+    await _reachable(request, data.model_dump(exclude_unset=True))
     async with request.app.state.store.transaction() as tx:
         row = await integrations.update(tx.conn, request.path_params["id"],
                                         **data.model_dump(exclude_unset=True))
@@ -93,6 +96,27 @@ async def rotate_key(request: Request, principal: Principal) -> Response:
 
 
 @api("admin")
+async def rotate_signing_secret(request: Request, principal: Principal) -> Response:
+    """A new signing secret, shown once; the previous one signs too for `grace_seconds`."""
+    data = await body(request, RotateIn, optional=True)
+    await _integration(request)
+    grace = (data.grace_seconds if data.grace_seconds is not None
+             else request.app.state.settings.key_grace_seconds)
+    async with request.app.state.store.transaction() as tx:
+        created = await integrations.rotate_signing_secret(
+            tx.conn, request.path_params["id"], dt.timedelta(seconds=grace))
+    assert created is not None
+    request.app.state.integrations.forget(created.integration.id)
+    return JSONResponse(integration_out(request, created.integration,
+                                        signing_secret=created.key))
+
+
+async def _reachable(request: Request, fields: dict[str, Any]) -> None:
+    """The URLs among `fields` lead where we may connect (before the transaction: DNS)."""
+    await integrations.check_reachable(request.app.state.settings.outbound_networks, fields)
+
+
+@api("admin")
 async def deliveries(request: Request, principal: Principal) -> Response:
     row = await _integration(request)
     async with request.app.state.store.read() as conn:
@@ -107,7 +131,7 @@ async def test_message(request: Request, principal: Principal) -> Response:
     data = await body(request, TestMessageIn)
     row = await _integration(request)
     outcome, duration_ms = await send_once(
-        request.app.state.channels.for_integration(row.id),
+        await request.app.state.channels.for_integration(row.id),
         Envelope(row.channel_url, row.verify_token, data.recipient, {"text": data.text},
                  idempotency_key()))
     result: dict[str, Any] = {"ok": outcome.state == "delivered", "status": outcome.status}
@@ -178,6 +202,8 @@ routes = [
     Route("/api/integrations/{id}", get_integration, methods=["GET"]),
     Route("/api/integrations/{id}", patch_integration, methods=["PATCH"]),
     Route("/api/integrations/{id}/rotate-key", rotate_key, methods=["POST"]),
+    Route("/api/integrations/{id}/rotate-signing-secret", rotate_signing_secret,
+          methods=["POST"]),
     Route("/api/integrations/{id}/deliveries", deliveries, methods=["GET"]),
     Route("/api/integrations/{id}/test", test_message, methods=["POST"]),
     Route("/api/users", list_users, methods=["GET"]),

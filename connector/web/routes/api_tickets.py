@@ -21,7 +21,14 @@ from connector.storage.models import InboundEvent, TicketTransition, User
 from connector.web import idempotency
 from connector.web.http import HTTPError
 from connector.web.routes.deps import api, body, int_param, query_int
-from connector.web.routes.schemas import ReplyIn, ResolveIn, TextIn, TicketPatchIn, TransferIn
+from connector.web.routes.schemas import (
+    HandbackIn,
+    ReplyIn,
+    ResolveIn,
+    TextIn,
+    TicketPatchIn,
+    TransferIn,
+)
 
 _u = User.__table__
 _inbound = InboundEvent.__table__
@@ -89,8 +96,9 @@ async def get_ticket(request: Request, principal: Principal) -> Response:
         ticket = tickets.visible(principal.actor, await tickets.load(conn, ticket_id))
         messages = await reports.readable_messages(conn, principal.actor, ticket)
         # Replies, and the notices sent to the end user in the bot's name (`notices`).
+        # and the handback to the bot (a system message with a delivery).
         deliveries = await outbox.for_messages(
-            conn, [m["id"] for m in messages if m["kind"] in ("agent", "bot")
+            conn, [m["id"] for m in messages if m["kind"] in ("agent", "bot", "system")
                    and m["event_id"] is None])
         raws = await _raw_payloads(conn, {m["event_id"] for m in messages if m["event_id"]})
         transitions = (await conn.execute(sa.select(_tr).where(
@@ -171,6 +179,16 @@ async def resolve(request: Request, principal: Principal) -> Response:
 
 
 @api()
+async def handback(request: Request, principal: Principal) -> Response:
+    """Resolve a Chatlayer Offloading conversation and un-pause its bot
+    (`tickets.handback_sync`)."""
+    data = await body(request, HandbackIn, optional=True)
+    ticket = await _act(request, tickets.handback_sync, int_param(request, "id"),
+                        principal.actor, data.closing_message)
+    return JSONResponse(tickets.summary(ticket))
+
+
+@api()
 async def resend(request: Request, principal: Principal) -> Response:
     message_id = int_param(request, "id")
     async with request.app.state.store.transaction() as tx:
@@ -216,6 +234,7 @@ routes = [
     Route("/api/tickets/{id:int}/notes", post_note, methods=["POST"]),
     Route("/api/tickets/{id:int}/transfer", transfer, methods=["POST"]),
     Route("/api/tickets/{id:int}/resolve", resolve, methods=["POST"]),
+    Route("/api/tickets/{id:int}/handback", handback, methods=["POST"]),
     Route("/api/messages/{id:int}/resend", resend, methods=["POST"]),
     Route("/api/queue", queue, methods=["GET"]),
 ]

@@ -22,6 +22,7 @@ from connector.accounts.security import tokens_equal
 from connector.ingest.batcher import IngestFailed, IngestRefused
 from connector.ingest.inbound import BadInput
 from connector.sources import Source
+from connector.sources.chatlayer_offloading import CHALLENGE
 from connector.storage.db import unreachable
 from connector.storage.models import Integration
 from connector.web import unavailable
@@ -38,6 +39,13 @@ async def _authorized(state: Any, integration_id: str, check: Callable[[Integrat
         return integration
     integration = await state.integrations.get(integration_id, fresh=True)
     return integration if integration is not None and check(integration) else None
+
+
+def _query_param(scope: Scope, name: str) -> str | None:
+    for key, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        if key == name:
+            return value
+    return None
 
 
 def _query_key(scope: Scope) -> str:
@@ -76,13 +84,44 @@ class Webhook:
             return
         await send_json(send, status, body)
 
-    async def _with_key(self, state: Any, scope: Scope, receive: Receive) -> tuple[int, Any]:
-        """The integration's key in the query, checked before the body is read."""
+    async def _keyed(self, state: Any, scope: Scope) -> Integration:
+        """The integration whose key is in the query, if it is of a kind this source
+        serves; with a health-checked source, the platform's verify token in the query
+        (`challenge.verifyToken`) must match too when it is given."""
         key = _query_key(scope)
-        integration = await _authorized(state, scope["path_params"]["integration_id"],
-                                        lambda i: bool(key) and integrations.key_valid(i, key))
+        kinds = self.source.kinds
+        integration = await _authorized(
+            state, scope["path_params"]["integration_id"],
+            lambda i: bool(key) and i.kind in kinds and integrations.key_valid(i, key))
         if integration is None:
             raise HTTPError(401, *_UNAUTHORIZED)
+        if self.source.health_check:
+            token = _query_param(scope, CHALLENGE)
+            if token is not None and not tokens_equal(token, integration.verify_token):
+                raise HTTPError(401, "unauthorized", "wrong verify token")
+        return integration
+
+    async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`GET`: the platform's health check. The key and the verify token
+        (`challenge.verifyToken`) must both be right: `{"status": "ok"}`, else 401."""
+        state = scope["app"].state
+        try:
+            if _query_param(scope, CHALLENGE) is None:
+                raise HTTPError(401, "unauthorized", "challenge.verifyToken is required")
+            await self._keyed(state, scope)
+        except HTTPError as exc:
+            await exc.response()(scope, receive, send)
+            return
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            await unavailable.response(exc)(scope, receive, send)
+            return
+        await send_json(send, 200, {"status": "ok"})
+
+    async def _with_key(self, state: Any, scope: Scope, receive: Receive) -> tuple[int, Any]:
+        """The integration's key in the query, checked before the body is read."""
+        integration = await self._keyed(state, scope)
         raw = await receive_body(scope, receive, state.settings.max_body_bytes)
         return await self._submit(state, integration, parse_json(raw), raw)
 
@@ -92,9 +131,11 @@ class Webhook:
         raw = await receive_body(scope, receive, state.settings.max_body_bytes)
         body = parse_json(raw)
         token = body.get(self.source.token_field) if isinstance(body, dict) else None
+        kinds = self.source.kinds
         integration = await _authorized(
             state, scope["path_params"]["integration_id"],
-            lambda i: isinstance(token, str) and tokens_equal(token, i.verify_token))
+            lambda i: isinstance(token, str) and i.kind in kinds
+            and tokens_equal(token, i.verify_token))
         if integration is None:
             raise HTTPError(401, "unauthorized", "unknown integration or wrong verify token")
         return await self._submit(state, integration, body, raw)
@@ -105,6 +146,15 @@ class Webhook:
             inbound = self.source.parse(integration.id, body, raw)
         except BadInput as exc:
             raise HTTPError(422, "invalid", str(exc), exc.errors) from None
+        bot = self.source.bot_of(inbound)
+        if bot is not None and integration.bot_id != bot:
+            async with state.store.transaction() as tx:
+                bound = await integrations.bind_bot(tx.conn, integration.id, bot)
+            state.integrations.forget(integration.id)
+            if not bound:
+                message = "this integration serves another bot; register one per bot"
+                raise HTTPError(422, "invalid", f"botId: {message}",
+                                [{"field": "botId", "message": message}])
         try:
             result = await state.ingest.submit(inbound)
         except IngestFailed:
@@ -113,9 +163,7 @@ class Webhook:
         except IngestRefused:
             raise HTTPError(422, "unstorable", "the event cannot be stored; sending it again "
                             "will not help") from None
-        return 200 if inbound.known else 202, {
-            "status": result.status, "event_id": result.event_id,
-            "ticket_id": result.ticket_id, "ticket_opened": result.opened}
+        return self.source.answer(inbound, result)
 
 
 def webhooks(sources: Mapping[str, Source]) -> dict[str, Webhook]:
@@ -123,6 +171,21 @@ def webhooks(sources: Mapping[str, Source]) -> dict[str, Webhook]:
     return {source.segment: Webhook(source) for source in sources.values()}
 
 
+class _Health:
+    """A webhook's health check (`Webhook.health`) as an ASGI app."""
+
+    def __init__(self, hook: Webhook) -> None:
+        self.hook = hook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.hook.health(scope, receive, send)
+
+
 def routes(hooks: Mapping[str, Webhook]) -> list[Route]:
-    return [Route(f"/hooks/{segment}/{{integration_id}}", hook, methods=["POST"])
-            for segment, hook in hooks.items()]
+    out = []
+    for segment, hook in hooks.items():
+        path = f"/hooks/{segment}/{{integration_id}}"
+        if hook.source.health_check:
+            out.append(Route(path, _Health(hook), methods=["GET"]))
+        out.append(Route(path, hook, methods=["POST"]))
+    return out

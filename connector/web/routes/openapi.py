@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from connector.domain import labels
 from connector.web.routes import responses as out
 from connector.web.routes import schemas
+from connector.web.routes import webhook_models as hooks_io
 from connector.web.routes.deps import API_BODY_LIMIT
 
 
@@ -125,6 +126,10 @@ ENDPOINTS: list[Endpoint] = [
              schemas.TransferIn, 200, out.Ticket, also=_TICKET),
     Endpoint("post", "/api/tickets/{id}/resolve", "Resolve, with an optional closing message",
              "assignee, supervisor, admin", schemas.ResolveIn, 200, out.Ticket, also=_TICKET),
+    Endpoint("post", "/api/tickets/{id}/handback",
+             "Hand a Chatlayer Offloading conversation back to its bot: resolve it (an "
+             "optional closing message first), then un-pause the bot (409 for another kind)",
+             "assignee, supervisor, admin", schemas.HandbackIn, 200, out.Ticket, also=_TICKET),
     Endpoint("post", "/api/messages/{id}/resend", "Re-send a failed delivery",
              "assignee, supervisor, admin", None, 200, out.Resent, also=frozenset({409})),
     Endpoint("get", "/api/queue",
@@ -164,7 +169,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("get", "/api/integrations", "List integrations", "admin",
              None, 200, out.Integrations),
     Endpoint("post", "/api/integrations", "Create; the Smartly URL with its key is shown once",
-             "admin", schemas.IntegrationIn, 201, out.IntegrationWithKey),
+             "admin", schemas.IntegrationIn, 201, out.IntegrationCreated),
     Endpoint("get", "/api/integrations/{id}", "One integration", "admin",
              None, 200, out.Integration),
     Endpoint("patch", "/api/integrations/{id}", "Set name, channel URL, verify token, notices",
@@ -172,10 +177,36 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("post", "/api/integrations/{id}/rotate-key",
              "New key; the old one keeps working for the grace period", "admin",
              schemas.RotateIn, 200, out.IntegrationWithKey),
+    Endpoint("post", "/api/integrations/{id}/rotate-signing-secret",
+             "New signing secret, shown once; the old one also signs for the grace period",
+             "admin", schemas.RotateIn, 200, out.IntegrationWithSigningSecret),
     Endpoint("get", "/api/integrations/{id}/deliveries", "Recent deliveries with status codes",
              "admin", None, 200, out.Deliveries),
     Endpoint("post", "/api/integrations/{id}/test", "Send a test message to the channel",
              "admin", schemas.TestMessageIn, 200, out.TestResult),
+    Endpoint("get", "/api/webhooks", "Event webhooks (never their secrets)", "admin",
+             None, 200, hooks_io.Webhooks),
+    Endpoint("post", "/api/webhooks",
+             "Subscribe a URL to events; its whsec_ signing secret is shown once", "admin",
+             hooks_io.WebhookIn, 201, hooks_io.WebhookWithSecret),
+    Endpoint("get", "/api/webhooks/{id}", "One event webhook", "admin",
+             None, 200, hooks_io.Webhook),
+    Endpoint("patch", "/api/webhooks/{id}", "Set URL, events, description; disable or enable",
+             "admin", hooks_io.WebhookPatch, 200, hooks_io.Webhook),
+    Endpoint("delete", "/api/webhooks/{id}", "Delete an event webhook and its delivery log",
+             "admin", None, 200, hooks_io.WebhookDeleted),
+    Endpoint("post", "/api/webhooks/{id}/rotate-secret",
+             "New signing secret (shown once); the old one also signs for the grace period",
+             "admin", hooks_io.RotateSecretIn, 200, hooks_io.WebhookWithSecret),
+    Endpoint("post", "/api/webhooks/{id}/test",
+             "Queue a webhook.test event for this webhook (409 if disabled)", "admin",
+             None, 202, hooks_io.WebhookDelivery, also=frozenset({409})),
+    Endpoint("get", "/api/webhooks/{id}/deliveries",
+             "The webhook's latest deliveries, newest first", "admin",
+             None, 200, hooks_io.WebhookDeliveries),
+    Endpoint("post", "/api/webhook-deliveries/{id}/resend",
+             "Queue a failed (dead-lettered) event webhook again, same webhook-id", "admin",
+             None, 200, hooks_io.WebhookDelivery, also=frozenset({409})),
     Endpoint("get", "/api/users", "List users", "admin", None, 200, out.Users),
     Endpoint("post", "/api/users", "Create a user", "admin", schemas.UserIn, 201, out.UserOut),
     Endpoint("patch", "/api/users/{id}",
@@ -232,6 +263,10 @@ _IDEMPOTENCY_KEY = {
                    "again; the same key for another path or body answers 422.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 200,
                "pattern": "^[\\x20-\\x7e]+$"}}
+
+
+#: Bodies that may be left out (the defaults apply).
+_OPTIONAL_BODIES = (schemas.RotateIn, hooks_io.RotateSecretIn)
 
 
 def _errors(endpoint: Endpoint) -> set[int]:
@@ -293,7 +328,7 @@ def build(routes: Sequence[BaseRoute]) -> dict[str, Any]:
                               "responses": answers}
         parameters = [*_path_parameters(e.path, routes), *e.query]
         if e.body is not None:
-            op["requestBody"] = {"required": e.body is not schemas.RotateIn, "content": {
+            op["requestBody"] = {"required": e.body not in _OPTIONAL_BODIES, "content": {
                 "application/json": {"schema": ref(e.body)}}}
         if e.method != "get" and e.path != "/api/login":
             parameters.append({"name": "X-CSRF-Token", "in": "header", "required": True,

@@ -34,6 +34,10 @@ class Me(Closed):
     id: int
     username: str
     role: Role
+    display_name: str = Field(description="As colleagues see them; the username when unset")
+    must_change_password: bool = Field(
+        description="Only the session, sign-out and POST /api/me/password are answered "
+                    "(others: 403 password_change_required) until the password is changed")
 
 
 class SignedIn(Closed):
@@ -52,6 +56,19 @@ class Session(Closed):
 
 class SignedOut(Closed):
     status: Literal["signed out"]
+
+
+class PasswordChanged(Closed):
+    status: Literal["password changed"]
+
+
+class Csat(Closed):
+    """A ticket's satisfaction survey (`domain.csat`) and the end user's answer."""
+
+    score: int | None = Field(ge=1, le=5, description="1 to 5; null: not answered (yet)")
+    comment: str | None = Field(description="The end user's next message after the rating")
+    at: dt.datetime | None = Field(description="When the rating arrived")
+    sent_at: dt.datetime
 
 
 class Ticket(Closed):
@@ -75,6 +92,10 @@ class Ticket(Closed):
     first_response_seconds: float | None
     handling_seconds: float | None
     labels: list[str] = Field(description="Sorted, lower-case (`PATCH` sets them)")
+    csat: Csat | None = Field(description="The satisfaction survey; null: none was sent")
+    integration_kind: Literal["smartly", "chatlayer-offloading"] | None = Field(
+        description="Its integration's kind (`chatlayer-offloading`: it can be handed back "
+                    "to the bot)")
 
 
 class TicketPage(Closed):
@@ -214,20 +235,39 @@ class Agents(Closed):
     agents: list[Agent]
 
 
-def _integration(with_key: bool) -> dict[str, Any]:
+def _integration(with_key: bool, with_secret: bool = False) -> dict[str, Any]:
     """The fields of `integrations.describe`, with each source's webhook URL: those that
-    carry the key only `with_key` (at creation and rotation)."""
-    urls = {s.url_field: (str, ...) for s in SOURCES.values() if s.auth != "key"}
-    keyed = {s.url_field: (str, ...) for s in SOURCES.values() if s.auth == "key"}
-    return {"id": (str, ...), "name": (str, ...), "channel_url": (str, ...),
+    carry the key only `with_key` (at creation and rotation); the signing secret only
+    `with_secret` (at creation and its rotation)."""
+    urls = {s.url_field: (str | None, ...) for s in SOURCES.values() if s.auth != "key"}
+    keyed = {s.url_field: (str | None, ...) for s in SOURCES.values() if s.auth == "key"}
+    return {"id": (str, ...), "name": (str, ...),
+            "kind": (Literal["smartly", "chatlayer-offloading"], ...),
+            "channel_url": (str, Field(description="The Chatlayer Webhook channel (smartly); "
+                                                   "empty for chatlayer-offloading")),
+            "api_url": (str | None, ...),
+            "api_token_set": (bool, Field(description="Whether an API token is set (it is "
+                                                      "never shown)")),
+            "bot_id": (str | None, Field(description="The Chatlayer bot it serves, bound by "
+                                                     "its first event")),
+            "handback_action": (dict[str, Any] | None, ...),
             "verify_token": (str, ...), **urls, "created_at": (dt.datetime, ...),
             "key_rotated_at": (dt.datetime | None, ...),
             "previous_key_valid_until": (dt.datetime | None, ...),
+            "signing_secret_rotated_at": (dt.datetime | None, Field(
+                description="When the signing secret was last rotated; null: made with the "
+                            "integration")),
+            "previous_signing_secret_valid_until": (dt.datetime | None, Field(
+                description="Until when the rotated-out signing secret also signs")),
             "queue_message": (str | None, ...), "assigned_message": (str | None, ...),
             "offline_message": (str | None, ...),
             "business_hours": (dict[str, Any] | None, ...),
             "first_response_target_seconds": (int, ...),
-            **({**keyed, "key": (str, ...)} if with_key else {})}
+            "survey_question": (str | None, ...), "survey_labels": (list[str] | None, ...),
+            **({**keyed, "key": (str, ...)} if with_key else {}),
+            **({"signing_secret": (str, Field(
+                description="whsec_...: verifies the Standard Webhooks signature of our "
+                            "replies to the channel; shown only now"))} if with_secret else {})}
 
 
 Integration = create_model("Integration", __base__=Closed, **_integration(False))
@@ -236,6 +276,12 @@ IntegrationWithKey = create_model(
     __doc__="At creation and rotation only: the key, and the "
             f"{' and '.join(s.label for s in SOURCES.values() if s.auth == 'key')} URL "
             "that carries it.")
+IntegrationCreated = create_model(
+    "IntegrationCreated", __base__=Closed, **_integration(True, True),
+    __doc__="At creation only: the key, the URL that carries it, and the signing secret.")
+IntegrationWithSigningSecret = create_model(
+    "IntegrationWithSigningSecret", __base__=Closed, **_integration(False, True),
+    __doc__="At the signing secret's rotation only: the new secret.")
 
 
 class Integrations(Closed):
@@ -299,11 +345,24 @@ class Profile(Closed):
 
 class UserOut(Profile):
     disabled: bool
+    must_change_password: bool = Field(
+        description="The user must choose a new password at their next sign-in")
     created_at: dt.datetime
 
 
 class Users(Closed):
     users: list[UserOut]
+
+
+class CsatFigures(Closed):
+    """Satisfaction surveys of a group's tickets (`csat.Tally`)."""
+
+    surveys: int = Field(description="Surveys sent")
+    answers: int = Field(description="Surveys answered with a rating")
+    average: float | None = Field(description="Mean rating; null: no answer")
+    distribution: dict[Literal["1", "2", "3", "4", "5"], int] = Field(
+        description="Answers per rating")
+    response_rate: float | None = Field(description="answers / surveys; null: no survey")
 
 
 class ReportGroup(Closed):
@@ -321,6 +380,7 @@ class ReportGroup(Closed):
     handling_median_seconds: float | None
     requeues: int = Field(description="Times taken back from a silent agent")
     auto_resolved: int = Field(description="Resolved for inactivity")
+    csat: CsatFigures
 
 
 class TicketReport(Closed):

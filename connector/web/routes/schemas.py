@@ -12,14 +12,15 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from connector.accounts import integrations, users
-from connector.domain import agents, notices
+from connector.domain import agents, csat, notices
 from connector.domain import labels as ticket_labels
 from connector.domain.roles import Role
 from connector.domain.tickets import MAX_TEXT
@@ -33,6 +34,17 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _whole(value: object) -> object:
+    """A whole number written with a fraction (`3.0`) is that number, as JSON Schema's
+    `integer` says; `3.5` stays a float and is refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: Taking `3.0` for an integer field (strict models refuse a float for an int otherwise);
+#: placed after the field's bounds: `Annotated[int, Field(ge=1), WHOLE]`.
+WHOLE = BeforeValidator(_whole)
 #: Some character that is not white space, and no NUL (`_not_blank`).
 NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT,
@@ -97,17 +109,23 @@ class ReplyIn(Strict):
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_one_of_two)
 
-    # Neither may be null: absent is how one leaves it out (the default is never checked,
-    # and not shown in the schema: `_one_of_two`).
-    text: Text = None  # type: ignore[assignment]
+    # Neither may be null: absent is how one leaves it out (the default is not shown in
+    # the schema: `_one_of_two`). `message` comes first, so that `text` knows of it.
     message: dict[str, Any] = Field(  # type: ignore[assignment]
         default=None, json_schema_extra=RICH_MESSAGE)
+    text: Text = Field(default=None, validate_default=True)  # type: ignore[assignment]
 
-    @model_validator(mode="after")
-    def _one(self) -> ReplyIn:
-        if len(self.model_fields_set & {"text", "message"}) != 1:
-            raise ValueError("give either text or message")
-        return self
+    @field_validator("text", mode="wrap")
+    @classmethod
+    def _text_unless_message(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
+        """`text` is required, unless a `message` is given (then it must be absent)."""
+        if info.data.get("message") is not None:
+            if value is not None:
+                raise ValueError("give either text or message, not both")
+            return None
+        if value is None:
+            raise ValueError("text (or a rich message) is required")
+        return handler(value)
 
 
 class TransferIn(Strict):
@@ -124,20 +142,58 @@ class TicketPatchIn(Strict):
         max_length=ticket_labels.MAX_PER_TICKET)
 
 
-class ResolveIn(Strict):
+class HandbackIn(Strict):
+    """Hand a Chatlayer Offloading conversation back to its bot, with an optional
+    closing message sent first."""
+
     closing_message: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
 
 
+class ResolveIn(Strict):
+    closing_message: Annotated[str, Field(max_length=MAX_TEXT)] | None = None
+    survey: bool = Field(
+        default=False,
+        description="Send the satisfaction survey after the closing message (a ticket an "
+                    "agent took only: 409 for one that would be abandoned)")
+
+
+API_URL = {"pattern": r"^https?://[^\s/?#]",
+           "description": "Chatlayer's API base URL, e.g. https://api.chatlayer.ai "
+                          "(chatlayer-offloading)."}
+API_TOKEN = {"pattern": r"^[^\r\n\x00]*\S[^\r\n\x00]*$",
+             "description": "The bearer token of Chatlayer's API (chatlayer-offloading); "
+                            "never shown again."}
+HANDBACK_ACTION = {"description": "The conversation action that un-pauses the bot "
+                                  '(chatlayer-offloading); null: {"pauseBot": false}.'}
+
+
 class IntegrationIn(Strict):
+    """A new integration: `smartly` needs `channel_url`; `chatlayer-offloading` needs
+    `api_url` and `api_token` (`integrations.create`, 422 naming the missing field)."""
+
     name: str = Field(min_length=1, max_length=integrations.MAX_NAME, json_schema_extra=NAME)
-    channel_url: str = Field(min_length=1, max_length=2000, json_schema_extra=CHANNEL_URL)
+    kind: Literal["smartly", "chatlayer-offloading"] = "smartly"
+    channel_url: str | None = Field(default=None, min_length=1, max_length=2000,
+                                    json_schema_extra=CHANNEL_URL)
     verify_token: str | None = Field(default=None, min_length=1,
                                       max_length=integrations.MAX_TOKEN)
+    api_url: str | None = Field(default=None, min_length=1, max_length=2000,
+                                json_schema_extra=API_URL)
+    api_token: str | None = Field(default=None, min_length=1, max_length=2000,
+                                  json_schema_extra=API_TOKEN)
+    handback_action: dict[str, Any] | None = Field(default=None,
+                                                   json_schema_extra=HANDBACK_ACTION)
 
 
 class IntegrationPatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=integrations.MAX_NAME,
                                json_schema_extra=NAME)
+    api_url: str | None = Field(default=None, min_length=1, max_length=2000,
+                                json_schema_extra=API_URL)
+    api_token: str | None = Field(default=None, min_length=1, max_length=2000,
+                                  json_schema_extra=API_TOKEN)
+    handback_action: dict[str, Any] | None = Field(default=None,
+                                                   json_schema_extra=HANDBACK_ACTION)
     channel_url: str | None = Field(default=None, min_length=1, max_length=2000,
                                     json_schema_extra=CHANNEL_URL)
     verify_token: str | None = Field(default=None, min_length=1,
@@ -158,8 +214,18 @@ class IntegrationPatch(Strict):
         description="Null: always open. timezone (IANA), weekly (mon..sun: lists of "
                     '["HH:MM", "HH:MM"], end after start, "24:00" allowed as end; a day '
                     "not listed is closed), closed_dates (YYYY-MM-DD).")
-    first_response_target_seconds: int | None = Field(
-        default=None, ge=1, le=notices.MAX_TARGET, description="Null: the default, 120.")
+    first_response_target_seconds: Annotated[
+        int, Field(ge=1, le=notices.MAX_TARGET), WHOLE] | None = Field(
+        default=None, description="Null: the default, 120.")
+    #: The satisfaction survey (`domain.csat`); null: the defaults.
+    survey_question: str | None = Field(
+        default=None, max_length=csat.MAX_QUESTION,
+        description="Asked on resolve with a survey; null or blank: the default in the "
+                    "ticket's language.")
+    survey_labels: list[Annotated[str, Field(min_length=1, max_length=csat.MAX_LABEL)]] | None = (
+        Field(default=None, min_length=5, max_length=5,
+              description="The quick replies' titles for the ratings 1 to 5, distinct; "
+                          'null: "1 ★" .. "5 ★".'))
 
 
 class RotateIn(Strict):
@@ -171,11 +237,17 @@ class TestMessageIn(Strict):
     text: Text
 
 
+#: `users.must_change_password`, as `POST`/`PATCH /api/users` take it.
+MUST_CHANGE = "The user must choose a new password before anything else at their next " \
+              "sign-in (cleared when they do)."
+
+
 class UserIn(Strict):
     username: str = Field(min_length=1, max_length=users.MAX_USERNAME,
                           json_schema_extra={"pattern": USERNAME})
     role: Role
     password: str = Field(min_length=users.MIN_PASSWORD, max_length=users.MAX_PASSWORD)
+    must_change_password: bool = Field(default=False, description=MUST_CHANGE)
 
 
 class UserPatch(Strict):
@@ -184,13 +256,22 @@ class UserPatch(Strict):
     password: str | None = Field(default=None, min_length=users.MIN_PASSWORD,
                                  max_length=users.MAX_PASSWORD)
     #: Routing profile (`domain.agents`); null resets to the default.
-    max_concurrent: int | None = Field(default=None, ge=1, le=1000)
+    max_concurrent: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = None
     skills: list[str] | None = Field(default=None, max_length=agents.MAX_SKILLS)
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    must_change_password: bool | None = Field(default=None, description=MUST_CHANGE)
 
     def routing(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("max_concurrent", "skills", "display_name")
                 if k in self.model_fields_set}
+
+
+class PasswordChangeIn(Strict):
+    """One's own password: the current one, and a new one (8 to 1000 characters, not the
+    current one; 422 naming `current` or `new`)."""
+
+    current: str = Field(min_length=1, max_length=users.MAX_PASSWORD)
+    new: str = Field(min_length=users.MIN_PASSWORD, max_length=users.MAX_PASSWORD)
 
 
 class MePatch(Strict):
