@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -155,8 +156,9 @@ async def test_given_up_is_a_dead_letter_that_can_be_resent(
     queued = await send_test(admin, hook)
     failed = await settled(app, queued["id"], "failed")
     assert failed["last_error"].startswith("gave up after")
-    tries = len(receiver.received)
-    assert tries >= 2
+    # How many attempts fit in the give-up time depends on the machine's speed.
+    assert re.match(rf"gave up after {len(receiver.received)} attempts: HTTP 500",
+                    failed["last_error"])
     log = await ok(admin.get(f"/api/webhooks/{hook['id']}/deliveries"))
     assert log["deliveries"][0]["state"] == "failed"
 
