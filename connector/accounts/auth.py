@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import secrets
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
 from connector.accounts.security import hash_secret, tokens_equal, verify_password
+from connector.domain import audit
 from connector.domain.roles import Actor
 from connector.settings import Settings
 from connector.storage.db import dialect_insert, utcnow
@@ -72,7 +74,7 @@ class LoginRefused(Exception):
 
 
 async def login(store: Store, settings: Settings, username: str, password: str,
-                address: str) -> tuple[str, Principal]:
+                address: str, actor: audit.Actor | None = None) -> tuple[str, Principal]:
     """Check credentials; returns (cookie value, principal) or raises LoginRefused.
 
     Only a wrong password (or unknown or disabled user) counts, and only once
@@ -84,6 +86,10 @@ async def login(store: Store, settings: Settings, username: str, password: str,
     checks of one key run one after another in this process (see `_one_at_a_time`).
     The argon2 check runs in a thread and outside any write transaction, so a
     sign-in never holds the database's write lock for it.
+
+    With `actor` (the address and request, `audit.Actor`), the sign-in is recorded in
+    the audit trail in its session's transaction, a failure in its count's (a refusal
+    of a locked key, which writes nothing, is not).
     """
     keys = [f"user:{username.lower()[:100]}", f"addr:{address[:100]}"]
     async with _one_at_a_time(keys):
@@ -99,6 +105,10 @@ async def login(store: Store, settings: Settings, username: str, password: str,
         if not ok:
             async with store.begin() as conn:
                 wait = await _count_failure(conn, settings, keys)
+                if actor is not None:
+                    await audit.record(conn, actor, "auth.sign_in_failed", "user",
+                                       row.id if row is not None else None,
+                                       {"locked": True} if wait else None)
             raise LoginRefused(retry_after=wait)
     assert row is not None
     token = secrets.token_urlsafe(32)
@@ -111,6 +121,10 @@ async def login(store: Store, settings: Settings, username: str, password: str,
         await conn.execute(sa.insert(_s).values(
             id=hash_secret(token), user_id=row.id, csrf_token=csrf, created_at=now,
             last_seen_at=now))
+        if actor is not None:
+            await audit.record(conn, dataclasses.replace(
+                actor, user_id=row.id, username=row.username, role=row.role),
+                "auth.sign_in", "user", row.id)
     return token, Principal(hash_secret(token), csrf, row.id, row.username, row.role,
                             row.must_change_password, row.display_name)
 

@@ -1,4 +1,5 @@
-"""`connector user add|list|passwd|disable|enable`: staff accounts.
+"""`connector user add|list|passwd|disable|enable`: staff accounts (each change recorded
+in the audit trail, by `cli` from `local`).
 
 A password is never echoed nor taken as an argument (it would sit in the shell's
 history and the process list): it is prompted for twice on a terminal, else read
@@ -13,10 +14,12 @@ import json
 import sys
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from connector.accounts import users
 from connector.accounts.security import hash_password
 from connector.cli.common import CommandError, fail, run_db
-from connector.domain import roles
+from connector.domain import audit, roles
 from connector.domain.errors import NotFound
 from connector.settings import Settings
 from connector.storage.models import User
@@ -75,13 +78,38 @@ def _checked_hash(password: str) -> str:
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     password = read_password(args)
     try:
-        user = run_db(settings, lambda c: users.create(
-            c, args.username, password, args.role,
-            must_change_password=args.must_change_password))
+        user = run_db(settings, lambda c: _add(c, args.username, password, args.role,
+                                               args.must_change_password))
     except users.UserError as exc:
         return fail(f"{exc.field}: {exc}")
     print(f"user {user.username} ({user.role}) created")
     return 0
+
+
+async def _add(conn: AsyncConnection, username: str, password: str, role: str,
+               must_change_password: bool) -> User:
+    user = await users.create(conn, username, password, role,
+                              must_change_password=must_change_password)
+    await audit.record(conn, audit.CLI, "user.created", "user", user.id, audit.diff(
+        {}, user.model_dump(), ("username", "role", "must_change_password")))
+    return user
+
+
+async def _passwd(conn: AsyncConnection, username: str, password_hash: str,
+                  must_change: bool) -> User:
+    user = await users.reset_password(conn, username, password_hash, must_change=must_change)
+    await audit.record(conn, audit.CLI, "user.password_reset", "user", user.id,
+                       {"password": {"changed": True}, "must_change_password": must_change})
+    return user
+
+
+async def _set_disabled(conn: AsyncConnection, username: str, disabled: bool) -> User:
+    user = await users.set_disabled(conn, username, disabled)
+    if user.disabled != disabled:
+        await audit.record(conn, audit.CLI, "user.disabled" if disabled else "user.enabled",
+                           "user", user.id, {"disabled": {"before": user.disabled,
+                                                          "after": disabled}})
+    return user
 
 
 def user_out(user: User) -> dict[str, Any]:
@@ -109,8 +137,8 @@ def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_user_passwd(settings: Settings, args: argparse.Namespace) -> int:
     password_hash = _checked_hash(read_password(args))
     try:
-        user = run_db(settings, lambda c: users.reset_password(
-            c, args.username, password_hash, must_change=args.must_change_password))
+        user = run_db(settings, lambda c: _passwd(c, args.username, password_hash,
+                                                  args.must_change_password))
     except NotFound as exc:
         return fail(str(exc))
     print(f"password of {user.username} changed; their sessions ended")
@@ -119,7 +147,7 @@ def cmd_user_passwd(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_user_enable(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        user = run_db(settings, lambda c: users.set_disabled(c, args.username, args.disabled))
+        user = run_db(settings, lambda c: _set_disabled(c, args.username, args.disabled))
     except NotFound as exc:
         return fail(str(exc))
     done = "disabled; their sessions ended" if args.disabled else "enabled"

@@ -110,3 +110,25 @@ async def record(conn: Any, actor: Actor, action: str, target_type: str | None =
     c: AsyncConnection = getattr(conn, "conn", conn)
     await c.execute(sa.insert(_t).values(**_row(actor, action, target_type, target_id,
                                                   changes)))
+
+
+#: A user's fields recorded by `user.updated` (role, disabled and password have actions of
+#: their own).
+USER_FIELDS = ("max_concurrent", "skills", "display_name", "must_change_password")
+
+
+def user_actions(before: Mapping[str, Any], after: Mapping[str, Any],
+                 password_changed: bool) -> list[tuple[str, dict[str, Any]]]:
+    """What one change of a user records: one (action, changes) per kind of change."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if before.get("role") != after.get("role"):
+        out.append(("user.role_changed", diff(before, after, ["role"])))
+    if before.get("disabled") != after.get("disabled"):
+        out.append(("user.disabled" if after.get("disabled") else "user.enabled",
+                    diff(before, after, ["disabled"])))
+    if password_changed:
+        out.append(("user.password_reset", {"password": {"changed": True}}))
+    rest = diff(before, after, USER_FIELDS)
+    if rest:
+        out.append(("user.updated", rest))
+    return out

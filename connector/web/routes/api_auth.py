@@ -12,7 +12,7 @@ from connector.accounts.security import hash_password, verify_password
 from connector.domain import agents
 from connector.realtime import stream
 from connector.web.http import HTTPError, error_response
-from connector.web.routes.deps import api, body, client_address, origin_allowed
+from connector.web.routes.deps import api, audit_actor, body, client_address, origin_allowed
 from connector.web.routes.schemas import LoginIn, MePatch, PasswordChangeIn
 
 
@@ -26,7 +26,8 @@ async def login(request: Request) -> Response:
     app = request.app
     try:
         token, principal = await auth.login(app.state.store, app.state.settings, data.username,
-                                            data.password, client_address(request))
+                                            data.password, client_address(request),
+                                            audit_actor(request, username=data.username))
     except auth.LoginRefused as exc:
         if exc.retry_after:
             retry = str(max(1, int(exc.retry_after)))

@@ -16,14 +16,18 @@ from starlette.routing import Route
 
 from connector import outbound
 from connector.accounts.auth import Principal
-from connector.domain import webhooks
-from connector.web.routes.deps import api, body, int_param
+from connector.domain import audit, webhooks
+from connector.web.routes.deps import api, audit_actor, body, int_param
 from connector.web.routes.webhook_models import RotateSecretIn, WebhookIn, WebhookPatch
 
 
 async def _checked_url(request: Request, url: str) -> str:
     return await outbound.check_url_resolved(url, "url",
                                              request.app.state.settings.outbound_networks)
+
+
+#: A subscription's fields the audit trail records the changes of (never its secret).
+AUDITED = ("url", "events", "description", "disabled")
 
 
 def _changed(request: Request) -> None:
@@ -44,6 +48,9 @@ async def create_webhook(request: Request, principal: Principal) -> Response:
     async with request.app.state.store.transaction() as tx:
         created = await webhooks.create(tx.conn, url=url, events=list(data.events),
                                         description=data.description)
+        await audit.record(tx, audit_actor(request, principal), "webhook.created", "webhook",
+                           created.subscription["id"],
+                           audit.diff({}, created.subscription, AUDITED))
     _changed(request)
     return JSONResponse({**created.subscription, "secret": created.secret}, 201)
 
@@ -63,7 +70,11 @@ async def patch_webhook(request: Request, principal: Principal) -> Response:
     if data.events is not None:
         changes["events"] = list(data.events)
     async with request.app.state.store.transaction() as tx:
+        before = await webhooks.get(tx.conn, int_param(request, "id"))
         row = await webhooks.update(tx.conn, int_param(request, "id"), **changes)
+        if diff := audit.diff(before, row, AUDITED):
+            await audit.record(tx, audit_actor(request, principal), "webhook.updated",
+                               "webhook", row["id"], diff)
     _changed(request)
     return JSONResponse(row)
 
@@ -71,7 +82,10 @@ async def patch_webhook(request: Request, principal: Principal) -> Response:
 @api("admin")
 async def delete_webhook(request: Request, principal: Principal) -> Response:
     async with request.app.state.store.transaction() as tx:
+        before = await webhooks.get(tx.conn, int_param(request, "id"))
         await webhooks.delete(tx.conn, int_param(request, "id"))
+        await audit.record(tx, audit_actor(request, principal), "webhook.deleted", "webhook",
+                           before["id"], audit.diff(before, {}, AUDITED))
     _changed(request)
     return JSONResponse({"status": "deleted"})
 
@@ -84,6 +98,9 @@ async def rotate_secret(request: Request, principal: Principal) -> Response:
     async with request.app.state.store.transaction() as tx:
         created = await webhooks.rotate_secret(tx.conn, int_param(request, "id"),
                                                dt.timedelta(seconds=grace))
+        await audit.record(tx, audit_actor(request, principal), "webhook.secret_rotated",
+                           "webhook", created.subscription["id"],
+                           {"secret": {"changed": True}, "grace_seconds": grace})
     return JSONResponse({**created.subscription, "secret": created.secret})
 
 

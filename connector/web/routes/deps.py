@@ -10,7 +10,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from connector import logs
 from connector.accounts import auth
+from connector.domain import audit
 from connector.domain.errors import DomainError
 from connector.web import proxies
 from connector.web.errors import http_error
@@ -115,6 +117,18 @@ def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> in
 def client_address(request: Request) -> str:
     """The client's address: the peer, or what trusted proxies forwarded (`proxies`)."""
     return proxies.client_address(request.scope, request.app.state.settings.trusted_networks)
+
+
+def audit_actor(request: Request, principal: auth.Principal | None = None, *,
+                username: str | None = None) -> audit.Actor:
+    """Who acts, as the audit trail records them: the signed-in `principal` (or, for a
+    sign-in, just the `username` tried), the client's address, the request's id."""
+    address = client_address(request)
+    if principal is None:
+        return audit.Actor(username=username[:100] if username else None, address=address,
+                           request_id=logs.request_id.get())
+    return audit.Actor(principal.user_id, principal.username, principal.role, address,
+                       logs.request_id.get())
 
 
 def origin_allowed(request: Any) -> bool:
