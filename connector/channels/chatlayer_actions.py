@@ -9,9 +9,10 @@ with `Authorization: Bearer {api_token}` and the envelope's `Idempotency-Key`:
 - the handback (a delivery whose message is `HANDBACK`): the integration's
   `handback_action`, or `DEFAULT_HANDBACK`.
 
-Answers are classified as for the Webhook channel (`chatlayer_webhook.classify`): 2xx
-delivered; timeouts, connection errors, 408, 425, 429 and 5xx retried; other statuses
-failed. The response body is never read.
+Each call is one exchange as the Webhook channel makes it (`chatlayer_webhook.exchange`):
+2xx delivered; timeouts, connection errors, 408, 425, 429 and 5xx retried; other
+statuses and an address the outbound rules refuse failed. The answer's body is never
+read.
 
 Chatlayer documents the text template (`textMessageTemplate` with `textMessages`). The
 names of the rich templates below follow that pattern and the fields of Chatlayer's
@@ -22,14 +23,13 @@ body per integration).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from connector.channels.base import Channel, Envelope, Outcome
-from connector.channels.chatlayer_webhook import USER_AGENT, classify
+from connector.channels.chatlayer_webhook import USER_AGENT, exchange
 from connector.storage.models import Integration
 
 #: A delivery's message that stands for the handback action (`handback_body`).
@@ -132,13 +132,4 @@ class ChatlayerActions(Channel):
         request = self.client.build_request(
             "POST", actions_url(integration, job.recipient_id), json=self.body(job),
             headers=headers, timeout=self.timeout)
-        try:
-            async with asyncio.timeout(self.timeout):
-                response = await self.client.send(request, stream=True)
-                await response.aclose()  # the body is never read
-        except (httpx.TimeoutException, TimeoutError) as exc:
-            return Outcome.retry("timeout", transport_error=type(exc).__name__)
-        except httpx.HTTPError as exc:
-            name = type(exc).__name__
-            return Outcome.retry(f"{name}: connection failed", transport_error=name)
-        return classify(response.status_code, response.headers)
+        return await exchange(self.client, request, self.timeout)

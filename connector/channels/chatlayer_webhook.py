@@ -87,19 +87,26 @@ class ChatlayerWebhook(Channel):
         if self.signing_secrets:
             headers.update(signing.headers(self.signing_secrets, f"msg_{job.idempotency_key}",
                                            content))
-        try:
-            # The whole exchange, not each phase, must end well inside the lease.
-            async with asyncio.timeout(self.timeout):
-                request = self.client.build_request("POST", job.channel_url, content=content,
-                                                    headers=headers, timeout=self.timeout)
-                # Streamed and closed unread: the answer's body is never buffered.
-                response = await self.client.send(request, stream=True)
-                await response.aclose()
-        except Refused as exc:
-            return Outcome.failed(str(exc))
-        except (httpx.TimeoutException, TimeoutError) as exc:
-            return Outcome.retry("timeout", transport_error=type(exc).__name__)
-        except httpx.HTTPError as exc:
-            name = type(exc).__name__
-            return Outcome.retry(f"{name}: connection failed", transport_error=name)
-        return classify(response.status_code, response.headers)
+        request = self.client.build_request("POST", job.channel_url, content=content,
+                                            headers=headers, timeout=self.timeout)
+        return await exchange(self.client, request, self.timeout)
+
+
+async def exchange(client: httpx.AsyncClient, request: httpx.Request,
+                   timeout: float) -> Outcome:  # noqa: ASYNC109 - the whole exchange's bound
+    """Send `request` and classify the answer (`classify`); the whole exchange, not each
+    phase, ends within `timeout` seconds (well inside the delivery's lease). The answer is
+    streamed and closed unread: its body is never buffered. An address the outbound
+    rules refuse fails for good; a timeout or a connection error is retried."""
+    try:
+        async with asyncio.timeout(timeout):
+            response = await client.send(request, stream=True)
+            await response.aclose()
+    except Refused as exc:
+        return Outcome.failed(str(exc))
+    except (httpx.TimeoutException, TimeoutError) as exc:
+        return Outcome.retry("timeout", transport_error=type(exc).__name__)
+    except httpx.HTTPError as exc:
+        name = type(exc).__name__
+        return Outcome.retry(f"{name}: connection failed", transport_error=name)
+    return classify(response.status_code, response.headers)

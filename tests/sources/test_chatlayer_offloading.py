@@ -259,3 +259,24 @@ async def test_admins_create_offloading_integrations_over_the_api(app, client, t
     smartly = await admin.post("/api/integrations", json={"name": "x"})
     assert smartly.status_code == 422
     assert smartly.json()["fields"][0]["field"] == "channel_url"
+
+
+async def test_an_api_url_to_an_internal_address_is_refused(app, client, team):
+    """Saved through the API: 422 naming api_url. Already saved (say before the rules):
+    the delivery fails for good at connect time, with no retry."""
+    admin, alice = await team("root", "alice")
+    r = await admin.post("/api/integrations", json={
+        "kind": "chatlayer-offloading", "name": "x", "api_url": "http://10.1.2.3",
+        "api_token": "t"})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "api_url", r.text
+    async with app.state.store.transaction() as tx:
+        created = await integrations.create(tx.conn, name="old", kind="chatlayer-offloading",
+                                            api_url="http://10.1.2.3:9", api_token=TOKEN)
+    desk = Offloading(created.integration.id, created.key, created.integration.verify_token)
+    ticket = (await post(client, desk, offload("s-5")))["ticket_id"]
+    assert (await claim(alice, ticket)).status_code == 200
+    assert (await alice.post(f"/api/tickets/{ticket}/messages",
+                             json={"text": "hi"})).status_code == 201
+    (delivery,) = await wait_settled(app, 1)
+    assert (delivery["state"], delivery["attempts"]) == ("failed", 1)
+    assert "10.1.2.3" in delivery["last_error"] and "private" in delivery["last_error"]
