@@ -110,7 +110,29 @@ def test_integration_add_text_output_and_given_token(cli):
     assert "my-own-token" in out and "shown only once" in out
 
 
+def test_integration_add_chatlayer_offloading(cli):
+    code, out, _ = cli("integration", "add", "--kind", "chatlayer-offloading", "--name", "CL",
+                       "--api-url", "http://127.0.0.1:9", "--api-token", "tok-123",
+                       "--verify-token", "vt-9", "--json")
+    assert code == 0
+    created = json.loads(out)
+    (row,) = cli.table(Integration)
+    assert (row["kind"], row["api_url"], row["api_token"]) == (
+        "chatlayer-offloading", "http://127.0.0.1:9", "tok-123")
+    assert created["offloading_webhook_url"] == (
+        f"{PUBLIC}/hooks/chatlayer-offloading/{row['id']}?key={created['key']}")
+    assert created["smartly_webhook_url"] is None and created["verify_token"] == "vt-9"
+    assert "tok-123" not in out and created["api_token_set"] is True
+    code, text, _ = cli("integration", "list")
+    assert "Chatlayer Offloading webhook URL" not in text  # the keyed URL: shown once only
+    assert "http://127.0.0.1:9" in text and "bound by its first event" in text
+
+
 @pytest.mark.parametrize(("args", "flag"), [
+    (["--kind", "chatlayer-offloading", "--name", "x", "--api-url", "http://127.0.0.1:9"],
+     "--api-token"),
+    (["--kind", "chatlayer-offloading", "--name", "x", "--api-token", "t"], "--api-url"),
+    (["--name", "x"], "--channel-url"),
     (["--name", "x", "--channel-url", "not a url"], "--channel-url"),
     (["--name", "x", "--channel-url", "ftp://files.example/x"], "--channel-url"),
     (["--name", "   ", "--channel-url", "https://c.example"], "--name"),
