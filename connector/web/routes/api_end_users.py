@@ -1,0 +1,24 @@
+"""Admin API: erase one end user (`domain.erasure`), recorded in the audit trail."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connector.accounts.auth import Principal
+from connector.domain import erasure
+from connector.web.routes.deps import api, audit_actor, body
+from connector.web.routes.end_user_models import EraseIn
+
+
+@api("admin")
+async def erase(request: Request, principal: Principal) -> Response:
+    data = await body(request, EraseIn)
+    actor = audit_actor(request, principal)
+    async with request.app.state.store.begin() as conn:
+        erased = await erasure.erase(conn, data.integration, data.end_user, actor)
+    return JSONResponse(erased.as_dict())
+
+
+routes = [Route("/api/end-users/erase", erase, methods=["POST"])]
