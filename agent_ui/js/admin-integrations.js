@@ -1,28 +1,26 @@
-// Bot admins: register integrations, show the URLs to paste (Smartly URL with
-// its key shown once), rotate the key with a grace period, send a test
-// message, and watch recent deliveries (re-send failed ones); the satisfaction
-// survey's texts are admin-survey.js's.
+// Bot admins: register integrations, show the URLs to paste, send a test
+// message, and watch recent deliveries (re-send failed ones). What differs by
+// kind (Smartly or Chatlayer Offloading: the create form, the card's rows, the
+// edit form, the handback action) is admin-integration-kinds.js's; the
+// once-only values (keyed URL, signing secret) and their rotation are
+// admin-integration-secrets.js's; the satisfaction survey's texts are
+// admin-survey.js's.
 
+import { createForm, editForm, kindActions, kindRows } from "./admin-integration-kinds.js";
+import { remember, rotateKeyForm, rotateSigningForm, rotationRows, secretPanel, urlFieldId } from "./admin-integration-secrets.js";
 import { surveyForm } from "./admin-survey.js";
 import { errorText, get, patch, post } from "./api.js";
-import { copyField } from "./copy.js";
 import { badge, h, mount } from "./dom.js";
-import { fullTime, roughDuration } from "./format.js";
+import { fullTime } from "./format.js";
 import { store } from "./store.js";
 import { toast } from "./toast.js";
 
 let host = null;
 let listHost = null;
 let integrations = [];
-const secrets = new Map(); // integration id -> {url, note} shown once
 const openDeliveries = new Set();
 const deliveryHosts = new Map();
 let deliveryTimer = null;
-
-const GRACE_CHOICES = [
-  ["", "Server default (24 h unless configured)"],
-  ["3600", "1 hour"], ["86400", "24 hours"], ["604800", "7 days"], ["0", "None — old key stops now"],
-];
 
 function field(label, input, hint) {
   return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hint ? h("p", { class: "hint" }, hint) : null);
@@ -34,76 +32,6 @@ function formError(form, err) {
   el.hidden = !err;
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
   for (const f of err?.fields || []) form.querySelector(`[name="${CSS.escape(f.field)}"]`)?.setAttribute("aria-invalid", "true");
-}
-
-function createForm() {
-  const name = h("input", { id: "int-name", name: "name", required: true, maxlength: "200", autocomplete: "off" });
-  const url = h("input", { id: "int-channel", name: "channel_url", type: "url", required: true, maxlength: "2000", placeholder: "https://…/chatlayer/webhook", autocomplete: "off" });
-  const token = h("input", { id: "int-token", name: "verify_token", maxlength: "500", autocomplete: "off", placeholder: "leave empty to generate one" });
-  const form = h("form", { class: "card form-grid", id: "integration-form", novalidate: true },
-    h("h2", {}, "New integration"),
-    field("Name", name),
-    field("Chatlayer channel URL", url, "Where agent replies are POSTed: the bot's Chatlayer Webhook channel."),
-    field("Verify token", token, "The channel's verify token, sent with every reply."),
-    h("p", { class: "form-error", role: "alert", hidden: true }),
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary", id: "int-create" }, "Create integration")));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    formError(form, null);
-    const body = { name: name.value.trim(), channel_url: url.value.trim() };
-    if (token.value.trim()) body.verify_token = token.value.trim();
-    form.querySelector("#int-create").disabled = true;
-    try {
-      const created = await post("/api/integrations", body);
-      secrets.set(created.id, { url: created.smartly_webhook_url, note: "created" });
-      form.reset();
-      toast(`Integration “${created.name}” created. Copy its Smartly URL now.`);
-      await load();
-      document.getElementById(`smartly-url-${created.id}`)?.focus();
-    } catch (err) {
-      formError(form, err);
-    } finally {
-      form.querySelector("#int-create").disabled = false;
-    }
-  });
-  return form;
-}
-
-function secretPanel(i) {
-  const secret = secrets.get(i.id);
-  if (!secret) {
-    return h("div", { class: "kv" }, h("span", { class: "k" }, "Smartly URL"),
-      h("span", { class: "v muted" }, "Shown once, when the integration is created or its key rotated. Rotate the key to get a new one."));
-  }
-  return h("div", { class: "secret-panel", role: "status" },
-    h("p", { class: "secret-note" }, secret.note === "rotated"
-      ? "New Smartly URL — paste it into the bot's webhook integration. It is shown only now."
-      : "Smartly URL — paste it into the bot's webhook integration. Its key is shown only now."),
-    copyField("Smartly webhook URL", secret.url, { id: `smartly-url-${i.id}` }),
-    h("button", { type: "button", class: "link-button", onclick: () => { secrets.delete(i.id); render(); } }, "I have copied it — hide"));
-}
-
-function rotateForm(i) {
-  const select = h("select", { id: `grace-${i.id}`, name: "grace_seconds" }, GRACE_CHOICES.map(([v, l]) => h("option", { value: v }, l)));
-  const form = h("form", { class: "inline-form" },
-    h("label", { for: select.id }, "Old key keeps working for"), select,
-    h("button", { type: "submit", class: "small-button", id: `rotate-${i.id}` }, "Rotate key"),
-    h("p", { class: "form-error", role: "alert", hidden: true }));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    formError(form, null);
-    const body = select.value === "" ? {} : { grace_seconds: Number(select.value) };
-    try {
-      const rotated = await post(`/api/integrations/${encodeURIComponent(i.id)}/rotate-key`, body);
-      secrets.set(i.id, { url: rotated.smartly_webhook_url, note: "rotated" });
-      toast(rotated.previous_key_valid_until
-        ? `Key rotated. The old URL works until ${fullTime(rotated.previous_key_valid_until)}.` : "Key rotated.");
-      await load();
-    } catch (err) {
-      formError(form, err);
-    }
-  });
-  return form;
 }
 
 function testForm(i) {
@@ -131,35 +59,6 @@ function testForm(i) {
     }
   });
   return form;
-}
-
-function editForm(i) {
-  const name = h("input", { id: `edit-name-${i.id}`, name: "name", value: i.name, maxlength: "200", autocomplete: "off" });
-  const url = h("input", { id: `edit-channel-${i.id}`, name: "channel_url", type: "url", value: i.channel_url, maxlength: "2000", autocomplete: "off" });
-  const token = h("input", { id: `edit-token-${i.id}`, name: "verify_token", value: i.verify_token, maxlength: "500", autocomplete: "off" });
-  const form = h("form", { class: "inline-form edit-form" },
-    h("label", { for: name.id }, "Name"), name,
-    h("label", { for: url.id }, "Channel URL"), url,
-    h("label", { for: token.id }, "Verify token"), token,
-    h("button", { type: "submit", class: "small-button", id: `save-${i.id}` }, "Save"),
-    h("p", { class: "form-error", role: "alert", hidden: true }));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    formError(form, null);
-    const body = {};
-    if (name.value.trim() !== i.name) body.name = name.value.trim();
-    if (url.value.trim() !== i.channel_url) body.channel_url = url.value.trim();
-    if (token.value.trim() !== i.verify_token) body.verify_token = token.value.trim();
-    if (!Object.keys(body).length) return;
-    try {
-      await patch(`/api/integrations/${encodeURIComponent(i.id)}`, body);
-      toast("Integration saved.");
-      await load();
-    } catch (err) {
-      formError(form, err);
-    }
-  });
-  return h("details", { class: "edit-box" }, h("summary", {}, "Edit name, channel URL or verify token"), form);
 }
 
 // --- what the end user is told (domain/notices.py) ----------------------------
@@ -321,21 +220,15 @@ function deliveriesSection(i) {
 }
 
 function integrationCard(i) {
-  const grace = i.previous_key_valid_until && Date.parse(i.previous_key_valid_until) > Date.now();
-  return h("article", { class: "card integration", dataset: { integrationId: i.id }, "aria-labelledby": `int-title-${i.id}` },
+  return h("article", { class: "card integration", dataset: { integrationId: i.id, kind: i.kind }, "aria-labelledby": `int-title-${i.id}` },
     h("header", { class: "card-head" },
       h("h3", { id: `int-title-${i.id}`, class: "integration-name", dir: "auto", title: i.name }, i.name),
       h("span", { class: "muted" }, `id ${i.id} · created ${fullTime(i.created_at)}`)),
-    secretPanel(i),
-    h("div", { class: "kv" }, h("span", { class: "k" }, "Chatlayer URL"), copyField("Chatlayer webhook URL", i.chatlayer_webhook_url, { id: `chatlayer-url-${i.id}` })),
-    h("div", { class: "kv" }, h("span", { class: "k" }, "Verify token"), copyField("verify token", i.verify_token, { id: `token-${i.id}`, secret: true })),
-    h("div", { class: "kv" }, h("span", { class: "k" }, "Channel URL"), h("span", { class: "v mono", dir: "ltr" }, i.channel_url)),
-    h("div", { class: "kv" }, h("span", { class: "k" }, "Key"),
-      h("span", { class: "v", id: `key-info-${i.id}` },
-        i.key_rotated_at ? `rotated ${fullTime(i.key_rotated_at)}` : "original key",
-        grace ? h("span", { class: "grace" }, ` · previous key still accepted until ${fullTime(i.previous_key_valid_until)} (${roughDuration((Date.parse(i.previous_key_valid_until) - Date.now()) / 1000)} left)`) : null)),
-    h("div", { class: "card-actions" }, rotateForm(i), testForm(i), editForm(i), noticesForm(i),
-      surveyForm(i, field, formError, load)),
+    secretPanel(i, ui),
+    kindRows(i),
+    rotationRows(i),
+    h("div", { class: "card-actions" }, rotateKeyForm(i, ui), rotateSigningForm(i, ui), testForm(i), editForm(i, ui),
+      kindActions(i, ui), noticesForm(i), surveyForm(i, field, formError, load)),
     deliveriesSection(i));
 }
 
@@ -357,10 +250,21 @@ async function load() {
   }
 }
 
+/** A new integration: its once-only values shown on its card, focused. */
+async function created(answer) {
+  remember(answer, "created");
+  toast(`Integration “${answer.name}” created. Copy its URL and signing secret now.`);
+  await load();
+  document.getElementById(urlFieldId(answer))?.focus();
+}
+
+// What the kinds' and secrets' parts of a card use.
+const ui = { field, formError, load, render };
+
 export function showIntegrations(el) {
   host = el;
   listHost = h("div", { class: "integrations", id: "integrations" });
-  mount(host, h("div", { class: "admin-grid" }, createForm(), h("section", { "aria-label": "Integrations" }, h("h2", {}, "Integrations"), listHost)));
+  mount(host, h("div", { class: "admin-grid" }, createForm(ui, created), h("section", { "aria-label": "Integrations" }, h("h2", {}, "Integrations"), listHost)));
   load();
 }
 
