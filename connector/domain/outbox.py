@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connector.channels.base import Envelope, idempotency_key
 from connector.domain.errors import Conflict, NotFound
 from connector.storage.db import utcnow
-from connector.storage.models import Delivery, Message
+from connector.storage.models import Delivery, Integration, Message
 from connector.storage.store import SyncTx, Tx
 
 _d = Delivery.__table__
 _msg = Message.__table__
+_i = Integration.__table__
 
 STATES = ("queued", "retrying", "delivered", "failed")
 PENDING = ("queued", "retrying")
@@ -46,6 +47,10 @@ _PENDING_IN_CONVERSATION = sa.select(_d.c.id).where(
     _d.c.conversation_id == sa.bindparam("cid"), _d.c.state.in_(PENDING)).limit(1)
 
 
+#: The integration is disabled: its deliveries wait, paused (`accounts.integration_state`).
+_DISABLED = sa.select(_i.c.disabled).where(_i.c.id == sa.bindparam("iid"))
+
+
 def enqueue(tx: SyncTx, message: dict[str, Any], *, ticket_id: int, integration_id: str,
             recipient_id: str, channel_url: str, verify_token: str) -> dict[str, Any]:
     """Queue `message` for delivery; returns the delivery's state.
@@ -56,12 +61,14 @@ def enqueue(tx: SyncTx, message: dict[str, Any], *, ticket_id: int, integration_
     claim. Whatever comes later in the conversation waits for it as for any
     pending delivery, so order holds; if the process dies first, the lease runs
     out and polling sends it. Otherwise the row is left to polling, which sends
-    a conversation's deliveries strictly in order.
+    a conversation's deliveries strictly in order (and none of a disabled
+    integration's: they stay queued until it is enabled).
     """
     now = utcnow()
     conversation_id = message["conversation_id"]
     handed = tx.lease is not None and tx.conn.execute(
-        _PENDING_IN_CONVERSATION, {"cid": conversation_id}).first() is None
+        _PENDING_IN_CONVERSATION, {"cid": conversation_id}).first() is None and not \
+        tx.conn.execute(_DISABLED, {"iid": integration_id}).scalar()
     row = {
         "message_id": message["id"], "integration_id": integration_id,
         "conversation_id": conversation_id, "recipient_id": recipient_id,
