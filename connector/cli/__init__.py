@@ -1,9 +1,10 @@
 """The `connector` command: serve, migrate, and bot-admin / user management.
 
 One module per group of subcommands, each adding its parsers (`add_parsers`):
-`serve` (serve, migrate), `integration`, `user`; `common` holds what they
-share. Every refusal is one `error: ...` line on stderr; exit 1 for a refused
-input, 2 for configuration, database or port problems (nothing to retry as is).
+`serve` (serve, migrate), `integration`, `user`, `erase` (one end user's data),
+`backup` (backup and restore of SQLite); `common` holds what they share. Every
+refusal is one `error: ...` line on stderr; exit 1 for a refused input, 2 for
+configuration, database or port problems (nothing to retry as is).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from importlib import metadata
 
 from connector.accounts import integrations
-from connector.cli import integration, serve, user
+from connector.cli import backup, erase, integration, serve, user
 from connector.cli.common import CommandError
 from connector.cli.serve import server_options
 from connector.settings import ConfigError, load_settings
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="connector", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"connector {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (serve, integration, user):
+    for group in (serve, integration, user, erase, backup):
         group.add_parsers(sub)
     return parser
 
