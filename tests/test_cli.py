@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from connector.accounts.security import hash_secret, verify_password
 from connector.cli import main
 from connector.settings import Settings
+from connector.storage.audit_models import AuditEvent
 from connector.storage.db import utcnow
-from connector.storage.models import Integration, User, UserSession
+from connector.storage.models import Integration, Message, User, UserSession
 from tests import builders
 from tests.conftest import fresh_database, make_settings
 from tests.helpers import execute as execute_on
@@ -364,3 +365,32 @@ def test_serve_help_lists_every_setting_with_its_default_and_description(cli):
         assert first_words in " ".join(out.split()), env
     assert "CONNECTOR_PORT  (default: 8000)" in out
     assert "CONNECTOR_ADMIN_PASSWORD  (default: (unset))" in out
+
+
+def test_erase_an_end_user(cli, channel):
+    code, out, _ = cli("integration", "add", "--name", "bot", "--channel-url", channel.url,
+                       "--json")
+    created = json.loads(out)
+    path = created["smartly_webhook_url"].removeprefix(PUBLIC)
+
+    async def talk() -> None:
+        async with running(cli.settings) as (_, client):
+            for user in ("erase-me", "keep-me"):
+                r = await client.post(path, json=builders.turn(user, f"words of {user}"))
+                assert r.status_code == 200
+
+    asyncio.run(talk())
+    argv = ("erase", "--integration", created["id"], "--end-user", "erase-me")
+    code, _, err = cli(*argv)  # not a terminal: --yes is required
+    assert code == 1 and "add --yes" in err
+    code, _, err = cli("erase", "--integration", "nope", "--end-user", "erase-me", "--yes")
+    assert code == 1 and err == "error: --integration: no integration nope\n"
+    code, out, _ = cli(*argv, "--yes")
+    assert code == 0
+    erased = json.loads(out)
+    assert erased["pseudonym"].startswith("erased-") and erased["messages"] == 2
+    assert "erase-me" not in out
+    texts = {m["text"] for m in cli.table(Message)}
+    assert texts == {"[erased]", "words of keep-me", "Hi!"}
+    (event,) = [e for e in cli.table(AuditEvent) if e["action"] == "end_user.erased"]
+    assert (event["actor"], event["address"]) == ("cli", "local")
