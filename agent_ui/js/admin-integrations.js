@@ -7,6 +7,7 @@
 // admin-survey.js's.
 
 import { createForm, editForm, kindActions, kindRows } from "./admin-integration-kinds.js";
+import { disabledBadge, stateActions } from "./admin-integration-state.js";
 import { remember, rotateKeyForm, rotateSigningForm, rotationRows, secretPanel, urlFieldId } from "./admin-integration-secrets.js";
 import { surveyForm } from "./admin-survey.js";
 import { errorText, get, patch, post } from "./api.js";
@@ -223,12 +224,13 @@ function integrationCard(i) {
   return h("article", { class: "card integration", dataset: { integrationId: i.id, kind: i.kind }, "aria-labelledby": `int-title-${i.id}` },
     h("header", { class: "card-head" },
       h("h3", { id: `int-title-${i.id}`, class: "integration-name", dir: "auto", title: i.name }, i.name),
+      disabledBadge(i),
       h("span", { class: "muted" }, `id ${i.id} · created ${fullTime(i.created_at)}`)),
     secretPanel(i, ui),
     kindRows(i),
     rotationRows(i),
     h("div", { class: "card-actions" }, rotateKeyForm(i, ui), rotateSigningForm(i, ui), testForm(i), editForm(i, ui),
-      kindActions(i, ui), noticesForm(i), surveyForm(i, field, formError, load)),
+      kindActions(i, ui), noticesForm(i), surveyForm(i, field, formError, load), stateActions(i, ui)),
     deliveriesSection(i));
 }
 

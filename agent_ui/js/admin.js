@@ -1,5 +1,6 @@
-// The admin view: tabs for integrations, users and event webhooks.
+// The admin view: tabs for integrations, users, event webhooks and the audit trail.
 
+import { showAudit } from "./admin-audit.js";
 import { showIntegrations } from "./admin-integrations.js";
 import { showUsers } from "./admin-users.js";
 import { showWebhooks } from "./admin-webhooks.js";
@@ -14,9 +15,10 @@ export function showAdmin(host, tab) {
     h("h1", { class: "view-title" }, "Administration"),
     h("div", { class: "tabs", role: "tablist", "aria-label": "Administration" },
       tabLink("integrations", "Integrations"), tabLink("users", "Users"),
-      tabLink("webhooks", "Webhooks")),
+      tabLink("webhooks", "Webhooks"), tabLink("audit", "Audit")),
     panel));
   if (tab === "users") showUsers(panel);
   else if (tab === "webhooks") showWebhooks(panel);
+  else if (tab === "audit") showAudit(panel);
   else showIntegrations(panel);
 }

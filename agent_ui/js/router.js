@@ -1,5 +1,5 @@
 // Hash routes: #/queue, #/ticket/12, #/ticket/12/m/345 (at message 345), #/supervisor, #/reports, #/admin/integrations,
-// #/admin/users, #/admin/webhooks.
+// #/admin/users, #/admin/webhooks, #/admin/audit.
 
 import { Emitter } from "./emitter.js";
 
@@ -15,7 +15,7 @@ export function parse(hash = location.hash) {
   if (parts[0] === "reports") return { view: "reports" };
   if (parts[0] === "resolved") return { view: "resolved" }; // #/resolved
   if (parts[0] === "admin") {
-    return { view: "admin", tab: ["users", "webhooks"].includes(parts[1]) ? parts[1] : "integrations" };
+    return { view: "admin", tab: ["users", "webhooks", "audit"].includes(parts[1]) ? parts[1] : "integrations" };
   }
   if (parts[0] === "queue") return { view: "queue", ticketId: null };
   return { view: null };
