@@ -35,11 +35,11 @@ import sqlalchemy as sa
 from connector.channels.base import Outcome
 from connector.delivery import policy
 from connector.delivery.attempt import log_attempt
+from connector.delivery.outbox_worker import NOW, OutboxWorker, claim_statement, free
 from connector.delivery.webhook_sender import gone, send
 from connector.domain import webhooks
 from connector.realtime.stream import Event
 from connector.settings import Settings
-from connector.storage import outage
 from connector.storage.db import UTCDateTime, utcnow
 from connector.storage.store import Store, SyncTx
 from connector.storage.webhook_models import WebhookDelivery, WebhookSubscription
@@ -48,12 +48,6 @@ log = logging.getLogger("connector.delivery")
 
 _d = WebhookDelivery.__table__
 _s = WebhookSubscription.__table__
-_NOW = sa.bindparam("now", type_=UTCDateTime)
-_FREE = sa.or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW)
-_CLAIM = sa.update(_d).where(
-    _d.c.id == sa.bindparam("did"), _d.c.state.in_(webhooks.PENDING), _FREE,
-    _d.c.attempts == sa.bindparam("seen"), _d.c.next_attempt_at <= _NOW).values(
-    lease_until=sa.bindparam("until", type_=UTCDateTime))
 _RECORD = sa.update(_d).where(
     _d.c.id == sa.bindparam("did"), _d.c.state.in_(webhooks.PENDING),
     _d.c.attempts == sa.bindparam("seen"))
@@ -70,27 +64,22 @@ def _due_query(limit: int) -> sa.Select[Any]:
                       _d.c.body, _d.c.event_type, _d.c.subscription_id, _s.c.url, _s.c.secret,
                       _s.c.previous_secret, _s.c.previous_secret_expires_at)
             .join(_s, _s.c.id == _d.c.subscription_id)
-            .where(_d.c.state.in_(webhooks.PENDING), _d.c.next_attempt_at <= _NOW, _FREE,
+            .where(_d.c.state.in_(webhooks.PENDING), _d.c.next_attempt_at <= NOW, free(_d),
                    _s.c.disabled.is_(False))
             .order_by(_d.c.id).limit(limit))
 
 
-class WebhookWorker:
+class WebhookWorker(OutboxWorker[Any]):
     """Claims due event webhooks, sends them with `client`, records what came of it."""
 
-    def __init__(self, store: Store, client: httpx.AsyncClient, settings: Settings) -> None:
-        self.store = store
-        self.client = client
-        self.settings = settings
-        self._lease = dt.timedelta(seconds=settings.delivery_lease_seconds)
-        self._due = _due_query(settings.delivery_concurrency)
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(settings.delivery_concurrency)
+    claiming_as = "webhooks"
+    job_as = "webhook delivery"
+    wake_after_failure = False
 
-    def wake(self) -> None:
-        self._wake.set()
+    def __init__(self, store: Store, client: httpx.AsyncClient, settings: Settings) -> None:
+        super().__init__(store, settings, _due_query(settings.delivery_concurrency),
+                         claim_statement(_d, webhooks.PENDING))
+        self.client = client
 
     def saw(self, events: list[Event]) -> None:
         """For the hub: events that may have queued a webhook elsewhere wake the worker,
@@ -98,66 +87,24 @@ class WebhookWorker:
         if webhooks.any_known() and any(e.type in WAKING_EVENTS for e in events):
             self._wake.set()
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                claimed = await self._claim_due()
-            except Exception as exc:
-                outage.failed(log, "webhooks: claiming due deliveries", exc)
-                claimed = []
-            for row in claimed:
-                await self._slots.acquire()
-                task = asyncio.create_task(self._run_one(row))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-            if claimed:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.delivery_poll_seconds)
-            except TimeoutError:
-                pass
+    def _job(self, row: Any) -> Any:
+        return row  # the due query's row has what sending needs
 
-    async def stop(self, grace: float = 5.0) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:  # their leases run out; another run sends them again
-                task.cancel()
-
-    async def _claim_due(self) -> list[Any]:
-        now = utcnow()
-        async with self.store.read() as conn:
-            due = (await conn.execute(self._due, {"now": now})).all()
-        if not due:
-            return []
-        return await self.store.write(self._claim_sync, due, now)
-
-    def _claim_sync(self, tx: SyncTx, due: list[Any], now: dt.datetime) -> list[Any]:
-        until = now + self._lease
-        return [row for row in due if tx.conn.execute(_CLAIM, {
-            "did": row.id, "seen": row.attempts, "now": now, "until": until}).rowcount == 1]
-
-    async def _run_one(self, row: Any) -> None:
-        try:
-            secrets = webhooks.secrets_of(row, utcnow())
-            started = asyncio.get_running_loop().time()
-            outcome = await send(self.client, row.url, secrets, row.webhook_id, row.body,
-                                 self.settings.delivery_timeout_seconds)
-            duration_ms = (asyncio.get_running_loop().time() - started) * 1000
-            values, delay = await self.store.write(self._record_sync, row, outcome)
-            if outcome.state == "failed" and gone(outcome):
-                webhooks.forget()  # disabled: this process stops queueing for it at once
-            if values is not None:
-                log_attempt(f"webhook-{row.id}", row.event_type, values["attempts"],
-                            values["state"], outcome.status, values["last_error"],
-                            duration_ms, delay, row.url)
-        except Exception as exc:
-            outage.failed(log, f"webhook delivery={row.id}: recording the attempt (its "
-                          "lease will expire and it is sent again)", exc)
-        finally:
-            self._slots.release()
+    async def _attempt(self, row: Any) -> bool:
+        """Nothing else becomes due when one is sent: False."""
+        secrets = webhooks.secrets_of(row, utcnow())
+        started = asyncio.get_running_loop().time()
+        outcome = await send(self.client, row.url, secrets, row.webhook_id, row.body,
+                             self.settings.delivery_timeout_seconds)
+        duration_ms = (asyncio.get_running_loop().time() - started) * 1000
+        values, delay = await self.store.write(self._record_sync, row, outcome)
+        if outcome.state == "failed" and gone(outcome):
+            webhooks.forget()  # disabled: this process stops queueing for it at once
+        if values is not None:
+            log_attempt(f"webhook-{row.id}", row.event_type, values["attempts"],
+                        values["state"], outcome.status, values["last_error"],
+                        duration_ms, delay, row.url)
+        return False
 
     def _record_sync(self, tx: SyncTx, row: Any, outcome: Outcome,
                      ) -> tuple[dict[str, Any] | None, float | None]:

@@ -20,9 +20,7 @@ Guarantees:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -32,29 +30,20 @@ import sqlalchemy as sa
 from connector.channels import Channel, Outcome
 from connector.delivery import policy
 from connector.delivery.attempt import deliver_timed, log_attempt
+from connector.delivery.outbox_worker import NOW, OutboxWorker, claim_statement, free
 from connector.domain import events, outbox
 from connector.domain.roles import audience_tickets
 from connector.settings import Settings
-from connector.storage import outage
 from connector.storage.bulk import Writer
 from connector.storage.db import UTCDateTime, utcnow
 from connector.storage.models import Delivery, DeliveryAttempt, Integration, Message
 from connector.storage.store import Store, SyncTx
-
-log = logging.getLogger("connector.delivery")
 
 _d = Delivery.__table__
 _attempts = DeliveryAttempt.__table__
 _integ = Integration.__table__
 _msg = Message.__table__
 
-_NOW = sa.bindparam("now", type_=UTCDateTime)
-_FREE = sa.or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW)
-#: Re-checked at claim time: another instance may have claimed or recorded it meanwhile.
-_CLAIM = sa.update(_d).where(
-    _d.c.id == sa.bindparam("did"), _d.c.state.in_(outbox.PENDING), _FREE,
-    _d.c.attempts == sa.bindparam("tries"), _d.c.next_attempt_at <= _NOW).values(
-    lease_until=sa.bindparam("until", type_=UTCDateTime))
 _ATTEMPTS_SINCE = sa.select(sa.func.count()).select_from(_attempts).where(
     _attempts.c.delivery_id == sa.bindparam("did"),
     _attempts.c.at >= sa.bindparam("since", type_=UTCDateTime))
@@ -68,7 +57,7 @@ _RECORD = sa.update(_d).where(
     _d.c.attempts == sa.bindparam("tries")).values(
     attempts=sa.bindparam("attempt"), state=sa.bindparam("outcome"),
     last_status=sa.bindparam("status"), last_error=sa.bindparam("error"), lease_until=None,
-    updated_at=_NOW,
+    updated_at=NOW,
     delivered_at=sa.func.coalesce(sa.bindparam("delivered", type_=UTCDateTime),
                                   _d.c.delivered_at),
     next_attempt_at=sa.func.coalesce(sa.bindparam("next_at", type_=UTCDateTime),
@@ -83,7 +72,7 @@ def _due_query(limit: int) -> sa.Select[Any]:
         sa.select(_d, _integ.c.channel_url, _integ.c.verify_token, _msg.c.ticket_id)
         .join(_integ, _integ.c.id == _d.c.integration_id)
         .join(_msg, _msg.c.id == _d.c.message_id)
-        .where(_d.c.state.in_(outbox.PENDING), _d.c.next_attempt_at <= _NOW, _FREE)
+        .where(_d.c.state.in_(outbox.PENDING), _d.c.next_attempt_at <= NOW, free(_d))
         .where(~sa.exists().where(earlier.c.conversation_id == _d.c.conversation_id,
                                   earlier.c.state.in_(outbox.PENDING),
                                   earlier.c.id < _d.c.id))
@@ -100,7 +89,7 @@ class Recorded:
     more: bool
 
 
-class DeliveryWorker:
+class DeliveryWorker(OutboxWorker[outbox.Job]):
     """Sends deliveries handed over in memory at once, and polls for the others.
 
     Polling claims due deliveries with a lease: retries, deliveries of other
@@ -110,19 +99,10 @@ class DeliveryWorker:
 
     def __init__(self, store: Store, channel_for: Callable[[str], Awaitable[Channel]],
                  settings: Settings) -> None:
-        self.store = store
+        super().__init__(store, settings, _due_query(settings.delivery_concurrency),
+                         claim_statement(_d, outbox.PENDING))
         #: The channel of an integration (by id).
         self.channel_for = channel_for
-        self.settings = settings
-        self._lease = dt.timedelta(seconds=settings.delivery_lease_seconds)
-        self._due = _due_query(settings.delivery_concurrency)
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(settings.delivery_concurrency)
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def hand_over(self, jobs: list[outbox.Job]) -> None:
         """Send deliveries just committed, already leased to this process: no claim."""
@@ -131,71 +111,11 @@ class DeliveryWorker:
         for job in jobs:
             self._spawn(job, slot_held=False)
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                claimed = await self._claim_due()
-            except Exception as exc:
-                outage.failed(log, "delivery: claiming due deliveries", exc)
-                claimed = []
-            for job in claimed:
-                await self._slots.acquire()
-                self._spawn(job, slot_held=True)
-            if claimed:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.delivery_poll_seconds)
-            except TimeoutError:
-                pass
-
-    async def stop(self, grace: float = 5.0) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:  # their leases expire; another run sends them again
-                task.cancel()
-
-    async def _claim_due(self) -> list[outbox.Job]:
-        """Claim what is due; the write turn is taken only when something is."""
-        now = utcnow()
-        async with self.store.read() as conn:
-            due = (await conn.execute(self._due, {"now": now})).all()
-        if not due:
-            return []
-        return await self.store.write(self._claim_sync, due, now)
-
-    def _claim_sync(self, tx: SyncTx, due: list[Any], now: dt.datetime) -> list[outbox.Job]:
-        until = now + self._lease
-        claimed = []
-        for row in due:
-            result = tx.conn.execute(_CLAIM, {"did": row.id, "tries": row.attempts,
-                                              "now": now, "until": until})
-            if result.rowcount == 1:
-                claimed.append(outbox.Job(*(getattr(row, f) for f in _JOB_FIELDS)))
-        return claimed
-
-    def _spawn(self, job: outbox.Job, *, slot_held: bool) -> None:
-        task = asyncio.create_task(self._run_one(job, slot_held))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    async def _run_one(self, job: outbox.Job, slot_held: bool) -> None:
-        if not slot_held:
-            await self._slots.acquire()
-        more = True
-        try:
-            more = await self._attempt(job)
-        except Exception as exc:
-            outage.failed(log, f"delivery={job.id}: recording the attempt (its lease will "
-                          "expire and it is sent again)", exc)
-        finally:
-            self._slots.release()
-            if more:
-                self.wake()  # the conversation's next reply may be due now
+    def _job(self, row: Any) -> outbox.Job:
+        return outbox.Job(*(getattr(row, f) for f in _JOB_FIELDS))
 
     async def _attempt(self, job: outbox.Job) -> bool:
+        """True unless the conversation has no other pending reply (its next may be due)."""
         channel = await self.channel_for(job.integration_id)
         outcome, duration_ms = await deliver_timed(channel, job)
         recorded = await self.store.write(self._record_sync, job, outcome, duration_ms)
