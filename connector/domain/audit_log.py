@@ -25,6 +25,7 @@ _t = AuditEvent.__table__
 #: An action (`user.created`) or the part before its dot (`user`: every user action).
 _ACTION = re.compile(r"[a-z_]{1,30}(\.[a-z_]{1,30})?")
 MAX_LIMIT = 200
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,36 +49,36 @@ def check_action(value: str) -> str:
 
 
 def parse_filters(params: Mapping[str, str]) -> Filters:
-    """The filters of the query parameters actor, action, target, from and to (absent or
-    empty: any), or `FieldError` naming the one at fault. `from`/`to`: a date (`to`: that
-    whole day) or a date and time (UTC unless it names its offset)."""
+    """The filters of the query parameters actor, action, target, from and to (absent, or
+    an empty actor or target: any), or `FieldError` naming the one at fault. `from` and
+    `to`: UTC dates, both included."""
     def text(name: str, longest: int) -> str | None:
         value = params.get(name) or None
-        if value is not None and len(value) > longest:
-            raise FieldError(name, f"must be at most {longest} characters")
+        if value is not None and (len(value) > longest or "\x00" in value):
+            raise FieldError(name, f"must be at most {longest} characters, without NUL")
         return value
 
-    action = text("action", 61)
+    action = params.get("action")
     since, until = _moment("from", params.get("from")), _moment("to", params.get("to"), True)
     if since and until and until <= since:
-        raise FieldError("to", "must be after from")
-    return Filters(actor=text("actor", 100), action=action and check_action(action),
+        raise FieldError("to", "must be on or after from")
+    return Filters(actor=text("actor", 100),
+                   action=None if action is None else check_action(action),
                    target=text("target", 231), since=since, until=until)
 
 
 def _moment(name: str, raw: str | None, end: bool = False) -> dt.datetime | None:
-    if not raw:
+    """The start of the UTC day `raw` (`end`: of the next day), None when absent."""
+    if raw is None:
         return None
+    if not _DATE.fullmatch(raw):
+        raise FieldError(name, "must be a date (2026-01-31)")
     try:
-        if len(raw) == 10:
-            day = dt.date.fromisoformat(raw)
-            return (dt.datetime.combine(day, dt.time(), dt.UTC)
-                    + (dt.timedelta(days=1) if end else dt.timedelta()))
-        moment = dt.datetime.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
-        raise FieldError(name, "must be a date (2026-01-31) or an ISO 8601 date and time"
-                         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        raise FieldError(name, "must be a date (2026-01-31)") from None
+    return (dt.datetime.combine(day, dt.time(), dt.UTC)
+            + (dt.timedelta(days=1) if end else dt.timedelta()))
 
 
 def _where(filters: Filters) -> list[Any]:

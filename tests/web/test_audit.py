@@ -232,7 +232,8 @@ async def test_get_audit_filters_and_pages_newest_first(app):
         assert row["target"] == {"type": "user", "id": "7"}
 
         for bad in ({"action": "User%"}, {"from": "yesterday"}, {"limit": "0"},
-                    {"before": "x"}, {"from": "2026-01-02", "to": "2026-01-01"}):
+                    {"before": "x"}, {"from": "2026-01-02", "to": "2026-01-01"},
+                    {"target": "user:\x00"}, {"to": ""}, {"action": ""}):
             r = await admin.get("/api/audit", params=bad)
             assert r.status_code == 422, (bad, r.text)
 
