@@ -137,7 +137,8 @@ def describe(row: Integration, public_url: str, key: str | None = None,
     creation and rotation only) the key and the URLs that carry it. The API token is
     never shown, only whether one is set."""
     out: dict[str, Any] = {
-        "id": row.id, "name": row.name, "kind": row.kind, "channel_url": row.channel_url,
+        "id": row.id, "name": row.name, "kind": row.kind, "disabled": row.disabled,
+        "channel_url": row.channel_url,
         "api_url": row.api_url, "api_token_set": bool(row.api_token), "bot_id": row.bot_id,
         "handback_action": row.handback_action,
         "verify_token": row.verify_token, "created_at": row.created_at.isoformat(),

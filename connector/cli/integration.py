@@ -1,4 +1,5 @@
-"""`connector integration add|list|rotate-key`: bot endpoints."""
+"""`connector integration add|list|rotate-key|rotate-signing-secret`: bot endpoints
+(`integration_state`: disable, enable, delete); changes recorded in the audit trail."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Awaitable
 from typing import Any
 
 from connector.accounts import integrations
+from connector.accounts.integration_state import audit_fields
+from connector.cli import integration_state
 from connector.cli.common import fail, run_db
+from connector.domain import audit
 from connector.settings import Settings
 from connector.sources import SOURCES
 
@@ -51,6 +56,7 @@ def add_parsers(sub: Any) -> None:
                      help="seconds the old secret keeps signing (default: 24 h)")
     sig.add_argument("--json", action="store_true")
     sig.set_defaults(func=cmd_integration_rotate_signing_secret)
+    integration_state.add_parsers(integ)
 
 
 def _print_integration(out: dict[str, Any], as_json: bool) -> None:
@@ -88,9 +94,16 @@ def _print_integration(out: dict[str, Any], as_json: bool) -> None:
 def cmd_integration_add(settings: Settings, args: argparse.Namespace) -> int:
     # Where the URLs lead (DNS), before anything is written.
     asyncio.run(integrations.check_reachable(settings.outbound_networks, vars(args)))
-    created = run_db(settings, lambda c: integrations.create(
-        c, name=args.name, kind=args.kind, channel_url=args.channel_url,
-        verify_token=args.verify_token, api_url=args.api_url, api_token=args.api_token))
+    async def add(c: Any) -> integrations.Created:
+        created = await integrations.create(
+            c, name=args.name, kind=args.kind, channel_url=args.channel_url,
+            verify_token=args.verify_token, api_url=args.api_url, api_token=args.api_token)
+        await audit.record(c, audit.CLI, "integration.created", "integration",
+                           created.integration.id,
+                           audit_fields({}, created.integration))
+        return created
+
+    created = run_db(settings, add)
     _print_integration(integrations.describe(created.integration, settings.public_url,
                                              created.key, created.integration.signing_secret),
                        args.json)
@@ -110,10 +123,22 @@ def cmd_integration_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audited(rotation: Awaitable[integrations.Created | None], conn: Any, action: str,
+                   changes: dict[str, Any]) -> integrations.Created | None:
+    """`rotation`'s result, recorded as `action` in its transaction when there was one."""
+    created = await rotation
+    if created is not None:
+        await audit.record(conn, audit.CLI, action, "integration", created.integration.id,
+                           changes)
+    return created
+
+
 def cmd_integration_rotate(settings: Settings, args: argparse.Namespace) -> int:
     grace = dt.timedelta(seconds=args.grace if args.grace is not None
                          else settings.key_grace_seconds)
-    created = run_db(settings, lambda c: integrations.rotate_key(c, args.id, grace))
+    created = run_db(settings, lambda c: _audited(
+        integrations.rotate_key(c, args.id, grace), c, "integration.key_rotated",
+        {"key": {"changed": True}, "grace_seconds": grace.total_seconds()}))
     if created is None:
         return fail(f"no integration {args.id!r}")
     _print_integration(
@@ -124,7 +149,10 @@ def cmd_integration_rotate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_integration_rotate_signing_secret(settings: Settings, args: argparse.Namespace) -> int:
     grace = dt.timedelta(seconds=args.grace if args.grace is not None
                          else settings.key_grace_seconds)
-    created = run_db(settings, lambda c: integrations.rotate_signing_secret(c, args.id, grace))
+    created = run_db(settings, lambda c: _audited(
+        integrations.rotate_signing_secret(c, args.id, grace), c,
+        "integration.signing_secret_rotated",
+        {"signing_secret": {"changed": True}, "grace_seconds": grace.total_seconds()}))
     if created is None:
         return fail(f"no integration {args.id!r}")
     _print_integration(integrations.describe(created.integration, settings.public_url,

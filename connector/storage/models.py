@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+# audit_models and webhook_models: tables in modules of their own (small modules),
+# imported here so that they are in the one metadata.
+from connector.storage.audit_models import AuditEvent  # noqa: F401
 from connector.storage.db import UTCDateTime, utcnow
-
-# Their own module (small modules), imported here so that they are in the one metadata.
 from connector.storage.webhook_models import (  # noqa: F401
     WebhookDelivery,
     WebhookSubscription,
@@ -81,6 +82,9 @@ class Integration(SQLModel, table=True):
     previous_signing_secret: str | None = Field(default=None, max_length=100)
     previous_signing_secret_expires_at: dt.datetime | None = _time(nullable=True)
     signing_secret_rotated_at: dt.datetime | None = _time(nullable=True)
+    #: Disabled: its webhooks are refused (403 `integration_disabled`, nothing stored) and
+    #: its queued deliveries wait, paused, until it is enabled again.
+    disabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class User(SQLModel, table=True):

@@ -10,16 +10,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connector.accounts import integrations, users
+from connector.accounts import integration_state, integrations, users
 from connector.accounts.auth import Principal
 from connector.accounts.security import hash_password
 from connector.channels import Envelope, idempotency_key
 from connector.delivery.attempt import send_once
-from connector.domain import agents, outbox, test_sends
+from connector.domain import agents, audit, outbox, test_sends
 from connector.realtime.hub import CLOSE_ROLE_CHANGED, CLOSE_UNAUTHORIZED
 from connector.storage.models import Integration, User
 from connector.web.http import HTTPError
-from connector.web.routes.deps import api, body
+from connector.web.routes.deps import api, audit_actor, body
 from connector.web.routes.schemas import (
     IntegrationIn,
     IntegrationPatch,
@@ -59,6 +59,9 @@ async def create_integration(request: Request, principal: Principal) -> Response
     await _reachable(request, data.model_dump(exclude_unset=True))
     async with request.app.state.store.transaction() as tx:
         created = await integrations.create(tx.conn, **data.model_dump(exclude_unset=True))
+        await audit.record(tx, audit_actor(request, principal), "integration.created",
+                           "integration", created.integration.id,
+                           integration_state.audit_fields({}, created.integration))
     return JSONResponse(integration_out(request, created.integration, created.key,
                                         created.integration.signing_secret), 201)
 
@@ -74,9 +77,14 @@ async def patch_integration(request: Request, principal: Principal) -> Response:
     await _integration(request)
     await _reachable(request, data.model_dump(exclude_unset=True))
     async with request.app.state.store.transaction() as tx:
+        before = await integrations.get(tx.conn, request.path_params["id"])
         row = await integrations.update(tx.conn, request.path_params["id"],
                                         **data.model_dump(exclude_unset=True))
-    assert row is not None
+        assert before is not None and row is not None
+        changes = integration_state.audit_fields(before, row)
+        if changes:
+            await audit.record(tx, audit_actor(request, principal), "integration.updated",
+                               "integration", row.id, changes)
     request.app.state.integrations.forget(row.id)
     return JSONResponse(integration_out(request, row))
 
@@ -90,7 +98,10 @@ async def rotate_key(request: Request, principal: Principal) -> Response:
     async with request.app.state.store.transaction() as tx:
         created = await integrations.rotate_key(tx.conn, request.path_params["id"],
                                                 dt.timedelta(seconds=grace))
-    assert created is not None
+        assert created is not None
+        await audit.record(tx, audit_actor(request, principal), "integration.key_rotated",
+                           "integration", created.integration.id,
+                           {"key": {"changed": True}, "grace_seconds": grace})
     request.app.state.integrations.forget(created.integration.id)
     return JSONResponse(integration_out(request, created.integration, created.key))
 
@@ -105,7 +116,11 @@ async def rotate_signing_secret(request: Request, principal: Principal) -> Respo
     async with request.app.state.store.transaction() as tx:
         created = await integrations.rotate_signing_secret(
             tx.conn, request.path_params["id"], dt.timedelta(seconds=grace))
-    assert created is not None
+        assert created is not None
+        await audit.record(tx, audit_actor(request, principal),
+                           "integration.signing_secret_rotated", "integration",
+                           created.integration.id,
+                           {"signing_secret": {"changed": True}, "grace_seconds": grace})
     request.app.state.integrations.forget(created.integration.id)
     return JSONResponse(integration_out(request, created.integration,
                                         signing_secret=created.key))
@@ -169,6 +184,9 @@ async def create_user(request: Request, principal: Principal) -> Response:
         user = await users.create(tx.conn, data.username, data.password, data.role,
                                   password_hash=password_hash,
                                   must_change_password=data.must_change_password)
+        await audit.record(tx, audit_actor(request, principal), "user.created", "user",
+                           user.id, audit.diff({}, user.model_dump(),
+                                               ("username", "role", "must_change_password")))
     return JSONResponse(user_out(user), 201)
 
 
@@ -186,6 +204,10 @@ async def patch_user(request: Request, principal: Principal) -> Response:
                                           disabled=data.disabled, password_hash=password_hash,
                                           routing=data.routing(),
                                           must_change_password=data.must_change_password)
+        for action, changes in audit.user_actions(before.model_dump(), user.model_dump(),
+                                                  password_hash is not None):
+            await audit.record(tx, audit_actor(request, principal), action, "user", user_id,
+                               changes)
     request.app.state.router.wake()  # capacity or skills may let a ticket go
     hub = request.app.state.hub
     if data.disabled or data.must_change_password or password_hash is not None:

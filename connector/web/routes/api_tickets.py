@@ -13,14 +13,14 @@ from starlette.routing import Route
 
 from connector.accounts import users
 from connector.accounts.auth import Principal
-from connector.domain import labels, outbox, reports, tickets, transcript
+from connector.domain import labels, outbox, reports, ticket_audit, tickets, transcript
 from connector.domain.roles import STAFF
 from connector.ingest.inbound import public_raw
 from connector.sources import SECRET_FIELDS
 from connector.storage.models import InboundEvent, TicketTransition, User
 from connector.web import idempotency
 from connector.web.http import HTTPError
-from connector.web.routes.deps import api, body, int_param, query_int
+from connector.web.routes.deps import api, audit_actor, body, int_param, query_int
 from connector.web.routes.schemas import (
     HandbackIn,
     ReplyIn,
@@ -164,8 +164,8 @@ async def transfer(request: Request, principal: Principal) -> Response:
         if target is None:
             raise HTTPError(422, "invalid", "to: no such user",
                             [{"field": "to", "message": "no such user"}])
-    ticket = await _act(request, tickets.transfer_sync, int_param(request, "id"), principal.actor,
-                        target)
+    ticket = await _act(request, ticket_audit.transfer_sync, int_param(request, "id"),
+                        principal.actor, target, audit_actor(request, principal))
     return JSONResponse(tickets.summary(ticket))
 
 
@@ -192,7 +192,8 @@ async def handback(request: Request, principal: Principal) -> Response:
 async def resend(request: Request, principal: Principal) -> Response:
     message_id = int_param(request, "id")
     async with request.app.state.store.transaction() as tx:
-        state = await tickets.resend(tx, message_id, principal.actor)
+        state = await ticket_audit.resend(tx, message_id, principal.actor,
+                                          audit_actor(request, principal))
     return JSONResponse({"message_id": message_id, "delivery": state})
 
 

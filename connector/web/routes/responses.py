@@ -243,6 +243,8 @@ def _integration(with_key: bool, with_secret: bool = False) -> dict[str, Any]:
     keyed = {s.url_field: (str | None, ...) for s in SOURCES.values() if s.auth == "key"}
     return {"id": (str, ...), "name": (str, ...),
             "kind": (Literal["smartly", "chatlayer-offloading"], ...),
+            "disabled": (bool, Field(description="Its webhooks refused (403), its replies "
+                                                 "waiting")),
             "channel_url": (str, Field(description="The Chatlayer Webhook channel (smartly); "
                                                    "empty for chatlayer-offloading")),
             "api_url": (str | None, ...),
