@@ -14,20 +14,18 @@ followed and the answer's body is not read (the client is `outbound.client`).
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import email.utils
 import json
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from connector.channels import http
 from connector.channels.base import Channel, Envelope, Outcome
-from connector.outbound import Refused, signing
+from connector.channels.http import USER_AGENT, parse_retry_after
+from connector.outbound import signing
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
-USER_AGENT = "handover-connector/0.1"
 
 
 def body(job: Envelope) -> dict[str, Any]:
@@ -44,23 +42,6 @@ def classify(status: int, headers: httpx.Headers | None) -> Outcome:
     if status in RETRYABLE_STATUS or status >= 500:
         return Outcome.retry(reason, status=status, retry_after=parse_retry_after(headers))
     return Outcome.failed(reason, status=status)
-
-
-def parse_retry_after(headers: httpx.Headers | None) -> float | None:
-    """`Retry-After` in seconds (delay-seconds or an HTTP date), or None if absent or bad."""
-    value = headers.get("retry-after") if headers is not None else None
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def encode(job: Envelope) -> bytes:
@@ -94,19 +75,6 @@ class ChatlayerWebhook(Channel):
 
 async def exchange(client: httpx.AsyncClient, request: httpx.Request,
                    timeout: float) -> Outcome:  # noqa: ASYNC109 - the whole exchange's bound
-    """Send `request` and classify the answer (`classify`); the whole exchange, not each
-    phase, ends within `timeout` seconds (well inside the delivery's lease). The answer is
-    streamed and closed unread: its body is never buffered. An address the outbound
-    rules refuse fails for good; a timeout or a connection error is retried."""
-    try:
-        async with asyncio.timeout(timeout):
-            response = await client.send(request, stream=True)
-            await response.aclose()
-    except Refused as exc:
-        return Outcome.failed(str(exc))
-    except (httpx.TimeoutException, TimeoutError) as exc:
-        return Outcome.retry("timeout", transport_error=type(exc).__name__)
-    except httpx.HTTPError as exc:
-        name = type(exc).__name__
-        return Outcome.retry(f"{name}: connection failed", transport_error=name)
-    return classify(response.status_code, response.headers)
+    """Send `request` (`http.exchange`: bounded by `timeout`, the answer unread) and
+    classify the answer as Chatlayer's endpoints mean it (`classify`)."""
+    return await http.exchange(client, request, timeout, classify)

@@ -5,7 +5,7 @@ The body is sent exactly as stored (and signed: `outbound.signing`), with
 `v1,` signature per secret: two while a rotated-out secret is in its grace).
 The exchange is bounded by the timeout whatever phase it is in; the answer's
 body is never read (its status is all we use); redirects are not followed and
-every connection goes through the outbound client's address check.
+every connection goes through the outbound client's address check (`channels.http.exchange`).
 
 As the Standard Webhooks specification says, a 2xx is delivered and anything
 else is a failure worth retrying (3xx, 4xx, 5xx, a timeout, a connection error),
@@ -18,13 +18,11 @@ after `Retry-After` when the answer has one, but for:
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 
 from connector.channels.base import Outcome
-from connector.channels.chatlayer_webhook import USER_AGENT, parse_retry_after
-from connector.outbound import Refused, signing
+from connector.channels.http import USER_AGENT, exchange, parse_retry_after
+from connector.outbound import signing
 
 
 def classify(status: int, headers: httpx.Headers | None) -> Outcome:
@@ -48,17 +46,5 @@ async def send(client: httpx.AsyncClient, url: str, secrets: list[str], webhook_
     data = body.encode()
     headers = {"content-type": "application/json", "user-agent": USER_AGENT,
                **signing.headers(secrets, webhook_id, data)}
-    try:
-        async with asyncio.timeout(seconds):
-            request = client.build_request("POST", url, content=data, headers=headers,
-                                           timeout=seconds)
-            response = await client.send(request, stream=True)
-            await response.aclose()  # the body is never read
-    except Refused as exc:
-        return Outcome.failed(str(exc))
-    except (httpx.TimeoutException, TimeoutError) as exc:
-        return Outcome.retry("timeout", transport_error=type(exc).__name__)
-    except httpx.HTTPError as exc:
-        name = type(exc).__name__
-        return Outcome.retry(f"{name}: connection failed", transport_error=name)
-    return classify(response.status_code, response.headers)
+    request = client.build_request("POST", url, content=data, headers=headers, timeout=seconds)
+    return await exchange(client, request, seconds, classify)
