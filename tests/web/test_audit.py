@@ -252,3 +252,23 @@ def test_retention_setting_is_validated(tmp_path):
     with pytest.raises(ConfigError, match="AUDIT_RETENTION_DAYS"):
         load_settings(database_url=url, audit_retention_days=0)
     assert load_settings(database_url=url).audit_retention_days == 365
+
+
+async def test_event_webhook_changes_recorded_without_their_secrets(app, channel):
+    await add_user(app, "root", "admin")
+    async with AsyncExitStack() as stack:
+        admin = await sign_in(stack, app, "root")
+        made = await ok(admin.post("/api/webhooks", json={
+            "url": channel.url, "events": ["ticket.resolved"]}))
+        wid = made["id"]
+        await ok(admin.patch(f"/api/webhooks/{wid}", json={"description": "CRM"}))
+        rotated = await ok(admin.post(f"/api/webhooks/{wid}/rotate-secret"))
+        await ok(admin.delete(f"/api/webhooks/{wid}"))
+    found = [e for e in await events(app) if e["action"].startswith("webhook.")]
+    assert [e["action"] for e in found] == ["webhook.created", "webhook.updated",
+                                            "webhook.secret_rotated", "webhook.deleted"]
+    assert all(e["target_id"] == str(wid) for e in found)
+    assert found[1]["changes"] == {"description": {"before": None, "after": "CRM"}}
+    assert found[2]["changes"]["secret"] == {"changed": True}
+    for row in found:
+        no_secret(row, made["secret"], rotated["secret"])
