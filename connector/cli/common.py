@@ -28,13 +28,20 @@ def migrate(settings: Settings) -> None:
     upgrade(settings)
 
 
-def run_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Migrate, then run `work(conn)` in one transaction on a fresh engine."""
+def run_db(settings: Settings, work: Callable[[Any], Awaitable[T]], *,
+           readonly: bool = False) -> T:
+    """Migrate, then run `work(conn)` in one transaction on a fresh engine (`readonly`:
+    a read, which on SQLite takes no write lock)."""
     migrate(settings)
 
     async def runner() -> T:
         engine = create_engine(settings)
         try:
+            if readonly:
+                async with engine.connect() as conn:
+                    conn = await conn.execution_options(readonly=True)
+                    async with conn.begin():
+                        return await work(conn)
             async with engine.begin() as conn:
                 return await work(conn)
         finally:

@@ -44,9 +44,16 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
         print("nothing erased", file=sys.stderr)
         return 1
 
+    async def look(conn: AsyncConnection) -> erasure.Mentions:
+        return await erasure.scan(conn, args.integration, args.end_user)
+
+    # The long scans first, in a read (no write lock held), then the short erasure.
+    found = run_db(settings, look, readonly=True)
+
     async def work(conn: AsyncConnection) -> erasure.Erased:
         try:
-            return await erasure.erase(conn, args.integration, args.end_user, audit.CLI)
+            return await erasure.erase(conn, args.integration, args.end_user, audit.CLI,
+                                       found)
         except NotFound:
             raise CommandError(f"--integration: no integration {args.integration}") from None
 

@@ -1,6 +1,9 @@
 """Erasure of one end user of one integration: nothing of their words or id is left.
 
-`erase` runs in one transaction (all or nothing) and, in it:
+`scan` first looks, in a read (which blocks no writer), for the rows of the large
+tables that carry their id: raw webhook bodies, stream events, event webhook
+deliveries. `erase` then runs in one short write transaction (all or nothing) and,
+in it:
 
 * every message of their conversation (theirs, the bot's, the agents' and notes, any
   of which may quote them) gets the text `ERASED`, no `body`, no `context`, no link to
@@ -68,6 +71,15 @@ ERASED = "[erased]"
 
 
 @dataclass(slots=True)
+class Mentions:
+    """Rows of the large tables whose text carries the end user's id (`scan`)."""
+
+    raw_events: list[int]
+    stream_events: list[int]
+    webhook_deliveries: list[int]
+
+
+@dataclass(slots=True)
 class Erased:
     """What `erase` changed (the API's and the CLI's answer)."""
 
@@ -111,14 +123,41 @@ async def _count(conn: AsyncConnection, statement: Any) -> int:
     return (await conn.execute(statement)).rowcount or 0
 
 
+async def _ids(conn: AsyncConnection, query: Any) -> list[int]:
+    return list((await conn.execute(query)).scalars().all())
+
+
+def _conversation(conv: int) -> list[str]:
+    """Its id as our JSON bodies carry it (compact, orjson)."""
+    return [f'"conversation_id":{conv},', f'"conversation_id":{conv}}}']
+
+
+async def scan(conn: AsyncConnection, integration_id: str, end_user_id: str) -> Mentions:
+    """The rows of the large tables whose text carries `end_user_id` (a read: these
+    LIKE scans may take a while, and must not hold the write lock meanwhile)."""
+    fragments = [_json_string(end_user_id)]
+    conv = (await conn.execute(sa.select(_conv.c.id).where(
+        _conv.c.integration_id == integration_id, _conv.c.end_user_id == end_user_id))).scalar()
+    if conv is not None:
+        fragments += _conversation(conv)
+    return Mentions(
+        await _ids(conn, sa.select(_ev.c.id).where(_ev.c.integration_id == integration_id,
+                                                   _mentions(_ev.c.raw, fragments))),
+        await _ids(conn, sa.select(_se.c.id).where(_mentions(_se.c.payload, fragments))),
+        await _ids(conn, sa.select(_wd.c.id).where(_mentions(_wd.c.body, fragments))))
+
+
 async def erase(conn: AsyncConnection, integration_id: str, end_user_id: str,
-                actor: audit.Actor) -> Erased:
+                actor: audit.Actor, found: Mentions | None = None) -> Erased:
     """Erase `end_user_id` of `integration_id` in the caller's transaction; `NotFound`
     when there is no such integration. Erasing someone with nothing stored is no error
-    (their test sends and raw bodies are still looked for)."""
+    (their test sends and raw bodies are still looked for). `found`: what `scan` found
+    beforehand (else it scans here, in the transaction)."""
     if (await conn.execute(sa.select(_integ.c.id).where(
             _integ.c.id == integration_id))).first() is None:
         raise NotFound("no such integration", field="integration")
+    if found is None:
+        found = await scan(conn, integration_id, end_user_id)
     sqlite = conn.dialect.name == "sqlite"
     if sqlite:
         await conn.exec_driver_sql("PRAGMA secure_delete = ON")
@@ -127,12 +166,10 @@ async def erase(conn: AsyncConnection, integration_id: str, end_user_id: str,
     conv = (await conn.execute(sa.select(_conv.c.id).where(
         _conv.c.integration_id == integration_id, _conv.c.end_user_id == end_user_id)
         .with_for_update())).scalar()
-    fragments = [needle]
     tickets: list[int] = []
     event_ids: list[int] = []
     if conv is not None:
         out.pseudonym = pseudonym()
-        fragments += [f'"conversation_id":{conv},', f'"conversation_id":{conv}}}']
         tickets = list((await conn.execute(sa.select(_t.c.id).where(
             _t.c.conversation_id == conv))).scalars().all())
         event_ids = list((await conn.execute(sa.select(_msg.c.event_id).distinct().where(
@@ -146,8 +183,7 @@ async def erase(conn: AsyncConnection, integration_id: str, end_user_id: str,
         await conn.execute(sa.update(_conv).where(_conv.c.id == conv)
                            .values(end_user_id=out.pseudonym))
     # Raw bodies: those of the conversation, and any other of the integration naming them.
-    event_ids += list((await conn.execute(sa.select(_ev.c.id).where(
-        _ev.c.integration_id == integration_id, _mentions(_ev.c.raw, [needle])))).scalars())
+    event_ids += found.raw_events
     if event_ids:
         await conn.execute(sa.update(_msg).where(_msg.c.event_id.in_(event_ids))
                            .values(event_id=None))
@@ -162,12 +198,13 @@ async def erase(conn: AsyncConnection, integration_id: str, end_user_id: str,
         message={}, last_error=None, recipient_id=out.pseudonym or pseudonym()))
     out.test_sends = await _count(conn, sa.delete(_ts).where(
         _ts.c.integration_id == integration_id, _ts.c.recipient_id == end_user_id))
-    streams = _mentions(_se.c.payload, fragments)
-    if tickets:
-        streams = sa.or_(_se.c.ticket_id.in_(tickets), streams)
-    out.stream_events = await _count(conn, sa.delete(_se).where(streams))
+    # Stream events and event webhooks: those naming them (`found`) or their conversation
+    # or tickets.
+    streams = [_se.c.id.in_(found.stream_events), _se.c.ticket_id.in_(tickets)]
+    out.stream_events = await _count(conn, sa.delete(_se).where(sa.or_(*streams)))
     out.webhook_deliveries = await _count(conn, sa.delete(_wd).where(
-        _mentions(_wd.c.body, fragments)))
+        _wd.c.id.in_(found.webhook_deliveries)))
+    fragments = [needle, *(_conversation(conv) if conv is not None else [])]
     out.idempotent_answers = await _idempotent(conn, fragments, tickets)
     if sqlite:
         await conn.exec_driver_sql(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,8 @@ from connector.storage.models import (
     Ticket,
 )
 from connector.storage.store import Store
+
+log = logging.getLogger("connector.retention")
 
 _conv = Conversation.__table__
 _msg = Message.__table__
@@ -210,4 +213,8 @@ async def purge(store: Store, settings: Settings, now: dt.datetime) -> Purged:
             if not more:
                 break
             await asyncio.sleep(0)  # the write turn goes to whoever queued for it
+    if out != Purged():
+        log.info("retention: purged %d conversations, %d messages, %d comments, "
+                 "%d stream events", out.conversations, out.messages, out.comments,
+                 out.stream_events)
     return out

@@ -16,8 +16,11 @@ from connector.web.routes.end_user_models import EraseIn
 async def erase(request: Request, principal: Principal) -> Response:
     data = await body(request, EraseIn)
     actor = audit_actor(request, principal)
-    async with request.app.state.store.begin() as conn:
-        erased = await erasure.erase(conn, data.integration, data.end_user, actor)
+    store = request.app.state.store
+    async with store.read() as conn:  # the long scans, holding no write lock
+        found = await erasure.scan(conn, data.integration, data.end_user)
+    async with store.begin() as conn:
+        erased = await erasure.erase(conn, data.integration, data.end_user, actor, found)
     return JSONResponse(erased.as_dict())
 
 
