@@ -17,7 +17,7 @@ from sqlmodel import Field, SQLModel
 # audit_models and webhook_models: tables in modules of their own (small modules),
 # imported here so that they are in the one metadata.
 from connector.storage.audit_models import AuditEvent  # noqa: F401
-from connector.storage.db import UTCDateTime, utcnow
+from connector.storage.outbox_columns import OutboxState, time_field
 from connector.storage.webhook_models import (  # noqa: F401
     WebhookDelivery,
     WebhookSubscription,
@@ -28,10 +28,7 @@ def _json(nullable: bool = True) -> Any:
     return Field(default=None, sa_type=sa.JSON, nullable=nullable)
 
 
-def _time(nullable: bool = False, **kw: Any) -> Any:
-    if nullable:
-        return Field(default=None, sa_type=UTCDateTime, nullable=True, **kw)
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, **kw)
+_time = time_field
 
 
 class Integration(SQLModel, table=True):
@@ -302,7 +299,7 @@ class Message(SQLModel, table=True):
     created_at: dt.datetime = _time()
 
 
-class Delivery(SQLModel, table=True):
+class Delivery(OutboxState, table=True):
     """The outbox: one row per message to send to the channel."""
 
     __tablename__ = "delivery"
@@ -318,17 +315,7 @@ class Delivery(SQLModel, table=True):
     recipient_id: str = Field(max_length=500)
     message: Any = _json(nullable=False)
     idempotency_key: str = Field(max_length=64, unique=True)
-    state: str = Field(max_length=20)  # queued | retrying | delivered | failed
-    attempts: int = 0
-    next_attempt_at: dt.datetime = _time()
-    lease_until: dt.datetime | None = _time(nullable=True)
-    last_status: int | None = None
-    last_error: str | None = Field(default=None, max_length=1000)
-    created_at: dt.datetime = _time()
-    #: Start of the current give-up clock (creation, or the last manual resend).
-    retry_since: dt.datetime = _time()
-    updated_at: dt.datetime = _time()
-    delivered_at: dt.datetime | None = _time(nullable=True)
+    # state, attempts, lease and timings: `OutboxState`
 
 
 class DeliveryAttempt(SQLModel, table=True):

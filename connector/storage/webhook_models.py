@@ -12,13 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from connector.storage.db import UTCDateTime, utcnow
-
-
-def _time(nullable: bool = False) -> Any:
-    if nullable:
-        return Field(default=None, sa_type=UTCDateTime, nullable=True)
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+from connector.storage.outbox_columns import OutboxState
+from connector.storage.outbox_columns import time_field as _time
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -49,7 +44,7 @@ class WebhookSubscription(SQLModel, table=True):
     updated_at: dt.datetime = _time()
 
 
-class WebhookDelivery(SQLModel, table=True):
+class WebhookDelivery(OutboxState, table=True):
     """The outbox of event webhooks: one row per event and subscription, its body as sent."""
 
     __tablename__ = "webhook_delivery"
@@ -65,16 +60,6 @@ class WebhookDelivery(SQLModel, table=True):
     webhook_id: str = Field(max_length=64)
     #: The JSON body exactly as sent (and signed).
     body: str = Field(sa_type=sa.Text)
-    state: str = Field(max_length=20)  # queued | retrying | delivered | failed
-    attempts: int = 0
     #: Attempts since it was queued or last re-sent by hand (the backoff's exponent).
     tries: int = 0
-    next_attempt_at: dt.datetime = _time()
-    lease_until: dt.datetime | None = _time(nullable=True)
-    last_status: int | None = None
-    last_error: str | None = Field(default=None, max_length=1000)
-    created_at: dt.datetime = _time()
-    #: Start of the current give-up clock (creation, or the last manual resend).
-    retry_since: dt.datetime = _time()
-    updated_at: dt.datetime = _time()
-    delivered_at: dt.datetime | None = _time(nullable=True)
+    # state, attempts, lease and timings: `OutboxState`
