@@ -103,6 +103,14 @@ class Settings(BaseSettings):
 
     #: Stream events older than this may be pruned; older cursors get `resync`.
     stream_retention_seconds: float = Field(7 * 24 * 3600, gt=0)
+    #: Conversations that never had a ticket (bot-only, Chatlayer Offloading sessions
+    #: never handed over) idle this many days are deleted (`domain.retention`); 0: kept.
+    retention_bot_only_days: int = Field(30, ge=0, le=36500)
+    #: Transcripts of conversations whose tickets were all closed this many days ago are
+    #: deleted; the tickets' figures stay for the reports (`domain.retention`); 0: kept.
+    retention_resolved_days: int = Field(0, ge=0, le=36500)
+    #: Audit trail events older than this many days are deleted (`domain.audit_log`).
+    audit_retention_days: int = Field(365, ge=1, le=36500)
     #: Live-stream frames waiting for one console beyond which it is sent `resync`.
     ws_queue_max: int = Field(1000, ge=10)
     #: A ping on every idle live stream this often.
@@ -134,6 +142,12 @@ class Settings(BaseSettings):
     csat_window_seconds: float = Field(86400.0, gt=0, le=30 * 24 * 3600)
     #: Open conversations per agent, unless set per user.
     agent_capacity: int = Field(3, ge=1, le=1000)
+
+    #: `/metrics` answers with `Authorization: Bearer <this>` (16 to 1000 characters);
+    #: unset: `/metrics` is 404 (docs/operations.md, "Metrics").
+    metrics_token: str | None = None
+    #: Also serve `GET /metrics`, without a token, on 127.0.0.1 at this port; unset: no.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
 
     @field_validator("public_url")
     @classmethod
@@ -182,6 +196,15 @@ class Settings(BaseSettings):
         BUSES[scheme].check_url(value)
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: str | None) -> str | None:
+        if value is not None and not (16 <= len(value) <= 1000 and value.isprintable()
+                                      and value.isascii() and " " not in value):
+            raise ValueError("must be 16 to 1000 printable ASCII characters, no spaces "
+                             "(e.g. the output of `openssl rand -hex 32`)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -195,6 +218,12 @@ class Settings(BaseSettings):
             raise ValueError("CONNECTOR_DELIVERY_LEASE_SECONDS must exceed "
                              "CONNECTOR_DELIVERY_TIMEOUT_SECONDS, or a slow request could be "
                              "sent twice at once")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("CONNECTOR_METRICS_PORT must differ from CONNECTOR_PORT")
         return self
 
     @model_validator(mode="after")

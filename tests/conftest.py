@@ -100,6 +100,14 @@ def channel() -> Iterator[FakeChannel]:
 
 
 @pytest.fixture
+def receiver() -> Iterator[FakeChannel]:
+    """Another fake HTTP server: the customer's event-webhook receiver."""
+    fake = FakeChannel().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
@@ -167,6 +175,29 @@ async def sign_in(stack: AsyncExitStack, app: Any, username: str,
     assert r.status_code == 200, r.text
     c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     return c
+
+
+def on_each_dialect() -> Any:
+    """A module's `settings = on_each_dialect()`: overrides the `settings` fixture, so its
+    `app` tests run on SQLite, then on PostgreSQL (`each_dialect`)."""
+    @pytest.fixture
+    def settings(each_dialect: Settings) -> Settings:
+        return each_dialect
+    return settings
+
+
+def signed_in_staff(*people: tuple[str, str]) -> Any:
+    """A module's `staff = signed_in_staff(("alice", "agent"), ...)`: a fixture making each
+    (username, role) on `app` and signing them in: username → client."""
+    @pytest.fixture
+    async def staff(app: Any) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+        async with AsyncExitStack() as stack:
+            out = {}
+            for name, role in people:
+                await add_user(app, name, role)
+                out[name] = await sign_in(stack, app, name)
+            yield out
+    return staff
 
 
 def free_port() -> int:

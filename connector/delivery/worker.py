@@ -33,6 +33,7 @@ from connector.delivery.attempt import deliver_timed, log_attempt
 from connector.delivery.outbox_worker import NOW, OutboxWorker, claim_statement, free
 from connector.domain import events, outbox
 from connector.domain.roles import audience_tickets
+from connector.metrics import Metrics
 from connector.settings import Settings
 from connector.storage.bulk import Writer
 from connector.storage.db import UTCDateTime, utcnow
@@ -73,6 +74,7 @@ def _due_query(limit: int) -> sa.Select[Any]:
         .join(_integ, _integ.c.id == _d.c.integration_id)
         .join(_msg, _msg.c.id == _d.c.message_id)
         .where(_d.c.state.in_(outbox.PENDING), _d.c.next_attempt_at <= NOW, free(_d))
+        .where(_integ.c.disabled == sa.false())  # paused while it is disabled
         .where(~sa.exists().where(earlier.c.conversation_id == _d.c.conversation_id,
                                   earlier.c.state.in_(outbox.PENDING),
                                   earlier.c.id < _d.c.id))
@@ -98,9 +100,10 @@ class DeliveryWorker(OutboxWorker[outbox.Job]):
     """
 
     def __init__(self, store: Store, channel_for: Callable[[str], Awaitable[Channel]],
-                 settings: Settings) -> None:
+                 settings: Settings, metrics: Metrics | None = None) -> None:
         super().__init__(store, settings, _due_query(settings.delivery_concurrency),
                          claim_statement(_d, outbox.PENDING))
+        self.metrics = metrics if metrics is not None else Metrics()
         #: The channel of an integration (by id).
         self.channel_for = channel_for
 
@@ -123,7 +126,8 @@ class DeliveryWorker(OutboxWorker[outbox.Job]):
             return True  # someone else recorded this attempt (our lease had run out)
         values = recorded.values
         log_attempt(job.id, job.message_id, values["attempts"], values["state"], outcome.status,
-                    values["last_error"], duration_ms, recorded.delay, job.channel_url)
+                    values["last_error"], duration_ms, recorded.delay, job.channel_url,
+                    metrics=self.metrics)
         return recorded.more
 
     def _record_sync(self, tx: SyncTx, job: outbox.Job, outcome: Outcome,

@@ -29,16 +29,24 @@ from connector.web import unavailable
 from connector.web.http import ClientGone, HTTPError, parse_json, receive_body, send_json
 
 _UNAUTHORIZED = ("unauthorized", "unknown integration or wrong key")
+_DISABLED = ("integration_disabled",
+             "this integration is disabled; nothing was stored (an admin can enable it)")
 
 
 async def _authorized(state: Any, integration_id: str, check: Callable[[Integration], bool],
                       ) -> Integration | None:
-    """The integration when `check` passes, re-reading it once before refusing."""
+    """The integration when `check` passes, re-reading it once before refusing; 403
+    `integration_disabled` when it passes but the integration is disabled (checked after
+    the credentials, so only its caller learns it; the cached row is re-read within
+    `integrations.CACHE_SECONDS`, so a disable holds on every instance within that)."""
     integration = await state.integrations.get(integration_id)
-    if integration is not None and check(integration):
-        return integration
-    integration = await state.integrations.get(integration_id, fresh=True)
-    return integration if integration is not None and check(integration) else None
+    if integration is None or not check(integration):
+        integration = await state.integrations.get(integration_id, fresh=True)
+        if integration is None or not check(integration):
+            return None
+    if integration.disabled:
+        raise HTTPError(403, *_DISABLED)
+    return integration
 
 
 def _query_param(scope: Scope, name: str) -> str | None:
@@ -73,6 +81,7 @@ class Webhook:
         try:
             status, body = await self.handle(scope["app"].state, scope, receive)
         except HTTPError as exc:
+            scope["app"].state.metrics.webhook_event(self.source.name, exc.code)
             await exc.response()(scope, receive, send)
             return
         except ClientGone:
@@ -80,6 +89,7 @@ class Webhook:
         except Exception as exc:
             if not unreachable(exc):
                 raise
+            scope["app"].state.metrics.webhook_event(self.source.name, "unavailable")
             await unavailable.response(exc)(scope, receive, send)
             return
         await send_json(send, status, body)
@@ -163,6 +173,7 @@ class Webhook:
         except IngestRefused:
             raise HTTPError(422, "unstorable", "the event cannot be stored; sending it again "
                             "will not help") from None
+        state.metrics.webhook_event(self.source.name, result.status)
         return self.source.answer(inbound, result)
 
 

@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from connector.domain import labels
+from connector.web.routes import audit_io, schemas
+from connector.web.routes import end_user_models as end_users_io
 from connector.web.routes import responses as out
-from connector.web.routes import schemas
 from connector.web.routes import webhook_models as hooks_io
 from connector.web.routes.deps import API_BODY_LIMIT
 
@@ -180,6 +181,38 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("post", "/api/integrations/{id}/rotate-signing-secret",
              "New signing secret, shown once; the old one also signs for the grace period",
              "admin", schemas.RotateIn, 200, out.IntegrationWithSigningSecret),
+    Endpoint("post", "/api/integrations/{id}/disable",
+             "Disable: its webhooks answer 403 integration_disabled and store nothing; its "
+             "queued replies wait", "admin", None, 200, out.Integration),
+    Endpoint("post", "/api/integrations/{id}/enable",
+             "Enable again: webhooks taken, waiting replies sent", "admin",
+             None, 200, out.Integration),
+    Endpoint("delete", "/api/integrations/{id}",
+             "Delete an integration; 409 while it has conversations unless "
+             "with_conversations=true deletes them too", "admin", None, 200,
+             audit_io.IntegrationDeleted, also=frozenset({409}), query=(
+                 {"name": "with_conversations", "in": "query", "required": False,
+                  "schema": {"type": "string", "enum": ["true", "false"],
+                             "default": "false"}},)),
+    Endpoint("get", "/api/audit",
+             "The audit trail, newest first: who did what, when, from where, what changed "
+             "(never a secret)", "admin", None, 200, audit_io.AuditPage, query=(
+                 *({"name": name, "in": "query", "required": False, "description": text,
+                    "schema": {"type": "string", "maxLength": most, "pattern": _NO_NUL}}
+                   for name, most, text in (
+                       ("actor", 100, "The actor's username then (cli: the command line)"),
+                       ("target", 231, "type or type:id (integration:abc, user:3)"))),
+                 {"name": "action", "in": "query", "required": False,
+                  "description": "An action (user.created) or its first part (user)",
+                  "schema": {"type": "string", "pattern": "^[a-z_]{1,30}(\\.[a-z_]{1,30})?$"}},
+                 *({"name": name, "in": "query", "required": False,
+                    "description": "A UTC date, included",
+                    "schema": {"type": "string", "format": "date"}}
+                   for name in ("from", "to")),
+                 {"name": "before", "in": "query", "required": False,
+                  "description": "Only events older than this id (`next_before`)",
+                  "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
+                 _query_int("limit", 50, 1, 200))),
     Endpoint("get", "/api/integrations/{id}/deliveries", "Recent deliveries with status codes",
              "admin", None, 200, out.Deliveries),
     Endpoint("post", "/api/integrations/{id}/test", "Send a test message to the channel",
@@ -207,6 +240,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("post", "/api/webhook-deliveries/{id}/resend",
              "Queue a failed (dead-lettered) event webhook again, same webhook-id", "admin",
              None, 200, hooks_io.WebhookDelivery, also=frozenset({409})),
+    Endpoint("post", "/api/end-users/erase",
+             "Erase one end user: every text, raw body and delivery body of theirs; "
+             "their id becomes a pseudonym, the timings stay (docs/operations.md)", "admin",
+             end_users_io.EraseIn, 200, end_users_io.Erased, also=frozenset({404})),
     Endpoint("get", "/api/users", "List users", "admin", None, 200, out.Users),
     Endpoint("post", "/api/users", "Create a user", "admin", schemas.UserIn, 201, out.UserOut),
     Endpoint("patch", "/api/users/{id}",
