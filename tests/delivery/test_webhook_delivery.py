@@ -45,13 +45,6 @@ def settings(each_dialect: Settings, give_up: float | None) -> Settings:
 
 
 @pytest.fixture
-def receiver() -> Any:
-    fake = FakeChannel().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 async def admin(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with AsyncExitStack() as stack:
         await add_user(app, "root", "admin")

@@ -17,11 +17,10 @@ import sqlalchemy as sa
 from connector.domain import roles, tickets
 from connector.domain.events import message_created, ticket_updated
 from connector.domain.roles import Actor
-from connector.settings import Settings
 from connector.storage.bulk import Writer
 from connector.storage.db import utcnow
 from connector.storage.models import Conversation, Ticket
-from tests.conftest import add_bot, add_user
+from tests.conftest import add_bot, add_user, on_each_dialect
 
 pytestmark = pytest.mark.anyio
 
@@ -29,10 +28,7 @@ _t = Ticket.__table__
 _conv = Conversation.__table__
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    return each_dialect
+settings = on_each_dialect()
 
 
 async def _world(app: Any) -> tuple[list[Actor], list[dict[str, Any]]]:

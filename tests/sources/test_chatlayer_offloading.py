@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from connector.accounts import integrations
-from connector.settings import Settings
 from connector.storage.models import InboundEvent, Message, Ticket
 from tests import builders
 from tests.builders import bot_says, offload, offloading_messages, user_says
+from tests.conftest import on_each_dialect
 from tests.fakes import FakeChatlayerApi, Reply
 from tests.helpers import rows, wait_settled
 from tests.web import test_api_tickets
@@ -28,10 +28,7 @@ TOKEN = "cl-api-token-1"
 team = test_api_tickets.team
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    return each_dialect
+settings = on_each_dialect()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connector.settings import Settings
+from tests.conftest import on_each_dialect
 from tests.web.test_api_tickets import team  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -16,10 +16,7 @@ pytestmark = pytest.mark.anyio
 URL = "/api/canned-responses"
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    return each_dialect
+settings = on_each_dialect()
 
 
 async def create(c: Any, shortcut: str, text: str, scope: str = "personal") -> Any:

@@ -6,8 +6,6 @@ Smartly webhooks, the window, the refusals, the integration's texts and the repo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -15,11 +13,10 @@ import httpx
 import pytest
 
 from connector.domain import csat
-from connector.settings import Settings
 from connector.storage.db import utcnow
 from connector.storage.models import Conversation, StreamEvent, Ticket
 from tests import builders
-from tests.conftest import Bot, add_user, sign_in
+from tests.conftest import Bot, on_each_dialect, signed_in_staff
 from tests.fakes import FakeChannel
 from tests.helpers import ok, rows
 
@@ -29,19 +26,8 @@ _t = Ticket.__table__
 _se = StreamEvent.__table__
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    return each_dialect
-
-
-@pytest.fixture
-async def staff(app: Any) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    async with AsyncExitStack() as stack:
-        out = {}
-        for name, role in [("alice", "agent"), ("sam", "supervisor"), ("root", "admin")]:
-            await add_user(app, name, role)
-            out[name] = await sign_in(stack, app, name)
-        yield out
+settings = on_each_dialect()
+staff = signed_in_staff(("alice", "agent"), ("sam", "supervisor"), ("root", "admin"))
 
 
 async def turn(client: httpx.AsyncClient, bot: Bot, user: str, text: str,

@@ -9,17 +9,14 @@ in the database so the date filters have known answers.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from connector.settings import Settings
 from connector.storage.models import StreamEvent, Ticket
-from tests.conftest import add_bot, add_user, sign_in
+from tests.conftest import add_bot, on_each_dialect, signed_in_staff
 from tests.helpers import execute, rows
 from tests.web.test_api_tickets import claim, escalate, fields
 
@@ -28,20 +25,8 @@ pytestmark = pytest.mark.anyio
 _t = Ticket.__table__
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    return each_dialect
-
-
-@pytest.fixture
-async def staff(app: Any) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    async with AsyncExitStack() as stack:
-        out = {}
-        for name, role in [("alice", "agent"), ("bob", "agent"), ("sam", "supervisor")]:
-            await add_user(app, name, role)
-            out[name] = await sign_in(stack, app, name)
-        yield out
+settings = on_each_dialect()
+staff = signed_in_staff(("alice", "agent"), ("bob", "agent"), ("sam", "supervisor"))
 
 
 async def handled(client: httpx.AsyncClient, bot: Any, agent: httpx.AsyncClient,

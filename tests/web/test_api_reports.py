@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -21,10 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from connector.domain import assignment, ticket_reports
-from connector.settings import Settings
 from connector.storage.models import Ticket
 from tests import builders
-from tests.conftest import add_user, sign_in
+from tests.conftest import on_each_dialect, signed_in_staff
 from tests.helpers import execute, ok, rows
 
 pytestmark = pytest.mark.anyio
@@ -39,21 +36,9 @@ NO_CSAT = {"surveys": 0, "answers": 0, "average": None, "response_rate": None,
            "distribution": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}}
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    return each_dialect
-
-
-@pytest.fixture
-async def staff(app: Any) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    async with AsyncExitStack() as stack:
-        out = {}
-        for name, role in [("alice", "agent"), ("bob", "agent"), ("sam", "supervisor"),
-                           ("root", "admin")]:
-            await add_user(app, name, role)
-            out[name] = await sign_in(stack, app, name)
-        yield out
+settings = on_each_dialect()
+staff = signed_in_staff(("alice", "agent"), ("bob", "agent"), ("sam", "supervisor"),
+                        ("root", "admin"))
 
 
 def at(day: dt.date, hh: int, mm: int = 0, ss: int = 0) -> dt.datetime:

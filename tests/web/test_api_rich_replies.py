@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from connector.settings import Settings
 from connector.storage.models import Delivery, Message
+from tests.conftest import on_each_dialect
 from tests.domain.test_rich import CALL, WEB, buttons, carousel, media, quick_replies
 from tests.helpers import rows, wait_settled
 from tests.web.test_idempotency import agents, keyed, open_ticket  # noqa: F401  (fixture)
@@ -17,10 +17,7 @@ from tests.web.test_idempotency import agents, keyed, open_ticket  # noqa: F401 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    return each_dialect
+settings = on_each_dialect()
 
 
 RICH = [quick_replies(3), buttons(WEB, CALL), media("image"), media("video"), carousel(3)]

@@ -5,35 +5,20 @@ same answers on both databases, accents and case ignored, an agent never finds w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
 
-from connector.settings import Settings
 from tests import builders
-from tests.conftest import add_user, sign_in
+from tests.conftest import on_each_dialect, signed_in_staff
 from tests.helpers import ok
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    return each_dialect
-
-
-@pytest.fixture
-async def staff(app: Any) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    async with AsyncExitStack() as stack:
-        out = {}
-        for name, role in [("alice", "agent"), ("bob", "agent"), ("sam", "supervisor")]:
-            await add_user(app, name, role)
-            out[name] = await sign_in(stack, app, name)
-        yield out
+settings = on_each_dialect()
+staff = signed_in_staff(("alice", "agent"), ("bob", "agent"), ("sam", "supervisor"))
 
 
 async def hand_over(client: httpx.AsyncClient, bot: Any, user: str, text: str) -> int:

@@ -10,18 +10,15 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from connector.settings import Settings
 from connector.storage.webhook_models import WebhookDelivery
 from tests import builders
-from tests.conftest import Bot, add_user, sign_in
+from tests.conftest import Bot, on_each_dialect, signed_in_staff
 from tests.fakes import FakeChannel, Received
 from tests.helpers import ok, rows, wait_until
 
@@ -31,26 +28,8 @@ ALL = ["ticket.created", "ticket.assigned", "ticket.requeued", "ticket.resolved"
        "message.created"]
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    return each_dialect
-
-
-@pytest.fixture
-def receiver() -> Any:
-    fake = FakeChannel().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-async def staff(app: Any) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    async with AsyncExitStack() as stack:
-        out = {}
-        for name, role in [("alice", "agent"), ("sam", "supervisor"), ("root", "admin")]:
-            await add_user(app, name, role)
-            out[name] = await sign_in(stack, app, name)
-        yield out
+settings = on_each_dialect()
+staff = signed_in_staff(("alice", "agent"), ("sam", "supervisor"), ("root", "admin"))
 
 
 def verified(secret: str, got: Received) -> bool:

@@ -15,10 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from connector.domain import idempotency
-from connector.settings import Settings
 from connector.storage.db import utcnow
 from connector.storage.models import Delivery, IdempotentRequest, Message
-from tests.conftest import add_user, sign_in
+from tests.conftest import add_user, on_each_dialect, sign_in
 from tests.helpers import execute, rows, wait_settled
 from tests.web.test_api_tickets import claim, escalate
 
@@ -27,10 +26,7 @@ pytestmark = pytest.mark.anyio
 _r = IdempotentRequest.__table__
 
 
-@pytest.fixture
-def settings(each_dialect: Settings) -> Settings:
-    """Overrides conftest's: the `app` fixture runs on each dialect in turn."""
-    return each_dialect
+settings = on_each_dialect()
 
 
 @pytest.fixture
