@@ -5,6 +5,7 @@
 import { errorText, get, patch, post } from "./api.js";
 import { badge, h, mount } from "./dom.js";
 import { fullTime } from "./format.js";
+import { formError } from "./forms.js";
 import { store } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -13,12 +14,6 @@ const ROLES = ["agent", "supervisor", "admin"];
 let listHost = null;
 let users = [];
 let resetting = null; // user id with the password form open
-
-function formError(form, err) {
-  const el = form.querySelector(".form-error");
-  el.textContent = err ? errorText(err) : "";
-  el.hidden = !err;
-}
 
 function roleSelect(id, value) {
   const select = h("select", { id, name: "role" }, ROLES.map((r) => h("option", { value: r }, r)));

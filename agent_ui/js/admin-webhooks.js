@@ -7,6 +7,7 @@ import { errorText, get, patch, post, request } from "./api.js";
 import { copyField } from "./copy.js";
 import { badge, h, mount } from "./dom.js";
 import { fullTime } from "./format.js";
+import { field, formError as showFormError } from "./forms.js";
 import { toast } from "./toast.js";
 
 export const EVENTS = [
@@ -29,20 +30,8 @@ const openLogs = new Set();
 
 const path = (id, tail = "") => `/api/webhooks/${encodeURIComponent(id)}${tail}`;
 
-function field(label, input, hint) {
-  return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hint ? h("p", { class: "hint" }, hint) : null);
-}
-
-function formError(form, err) {
-  const el = form.querySelector(".form-error");
-  el.textContent = err ? errorText(err) : "";
-  el.hidden = !err;
-  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
-  for (const f of err?.fields || []) {
-    const name = f.field.startsWith("events") ? "events" : f.field;
-    for (const input of form.querySelectorAll(`[name="${CSS.escape(name)}"]`)) input.setAttribute("aria-invalid", "true");
-  }
-}
+// `events[2]` names the event check boxes (all named "events").
+const formError = (form, err) => showFormError(form, err, (path) => path.startsWith("events") ? "events" : path);
 
 function eventBoxes(prefix, chosen) {
   return h("fieldset", { class: "event-choices" }, h("legend", {}, "Events"),
