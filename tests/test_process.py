@@ -59,6 +59,8 @@ class Deployment:
             "CONNECTOR_HOST": "127.0.0.1",
             "CONNECTOR_PORT": str(self.port),
             "CONNECTOR_PUBLIC_URL": self.url,
+            # The fake channel listens on loopback, which outbound calls refuse by default.
+            "CONNECTOR_OUTBOUND_ALLOW_NETWORKS": '["127.0.0.0/8"]',
             "CONNECTOR_DELIVERY_LEASE_SECONDS": "2",
             "CONNECTOR_DELIVERY_TIMEOUT_SECONDS": "1",
             "CONNECTOR_DELIVERY_POLL_SECONDS": "0.2",

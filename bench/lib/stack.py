@@ -56,6 +56,8 @@ class Stack:
             "CONNECTOR_ADMIN_PASSWORD": secrets.token_urlsafe(16),
             "CONNECTOR_HOST": "127.0.0.1", "CONNECTOR_PORT": str(self.port),
             "CONNECTOR_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
+            # The fake channel listens on loopback, which outbound calls refuse by default.
+            "CONNECTOR_OUTBOUND_ALLOW_NETWORKS": '["127.0.0.0/8"]',
             **self.extra_env,
         }
 

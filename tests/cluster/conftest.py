@@ -79,6 +79,8 @@ class Cluster:
         self.env.update({
             "CONNECTOR_DATABASE_URL": database_url, "CONNECTOR_BUS_URL": redis.url,
             "CONNECTOR_HOST": "127.0.0.1", "CONNECTOR_PUBLIC_URL": PUBLIC,
+            # The fake channel listens on loopback, which outbound calls refuse by default.
+            "CONNECTOR_OUTBOUND_ALLOW_NETWORKS": '["127.0.0.0/8"]',
             "CONNECTOR_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "CONNECTOR_DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
             "CONNECTOR_DELIVERY_TIMEOUT_SECONDS": "3",
