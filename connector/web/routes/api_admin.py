@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +13,7 @@ from starlette.routing import Route
 
 from connector.accounts import integration_state, integrations, users
 from connector.accounts.auth import Principal
+from connector.accounts.integrations import Created
 from connector.accounts.security import hash_password
 from connector.channels import Envelope, idempotency_key
 from connector.delivery.attempt import send_once
@@ -91,39 +93,37 @@ async def patch_integration(request: Request, principal: Principal) -> Response:
 
 @api("admin")
 async def rotate_key(request: Request, principal: Principal) -> Response:
-    data = await body(request, RotateIn, optional=True)
-    await _integration(request)
-    grace = (data.grace_seconds if data.grace_seconds is not None
-             else request.app.state.settings.key_grace_seconds)
-    async with request.app.state.store.transaction() as tx:
-        created = await integrations.rotate_key(tx.conn, request.path_params["id"],
-                                                dt.timedelta(seconds=grace))
-        assert created is not None
-        await audit.record(tx, audit_actor(request, principal), "integration.key_rotated",
-                           "integration", created.integration.id,
-                           {"key": {"changed": True}, "grace_seconds": grace})
-    request.app.state.integrations.forget(created.integration.id)
+    created = await _rotate(request, principal, integrations.rotate_key, "key")
     return JSONResponse(integration_out(request, created.integration, created.key))
 
 
 @api("admin")
 async def rotate_signing_secret(request: Request, principal: Principal) -> Response:
     """A new signing secret, shown once; the previous one signs too for `grace_seconds`."""
+    created = await _rotate(request, principal, integrations.rotate_signing_secret,
+                            "signing_secret")
+    return JSONResponse(integration_out(request, created.integration,
+                                        signing_secret=created.key))
+
+
+async def _rotate(request: Request, principal: Principal,
+                  rotate: Callable[[Any, str, dt.timedelta], Awaitable[Created | None]],
+                  secret: str) -> Created:
+    """Rotate the integration's `secret` ("key" or "signing_secret") with `rotate`, the
+    previous one still valid for the body's `grace_seconds` (or the default); audited as
+    `integration.{secret}_rotated`, and forgotten by this instance's cache."""
     data = await body(request, RotateIn, optional=True)
     await _integration(request)
     grace = (data.grace_seconds if data.grace_seconds is not None
              else request.app.state.settings.key_grace_seconds)
     async with request.app.state.store.transaction() as tx:
-        created = await integrations.rotate_signing_secret(
-            tx.conn, request.path_params["id"], dt.timedelta(seconds=grace))
+        created = await rotate(tx.conn, request.path_params["id"], dt.timedelta(seconds=grace))
         assert created is not None
-        await audit.record(tx, audit_actor(request, principal),
-                           "integration.signing_secret_rotated", "integration",
-                           created.integration.id,
-                           {"signing_secret": {"changed": True}, "grace_seconds": grace})
+        await audit.record(tx, audit_actor(request, principal), f"integration.{secret}_rotated",
+                           "integration", created.integration.id,
+                           {secret: {"changed": True}, "grace_seconds": grace})
     request.app.state.integrations.forget(created.integration.id)
-    return JSONResponse(integration_out(request, created.integration,
-                                        signing_secret=created.key))
+    return created
 
 
 async def _reachable(request: Request, fields: dict[str, Any]) -> None:

@@ -167,37 +167,38 @@ HANDBACK_ACTION = {"description": "The conversation action that un-pauses the bo
                                   '(chatlayer-offloading); null: {"pauseBot": false}.'}
 
 
+# An integration's fields, the same when created and when changed (all optional: what a
+# kind needs is checked by `integrations.create`).
+_ChannelUrl = Annotated[str | None, Field(min_length=1, max_length=2000,
+                                          json_schema_extra=CHANNEL_URL)]
+_VerifyToken = Annotated[str | None, Field(min_length=1, max_length=integrations.MAX_TOKEN)]
+_ApiUrl = Annotated[str | None, Field(min_length=1, max_length=2000, json_schema_extra=API_URL)]
+_ApiToken = Annotated[str | None, Field(min_length=1, max_length=2000,
+                                        json_schema_extra=API_TOKEN)]
+_HandbackAction = Annotated[dict[str, Any] | None, Field(json_schema_extra=HANDBACK_ACTION)]
+
+
 class IntegrationIn(Strict):
     """A new integration: `smartly` needs `channel_url`; `chatlayer-offloading` needs
     `api_url` and `api_token` (`integrations.create`, 422 naming the missing field)."""
 
     name: str = Field(min_length=1, max_length=integrations.MAX_NAME, json_schema_extra=NAME)
     kind: Literal["smartly", "chatlayer-offloading"] = "smartly"
-    channel_url: str | None = Field(default=None, min_length=1, max_length=2000,
-                                    json_schema_extra=CHANNEL_URL)
-    verify_token: str | None = Field(default=None, min_length=1,
-                                      max_length=integrations.MAX_TOKEN)
-    api_url: str | None = Field(default=None, min_length=1, max_length=2000,
-                                json_schema_extra=API_URL)
-    api_token: str | None = Field(default=None, min_length=1, max_length=2000,
-                                  json_schema_extra=API_TOKEN)
-    handback_action: dict[str, Any] | None = Field(default=None,
-                                                   json_schema_extra=HANDBACK_ACTION)
+    channel_url: _ChannelUrl = None
+    verify_token: _VerifyToken = None
+    api_url: _ApiUrl = None
+    api_token: _ApiToken = None
+    handback_action: _HandbackAction = None
 
 
 class IntegrationPatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=integrations.MAX_NAME,
                                json_schema_extra=NAME)
-    api_url: str | None = Field(default=None, min_length=1, max_length=2000,
-                                json_schema_extra=API_URL)
-    api_token: str | None = Field(default=None, min_length=1, max_length=2000,
-                                  json_schema_extra=API_TOKEN)
-    handback_action: dict[str, Any] | None = Field(default=None,
-                                                   json_schema_extra=HANDBACK_ACTION)
-    channel_url: str | None = Field(default=None, min_length=1, max_length=2000,
-                                    json_schema_extra=CHANNEL_URL)
-    verify_token: str | None = Field(default=None, min_length=1,
-                                      max_length=integrations.MAX_TOKEN)
+    api_url: _ApiUrl = None
+    api_token: _ApiToken = None
+    handback_action: _HandbackAction = None
+    channel_url: _ChannelUrl = None
+    verify_token: _VerifyToken = None
     #: What the end user is told (`domain.notices`); null or empty: nothing is sent.
     queue_message: str | None = Field(
         default=None, max_length=notices.MAX_MESSAGE,
