@@ -101,6 +101,13 @@ def buckets(values: Sequence[float], bounds: Sequence[float]) -> list[tuple[str,
     return [*out, ("+Inf", float(len(ordered)))]
 
 
+def recent_waits(name: str, what: str, waits: Sequence[float]) -> GaugeHistogramMetricFamily:
+    """A gauge histogram of the `waits` (seconds) of the last `RECENT_SECONDS`."""
+    return GaugeHistogramMetricFamily(
+        name, f"{what} in the last {RECENT_SECONDS:.0f} s (cluster-wide)",
+        buckets=buckets(waits, WAIT_BUCKETS), gsum_value=sum(waits))
+
+
 class Cluster(Collector):
     """The scrape-time gauges of one app: `refresh()` then the registry's `collect()`."""
 
@@ -159,18 +166,12 @@ class Cluster(Collector):
         for kind, count in sorted(snap.dead_letters.items()):
             dead.add_metric([kind], float(count))
         yield dead
-        yield GaugeHistogramMetricFamily(
-            "connector_handover_wait_seconds",
-            f"Handover to first assignment, of the tickets claimed in the last "
-            f"{RECENT_SECONDS:.0f} s (cluster-wide)",
-            buckets=buckets(snap.handover_waits, WAIT_BUCKETS),
-            gsum_value=sum(snap.handover_waits))
-        yield GaugeHistogramMetricFamily(
-            "connector_first_response_seconds",
-            f"Handover to the first agent reply, of the tickets first answered in the last "
-            f"{RECENT_SECONDS:.0f} s (cluster-wide)",
-            buckets=buckets(snap.first_responses, WAIT_BUCKETS),
-            gsum_value=sum(snap.first_responses))
+        yield recent_waits("connector_handover_wait_seconds",
+                           "Handover to first assignment, of the tickets claimed",
+                           snap.handover_waits)
+        yield recent_waits("connector_first_response_seconds",
+                           "Handover to the first agent reply, of the tickets first answered",
+                           snap.first_responses)
         lag = GaugeMetricFamily("connector_stream_lag_events",
                                 "Stored stream events this instance's hub had not forwarded "
                                 "to its consoles when the database was read")

@@ -45,6 +45,15 @@ def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
 
 
+async def until_moved(client: httpx.AsyncClient, before: Samples, name: str,
+                      **labels: str) -> Samples:
+    """The first scrape in which `name{labels}` has moved since `before`."""
+    async def scraped() -> Samples | None:
+        now = await scrape(client)
+        return now if moved(before, now, name, **labels) else None
+    return await wait_until(scraped, what=f"{name} {labels} to move")
+
+
 async def test_counters_and_gauges_follow_the_traffic(app: Any, client: httpx.AsyncClient,
                                                       channel: FakeChannel) -> None:
     app.state.metrics_cluster.max_age = 0  # every scrape reads the database
@@ -84,13 +93,8 @@ async def test_counters_and_gauges_follow_the_traffic(app: Any, client: httpx.As
         assert (await agent.post(f"/api/tickets/{ticket}/claim")).status_code == 200
         r = await agent.post(f"/api/tickets/{ticket}/messages", json={"text": "hello"})
         assert r.status_code in (200, 201), r.text
-
-        async def reply_counted() -> Samples | None:
-            now = await scrape(client)
-            return now if moved(before, now, "connector_deliveries_total", kind="reply",
-                                outcome="delivered") else None
-
-        answered = await wait_until(reply_counted, what="the delivery counted")
+        answered = await until_moved(client, before, "connector_deliveries_total",
+                                     kind="reply", outcome="delivered")
         assert [d.body["message"]["text"] for d in channel.delivered] == ["hello"]
         assert moved(before, answered, "connector_deliveries_total", kind="reply",
                      outcome="delivered") == 1
@@ -107,13 +111,8 @@ async def test_counters_and_gauges_follow_the_traffic(app: Any, client: httpx.As
         channel.default = Reply(400)
         r = await agent.post(f"/api/tickets/{ticket}/messages", json={"text": "again"})
         assert r.status_code in (200, 201), r.text
-
-        async def failed_counted() -> Samples | None:
-            now = await scrape(client)
-            return now if moved(before, now, "connector_deliveries_total", kind="reply",
-                                outcome="failed") else None
-
-        failed = await wait_until(failed_counted, what="the failed delivery counted")
+        failed = await until_moved(client, before, "connector_deliveries_total",
+                                   kind="reply", outcome="failed")
     assert value(failed, "connector_dead_letters", kind="reply") == 1
     assert moved(before, failed, "connector_deliveries_total", kind="reply",
                  outcome="failed") == 1
