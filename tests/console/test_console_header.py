@@ -5,23 +5,29 @@ is sent, live and after a reload."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from playwright.sync_api import APIResponse, Route, expect
 
 from tests import builders
-from tests.browser import people, register_bot, webhook
+from tests.browser import Console, people, register_bot, webhook
 
 pytestmark = pytest.mark.browser
 
 
-def test_a_claim_during_the_tickets_get_is_not_undone_by_its_older_answer(
-        consoles, live, channel):
+def alice_and_a_ticket(consoles: Any, live: Any, channel: Any) -> tuple[Console, int]:
+    """Agent alice signed in to a console, and the id of a Smartly handover's ticket."""
     bot = register_bot(live, channel.url)
     people(live, "alice")
     console = consoles().sign_in("alice")
+    return console, webhook(live, bot.smartly_path, builders.escalation("u-1"))["ticket_id"]
+
+
+def test_a_claim_during_the_tickets_get_is_not_undone_by_its_older_answer(
+        consoles, live, channel):
+    console, ticket_id = alice_and_a_ticket(consoles, live, channel)
     page = console.page
-    ticket_id = webhook(live, bot.smartly_path, builders.escalation("u-1"))["ticket_id"]
     expect(console.ticket_item(ticket_id)).to_be_visible()
     held: list[tuple[Route, APIResponse]] = []
 
@@ -48,11 +54,8 @@ def test_a_claim_during_the_tickets_get_is_not_undone_by_its_older_answer(
 
 def test_first_reply_time_shows_once_the_first_reply_is_sent_and_after_a_reload(
         consoles, live, channel):
-    bot = register_bot(live, channel.url)
-    people(live, "alice")
-    console = consoles().sign_in("alice")
+    console, ticket_id = alice_and_a_ticket(consoles, live, channel)
     page = console.page
-    ticket_id = webhook(live, bot.smartly_path, builders.escalation("u-1"))["ticket_id"]
     console.open_ticket(ticket_id)
     page.click("#claim-button")
     first_reply = page.locator(".ticket-header .metric").filter(has_text="First reply")
