@@ -5,13 +5,14 @@ Revises: 0008
 Create Date: 2026-11-29 20:40:00
 """
 
+# ruff: noqa: F401  (connector.storage.db: every migration imports it, see test_migrations)
 from __future__ import annotations
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import connector.storage.db  # noqa: F401 - the column types live there (none used here)
+import connector.storage.db
 
 revision = '0009'
 down_revision = '0008'
