@@ -33,7 +33,7 @@ async def test_unknown_api_paths_answer_json_404(client, method, path):
     ("DELETE", "/api/users", "GET, HEAD, POST"),   # two routes share the path
     ("PUT", "/api/tickets/1", "GET, HEAD, PATCH"),
     ("GET", "/api/tickets/1/claim", "POST"),
-    ("OPTIONS", "/api/integrations/x", "GET, HEAD, PATCH"),
+    ("OPTIONS", "/api/integrations/x", "DELETE, GET, HEAD, PATCH"),
     ("GET", "/api/login", "POST"),
     ("GET", "/hooks/smartly/some-id", "POST"),
 ])
