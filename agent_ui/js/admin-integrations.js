@@ -13,6 +13,7 @@ import { surveyForm } from "./admin-survey.js";
 import { errorText, get, patch, post } from "./api.js";
 import { badge, h, mount } from "./dom.js";
 import { fullTime } from "./format.js";
+import { field, formError } from "./forms.js";
 import { store } from "./store.js";
 import { toast } from "./toast.js";
 
@@ -22,18 +23,6 @@ let integrations = [];
 const openDeliveries = new Set();
 const deliveryHosts = new Map();
 let deliveryTimer = null;
-
-function field(label, input, hint) {
-  return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hint ? h("p", { class: "hint" }, hint) : null);
-}
-
-function formError(form, err) {
-  const el = form.querySelector(".form-error");
-  el.textContent = err ? errorText(err) : "";
-  el.hidden = !err;
-  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
-  for (const f of err?.fields || []) form.querySelector(`[name="${CSS.escape(f.field)}"]`)?.setAttribute("aria-invalid", "true");
-}
 
 function testForm(i) {
   const recipient = h("input", { id: `test-recipient-${i.id}`, name: "recipient", placeholder: "end-user id", required: true, autocomplete: "off" });
