@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from ipaddress import ip_address, ip_network
 from typing import Any
 
@@ -16,6 +16,7 @@ from connector.channels import ChatlayerWebhook, Envelope
 from connector.domain.errors import FieldError
 from connector.outbound import Refused, check_url_resolved, client, read_bounded
 from connector.outbound.addresses import Address
+from tests.fakes import QuietServer
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +57,7 @@ class Server:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.handle_error = lambda *args: None  # type: ignore[method-assign]  # resets
         self.port = self.httpd.server_address[1]
