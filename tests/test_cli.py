@@ -345,6 +345,18 @@ def test_user_disable_and_enable(cli):
     assert cli.table(User)[0]["disabled"] is False
 
 
+def test_the_last_enabled_admin_cannot_be_disabled(cli):
+    assert cli("user", "add", "boss", "--role", "admin", stdin="long enough pw\n")[0] == 0
+    code, _, err = cli("user", "disable", "boss")
+    assert (code, err) == (1, "error: boss is the last enabled admin; make another admin "
+                              "first\n")
+    assert cli.table(User)[0]["disabled"] is False
+    # With a second admin, either may go.
+    assert cli("user", "add", "deputy", "--role", "admin", stdin="long enough pw\n")[0] == 0
+    assert cli("user", "disable", "boss")[0] == 0
+    assert cli("user", "disable", "deputy")[0] == 1
+
+
 def test_version_is_the_packages(cli):
     from importlib.metadata import version
 

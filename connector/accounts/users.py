@@ -175,11 +175,17 @@ async def revoke_sessions(conn: AsyncConnection, user_id: int, *,
 
 
 async def set_disabled(conn: AsyncConnection, username: str, disabled: bool) -> User:
-    """Disable (ending their sessions) or enable a user by name (the CLI's way)."""
+    """Disable (ending their sessions) or enable a user by name (the CLI's way). The last
+    enabled admin is not disabled (`Conflict`): nobody could administer the service."""
     user = await by_username(conn, username)
     if user is None:
         raise NotFound(f"no user {username!r}")
     assert user.id is not None
+    if disabled and user.role == "admin" and not user.disabled:
+        others = (await conn.execute(sa.select(sa.func.count()).select_from(_t).where(
+            _t.c.role == "admin", _t.c.disabled == sa.false(), _t.c.id != user.id))).scalar_one()
+        if not others:
+            raise Conflict(f"{username} is the last enabled admin; make another admin first")
     await update(conn, user.id, disabled=disabled)
     return user
 

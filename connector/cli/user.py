@@ -20,7 +20,7 @@ from connector.accounts import users
 from connector.accounts.security import hash_password
 from connector.cli.common import CommandError, fail, run_db
 from connector.domain import audit, roles
-from connector.domain.errors import NotFound
+from connector.domain.errors import Conflict, NotFound
 from connector.settings import Settings
 from connector.storage.models import User
 
@@ -148,7 +148,7 @@ def cmd_user_passwd(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_user_enable(settings: Settings, args: argparse.Namespace) -> int:
     try:
         user = run_db(settings, lambda c: _set_disabled(c, args.username, args.disabled))
-    except NotFound as exc:
+    except (NotFound, Conflict) as exc:
         return fail(str(exc))
     done = "disabled; their sessions ended" if args.disabled else "enabled"
     print(f"user {user.username} {done}")
