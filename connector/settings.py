@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     #: The TCP port `serve` listens on; checked before any migration runs.
     port: int = Field(8000, ge=1, le=65535)
     #: The URL people and bots reach the service at: webhook URLs, cookies (https: Secure).
-    public_url: str = "http://127.0.0.1:8000"
+    #: Empty: http://HOST:PORT of `host` and `port` (127.0.0.1 when listening on every
+    #: interface), so a changed port changes the webhook URLs and the allowed origin too.
+    public_url: str = ""
     #: Origins allowed to open the live stream; default: the public URL's origin.
     allowed_origins: list[str] = []
     #: Comma-separated IPs or CIDR networks of the reverse proxies whose
@@ -152,6 +154,8 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str) -> str:
+        if not value:
+            return value  # derived from host and port (`_default_public_url`)
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL, e.g. https://connector.example.com")
@@ -224,6 +228,15 @@ class Settings(BaseSettings):
     def _metrics_port_is_its_own(self) -> Settings:
         if self.metrics_port is not None and self.metrics_port == self.port:
             raise ValueError("CONNECTOR_METRICS_PORT must differ from CONNECTOR_PORT")
+        return self
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_url:
+            # Listening on every interface: the loopback address reaches it from here.
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+            host = f"[{host}]" if ":" in host else host
+            self.public_url = f"http://{host}:{self.port}"
         return self
 
     @model_validator(mode="after")

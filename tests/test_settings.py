@@ -32,6 +32,21 @@ def test_defaults_are_the_embedded_sqlite_file_and_loopback():
     assert s.log_json is False and s.log_level == "info"
 
 
+@pytest.mark.parametrize(("env", "public"), [
+    ({"CONNECTOR_PORT": "8765"}, "http://127.0.0.1:8765"),
+    ({"CONNECTOR_HOST": "0.0.0.0", "CONNECTOR_PORT": "9000"}, "http://127.0.0.1:9000"),
+    ({"CONNECTOR_HOST": "::1"}, "http://[::1]:8000"),
+    ({"CONNECTOR_PORT": "8765", "CONNECTOR_PUBLIC_URL": "https://c.example"},
+     "https://c.example"),
+])
+def test_the_public_url_follows_the_port_unless_given(clean_env, env, public):
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    s = load_settings()
+    assert s.public_url == public
+    assert s.allowed_origins == [public]  # the console served there may open its socket
+
+
 def test_values_come_from_connector_prefixed_variables(clean_env):
     clean_env.setenv("CONNECTOR_DATABASE_URL", "postgresql+asyncpg://u:p@db/connector")
     clean_env.setenv("CONNECTOR_HOST", "0.0.0.0")
