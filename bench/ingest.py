@@ -1,33 +1,36 @@
 """Ingest benchmark: durable webhook ingest against the ceiling of a bare handler.
 
-    python3 bench/ingest.py [--duration 15] [--connections 64] [--threads 2] [--rounds 2]
-    python3 bench/ingest.py --smoke            # 2 s, 4 connections: a quick check
+    python3 bench/ingest.py [--mixes few,escalating,handover] [--stored 0,100000,1000000]
+                            [--duration 10] [--rounds 2] [--threads T --connections C]
+    python3 bench/ingest.py --smoke            # a quick check that it runs
     python3 bench/ingest.py --profile /tmp/p   # plus two connector runs under py-spy
     python3 bench/ingest.py --database postgresql [--bus redis]   # one instance of a cluster
 
 One run:
 
-1. makes a temporary directory with a fresh SQLite database, applies the
-   migrations (`connector migrate`) and registers one integration
-   (`connector integration add --json`);
-2. starts one `connector serve` (one worker, default SQLite, log level
-   warning) and, next to it, `bench/bare_app.py`: a bare Starlette app on the
-   same server stack that only parses the same JSON and answers 202;
-3. drives both with wrk and `bench/ingest.lua` (unique `message_received`
-   turns from 1,000 end users, 5% with need_help), alternating
-   bare, connector, bare, connector... so machine noise hits both;
-4. prints events/s for each, the ratio connector/bare, and p50/p99 latency;
-5. checks in the database that every 2xx the connector gave is a stored
-   inbound event: stored >= 2xx, the excess no larger than the requests still
-   in flight when wrk stopped (wrk does not wait for them), and no non-2xx.
+1. starts `bench/bare_app.py`, a bare Starlette app on the connector's server
+   stack that only parses the same JSON and answers 202, and finds the wrk
+   setting (threads, connections) that gives it its highest figure on this
+   machine (`lib.ceiling`), unless --threads and --connections are given;
+   every wrk run reports the load generator's CPU and warns when its threads
+   were saturated;
+2. for each number of events already stored (--stored): a fresh database
+   (SQLite, or PostgreSQL with --database), the migrations, one integration,
+   that many events written through the connector's own write path
+   (bench/prefill.py), then one `connector serve`;
+3. for each mix (`lib.mixes`: few conversations in handover, most of them, or
+   tickets opening under load), drives the bare app and the connector with wrk
+   and bench/ingest.lua (every field of the documented `message_received`
+   example, 1,000 end users), alternating bare, connector, bare, connector...;
+4. prints events/s, the ratio of the connector to the highest bare figure of
+   the run, p50/p99 latency, the CPU of client and server, and checks in the
+   database that every 2xx the connector gave is a stored inbound event (stored
+   >= 2xx, the excess no larger than the requests still in flight when wrk
+   stopped, which it does not wait for) with no non-2xx.
 
-`--database postgresql` runs the connector on a fresh PostgreSQL database
-(unique name, dropped at the end) instead of SQLite, and `--bus redis` gives it
-a redis-server of the run's own as its event bus (`lib.services`): one
-instance as a cluster runs it.
-
-Exit status: 0 when all checks pass, 1 otherwise. Needs `wrk` on PATH
-(Debian: `apt-get install wrk`) and, for --profile, `py-spy`.
+Exit status: 0 when every durability check passes, 1 otherwise (the targets
+are reported, not enforced). Needs `wrk` on PATH (Debian: `apt-get install
+wrk`) and, for --profile, `py-spy`.
 """
 
 from __future__ import annotations
@@ -37,24 +40,29 @@ import contextlib
 import json
 import secrets
 import shutil
-import statistics
+import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lib import profiles
+from lib.ceiling import calibrate, client_line, warn_saturated
+from lib.cpu import CpuMeter
 from lib.machine import describe, machine
+from lib.mixes import Mix, mixes, preseed
 from lib.options import add_run_options
+from lib.procfs import process_tree
 from lib.procs import Server, free_port, wait_ready
 from lib.report import args_json, write_report
-from lib.services import postgres_database, scalar, start_redis
-from lib.stack import stack
+from lib.services import PgDatabase, postgres_database, scalar, start_redis
+from lib.stack import Stack, stack
 from lib.wrk import Run, wrk
 
 HERE = Path(__file__).resolve().parent
 BARE = HERE / "bare_app.py"
+PREFILL = HERE / "prefill.py"
 
 
 def open_tickets(db: Path | str) -> int:
@@ -96,38 +104,104 @@ def settled_count(db: Path | str, integration_id: str, quiet: float = 0.5,
     return last
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=int, default=15, help="seconds per measured run")
-    p.add_argument("--connections", type=int, default=64)
-    p.add_argument("--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--rounds", type=int, default=2, help="bare+connector pairs")
+    p.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    p.add_argument("--threads", type=int, help="wrk threads (default: calibrated)")
+    p.add_argument("--connections", type=int, help="wrk connections (default: calibrated)")
+    p.add_argument("--calibration", type=int, default=4, help="seconds per calibration run")
+    p.add_argument("--rounds", type=int, default=2, help="bare+connector pairs per mix")
     p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
     p.add_argument("--users", type=int, default=1000, help="distinct end users")
-    p.add_argument("--help-percent", type=float, default=5.0, help="%% of turns need_help")
+    p.add_argument("--mixes", default="few,escalating,handover",
+                   help="workloads, in this order (bench/lib/mixes.py)")
+    p.add_argument("--stored", default="0",
+                   help="events already stored before the mixes run: one fresh database "
+                        "per number, e.g. 0,100000,1000000")
     p.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
                    help="postgresql: a fresh database on 127.0.0.1:5432 (trust auth)")
     p.add_argument("--bus", choices=("memory", "redis"), default="memory",
                    help="redis: a redis-server of the run's own as the event bus")
-    p.add_argument("--smoke", action="store_true", help="2 s, 4 connections, 1 round")
+    p.add_argument("--smoke", action="store_true", help="a few seconds of each step")
     p.add_argument("--profile", metavar="PREFIX",
-                   help="after the rounds, two more connector runs under py-spy "
-                        "(not counted): PREFIX.txt (collapsed stacks, see bench/stacks.py) "
-                        "and PREFIX.svg (flame graph)")
+                   help="after the first database's rounds, two more connector runs of the "
+                        "last mix under py-spy (not counted): PREFIX.txt (collapsed stacks, "
+                        "see bench/stacks.py) and PREFIX.svg (flame graph)")
     add_run_options(p)
     args = p.parse_args(argv)
     if args.smoke:
-        args.duration, args.connections, args.threads = 2, 4, 1
-        args.rounds, args.warmup = 1, 0
+        args.duration, args.threads, args.connections = 2, 1, 4
+        args.rounds, args.warmup, args.users, args.stored = 1, 0, 100, "300"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if shutil.which("wrk") is None:
         print("error: wrk not found (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     if args.profile and shutil.which("py-spy") is None:
         print("error: py-spy not found (pip install py-spy)", file=sys.stderr)
         return 2
-
+    chosen_mixes = [mixes(args.users)[name] for name in args.mixes.split(",")]
+    levels = [int(n) for n in args.stored.split(",")]
     runs: list[Run] = []
+    run_id = secrets.token_hex(3)
+    ok = True
+    with stack(source=args.source, keep=args.keep, prefix="bench-ingest-bare-") as outer:
+        bare_port = free_port()
+        bare = outer.spawn("bare", [sys.executable, str(BARE), "--port", str(bare_port)],
+                           bare_port)
+        wait_ready(bare)
+        hook = "/hooks/smartly/bench?key=bench"
+        print(f"machine: {machine()}")
+        print(f"connector source: {describe(args.source)}")
+        print(f"database: {args.database}, event bus: {args.bus}; {args.users} end users, "
+              f"mixes {args.mixes}, events stored before: {args.stored}")
+
+        def drive_bare(threads: int, connections: int, rnd: int, duration: float,
+                       mix: Mix | None) -> Run:
+            meter = CpuMeter({"bare": process_tree(bare.proc.pid)})
+            meter.start()
+            r = wrk(bare.url(hook), duration=duration, connections=connections,
+                    threads=threads, salt=f"{run_id}b{rnd}", users=args.users,
+                    help_percent=mix.help_percent if mix else 0.0, target="bare", rnd=rnd,
+                    in_handover=mix.in_handover if mix else 0,
+                    fresh_escalations=mix.fresh_escalations if mix else False,
+                    mix=mix.name if mix else "calibration")
+            meter.stop()
+            r.server_cpu_s = meter.cpu_s["bare"]
+            return r
+
+        if args.threads and args.connections:
+            setting = (args.threads, args.connections)
+        else:
+            setting, cal = calibrate(lambda t, c: drive_bare(t, c, -100, args.calibration, None))
+            runs += cal
+        threads, connections = setting
+        print(f"workload: wrk -t{threads} -c{connections} -d{args.duration}s, "
+              f"{args.rounds} round(s) per mix; bare pid {bare.proc.pid}")
+
+        for level in levels:
+            with connector_stack(args, level) as (st, conn, db, pg):
+                ok = measure_level(args, st, conn, db, pg, level, chosen_mixes, run_id, runs,
+                                   lambda rnd, duration, mix: drive_bare(
+                                       threads, connections, rnd, duration, mix),
+                                   setting) and ok
+    ok = summary(args, runs, setting, levels, chosen_mixes) and ok
+    if args.json:
+        write_report(args.json, {"machine": machine(), "args": args_json(args),
+                                 "setting": {"threads": setting[0], "connections": setting[1]},
+                                 "runs": [{**r.__dict__, "rate": r.rate,
+                                           "client_busy": r.client_busy} for r in runs]})
+    return 0 if ok else 1
+
+
+@contextlib.contextmanager
+def connector_stack(args: argparse.Namespace, level: int,
+                    ) -> Iterator[tuple[Stack, Server, Path | str, PgDatabase | None]]:
+    """A fresh database holding `level` events, and one connector serving it."""
     with contextlib.ExitStack() as setup:
         pg = (setup.enter_context(postgres_database(prefix="bench_ingest_"))
               if args.database == "postgresql" else None)
@@ -136,127 +210,159 @@ def main(argv: list[str] | None = None) -> int:
             extra_env={"CONNECTOR_DATABASE_URL": pg.url} if pg else {}))
         if args.bus == "redis":
             start_redis(st)
+        st.prepare()
+        if level:
+            out = subprocess.run([sys.executable, str(PREFILL), "--integration",
+                                  st.integration["id"], "--events", str(level)],
+                                 env=st.env, capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise SystemExit(f"prefill failed:\n{out.stdout}\n{out.stderr[-3000:]}")
+            print(f"\n{out.stdout.strip()} (through the connector's write path, no HTTP)")
         conn = st.start_connector()
-        bare_port = free_port()
-        bare = st.spawn("bare", [sys.executable, str(BARE), "--port", str(bare_port)],
-                        bare_port)
-        wait_ready(bare)
-        db = pg.url if pg else st.db
-        integration_id, hook_path = st.integration["id"], st.hook_path
-        print(f"machine: {machine()}")
-        print(f"connector source: {describe(st.source)}")
-        print(f"database: {args.database}, event bus: {args.bus}")
-        print(f"workload: wrk -t{args.threads} -c{args.connections} -d{args.duration}s, "
-              f"{args.users} end users, {args.help_percent:g}% need_help, "
-              f"{args.rounds} round(s); connector pid {conn.proc.pid}, bare pid {bare.proc.pid}")
+        yield st, conn, (pg.url if pg else st.db), pg
 
-        run_id = secrets.token_hex(3)
-        stored_before = 0
 
-        def drive(server: Server, target: str, rnd: int, duration: int) -> Run:
-            nonlocal stored_before
-            salt = f"{run_id}{target[0]}{rnd}"
-            r = wrk(server.url(hook_path), duration=duration, connections=args.connections,
-                    threads=args.threads, salt=salt, users=args.users,
-                    help_percent=args.help_percent, target=target, rnd=rnd)
-            if server.proc.poll() is not None:
-                raise SystemExit(f"{target} died:\n{server.log.read_text()[-3000:]}")
-            if target == "connector":
-                probe(server.url(hook_path), salt)
-                total = settled_count(db, integration_id)
-                # The probe is one stored event of its own: not part of the run.
-                r.stored, stored_before = total - stored_before - 1, total
-                r.open_tickets = open_tickets(db)
-            return r
+def measure_level(args: argparse.Namespace, st: Stack, conn: Server, db: Path | str,
+                  pg: PgDatabase | None, level: int, chosen: list[Mix], run_id: str,
+                  runs: list[Run], drive_bare: Callable[[int, float, Mix], Run],
+                  setting: tuple[int, int]) -> bool:
+    integration_id, hook_path = st.integration["id"], st.hook_path
+    threads, connections = setting
+    ok = True
+    base = count_stored(db, integration_id)
+    print(f"\n== {base:,} events stored (--stored {level:,}); connector pid {conn.proc.pid}")
 
-        if args.warmup:
-            for server, target in ((bare, "bare"), (conn, "connector")):
-                w = drive(server, target, 0, args.warmup)
+    def drive(rnd: int, duration: float, mix: Mix) -> Run:
+        salt = f"{run_id}c{level}{mix.name[0]}{rnd}"
+        before = count_stored(db, integration_id)
+        pids = {"connector": process_tree(conn.proc.pid)}
+        if pg is not None:
+            pids["postgres"] = pg.backend_pids()
+        meter = CpuMeter(pids)  # type: ignore[arg-type]
+        meter.start()
+        r = wrk(conn.url(hook_path), duration=duration, connections=connections,
+                threads=threads, salt=salt, users=args.users, help_percent=mix.help_percent,
+                target="connector", rnd=rnd, in_handover=mix.in_handover,
+                fresh_escalations=mix.fresh_escalations, mix=mix.name)
+        meter.stop()
+        r.server_cpu_s = sum(meter.cpu_s.values())
+        st.check_alive()
+        probe(conn.url(hook_path), salt)
+        # The probe is one stored event of its own: not part of the run.
+        r.stored = settled_count(db, integration_id) - before - 1
+        r.open_tickets = open_tickets(db)
+        r.stored_level = level
+        return r
+
+    seeded = 0
+    for n, mix in enumerate(chosen):
+        if mix.in_handover > seeded:
+            seeded += preseed(conn.url(hook_path), seeded, mix.in_handover, f"{run_id}{level}")
+        print(f"-- mix {mix.name}: {mix.describe(args.users)}; "
+              f"{open_tickets(db)} open tickets before")
+        if n == 0 and args.warmup:
+            for target in ("bare", "connector"):
+                w = (drive_bare(0, args.warmup, mix) if target == "bare"
+                     else drive(0, args.warmup, mix))
                 runs.append(w)
                 print(f"  warm-up {target:9s} {w.rate:9.0f} req/s")
         for rnd in range(1, args.rounds + 1):
-            for server, target in ((bare, "bare"), (conn, "connector")):
-                r = drive(server, target, rnd, args.duration)
+            for target in ("bare", "connector"):
+                r = (drive_bare(rnd, args.duration, mix) if target == "bare"
+                     else drive(rnd, args.duration, mix))
+                r.stored_level = level
                 runs.append(r)
                 print(f"  round {rnd} {target:9s} {r.rate:9.0f} req/s   p50 {r.p50_ms:7.2f} ms"
-                      f"   p99 {r.p99_ms:7.2f} ms   max {r.max_ms:7.1f} ms"
-                      f"   (2xx {r.ok_responses}, non-2xx {r.errors['status']}"
-                      + (f", stored {r.stored}, open tickets {r.open_tickets}"
-                         if r.stored is not None else "")
-                      + f"; load {r.load_before})")
-
-        measured = [r for r in runs if r.round > 0]
-        ok = report(measured, runs)
-
-        if args.profile:
-            ok = profile(conn, args, drive, runs) and ok
-        ok = verify_totals(db, integration_id, runs) and ok
-        if args.json:
-            write_report(args.json, {"machine": machine(), "args": args_json(args),
-                                     "runs": [{**r.__dict__, "rate": r.rate} for r in runs]})
-        return 0 if ok else 1
+                      f"   p99 {r.p99_ms:7.2f} ms   client {r.client_busy:4.0%}  server CPU "
+                      f"{(r.server_cpu_s or 0) / r.duration_s:5.0%}"
+                      + (f"   (2xx {r.ok_responses}, stored {r.stored}, open tickets "
+                         f"{r.open_tickets})" if r.stored is not None else "")
+                      + f"   load {r.load_before.split()[0]}" + warn_saturated(r))
+                if r.target == "connector":
+                    ok = check_run(r) and ok
+        if args.profile and level == int(args.stored.split(",")[0]) and n == len(chosen) - 1:
+            ok = profile(args, lambda rnd, d, m=mix: drive(rnd, d, m), conn, runs) and ok
+    mine = [r for r in runs if r.target == "connector" and r.stored_level == level]
+    return verify_totals(db, integration_id, mine, base, seeded) and ok
 
 
-def report(measured: list[Run], every: list[Run]) -> bool:
-    bare = [r for r in measured if r.target == "bare"]
-    conn = [r for r in measured if r.target == "connector"]
-
-    def rate(rs: list[Run]) -> float:
-        return sum(r.ok_responses for r in rs) / sum(r.duration_s for r in rs)
-
-    def med(rs: list[Run], attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in rs)
-
-    b, c = rate(bare), rate(conn)
-    print()
-    print(f"ratio connector/bare: {c / b:.1%}   (target >= 35%)")
-    print(f"bare      {b:9.0f} events/s   p50 {med(bare, 'p50_ms'):7.2f} ms"
-          f"   p99 {med(bare, 'p99_ms'):7.2f} ms")
-    print(f"connector {c:9.0f} events/s   p50 {med(conn, 'p50_ms'):7.2f} ms"
-          f"   p99 {med(conn, 'p99_ms'):7.2f} ms")
-    ok = True
-    socket_errors = {k: sum(r.errors[k] for r in measured)
-                     for k in ("connect", "read", "write", "timeout")}
-    non2xx = sum(r.errors["status"] for r in every)
-    print(f"non-2xx responses: {non2xx} (bare and connector, all runs); "
-          f"socket errors: {socket_errors}")
+def summary(args: argparse.Namespace, runs: list[Run], setting: tuple[int, int],
+            levels: list[int], chosen: list[Mix]) -> bool:
+    """The ratios against the highest bare figure of the run, per mix and stored events."""
+    bare = [r for r in runs if r.target == "bare"
+            and (r.threads, r.connections) == setting and r.round != 0]
+    ceiling = max(r.rate for r in bare)
+    print(f"\nbare ceiling: {ceiling:.0f} events/s (highest bare figure of this run, wrk "
+          f"-t{setting[0]} -c{setting[1]}; bare rounds {min(r.rate for r in bare):.0f}"
+          f"-{ceiling:.0f})")
+    print(client_line([r for r in runs if r.round != 0]))
+    non2xx = sum(r.errors["status"] for r in runs)
+    sockets = {k: sum(r.errors[k] for r in runs) for k in ("connect", "read", "write", "timeout")}
+    print(f"non-2xx responses: {non2xx} (all runs); socket errors: {sockets}")
+    print(f"{'mix':11s} {'stored':>10s} {'events/s':>9s} {'ratio':>7s} {'target':>7s} "
+          f"{'p50 ms':>7s} {'p99 ms':>7s} {'open tickets':>12s}")
+    by: dict[tuple[str, int], float] = {}
+    for mix in chosen:
+        for level in levels:
+            rs = [r for r in runs if r.target == "connector" and r.mix == mix.name
+                  and r.round > 0 and r.stored_level == level]
+            if not rs:
+                continue
+            rate = sum(r.ok_responses for r in rs) / sum(r.duration_s for r in rs)
+            by[(mix.name, level)] = rate
+            target = mix.target[args.database]
+            print(f"{mix.name:11s} {level:10,d} {rate:9.0f} {rate / ceiling:7.1%} "
+                  f"{target:7.0%} {max(r.p50_ms for r in rs):7.2f} "
+                  f"{max(r.p99_ms for r in rs):7.2f} {rs[-1].open_tickets:12d}"
+                  + ("" if rate / ceiling >= target else "   below target"))
+    if len(levels) > 1:
+        for mix in chosen:
+            if (mix.name, levels[0]) in by:
+                first = by[(mix.name, levels[0])]
+                steps = ", ".join(f"{by[(mix.name, lv)] / first:.0%} at {lv:,}"
+                                  for lv in levels[1:] if (mix.name, lv) in by)
+                worst = min(by[(mix.name, lv)] / first for lv in levels if (mix.name, lv) in by)
+                print(f"sustained ({mix.name}): {steps} of the figure at {levels[0]:,} stored -> "
+                      + ("within 10%" if worst >= 0.9 else "NOT within 10%"))
     if non2xx:
-        ok = False
         print("FAIL: non-2xx responses")
-    for r in [r for r in every if r.target == "connector"]:
-        ok = check_run(r) and ok
-    print("durability check: " + ("ok" if ok else "FAILED"))
+    ok = non2xx == 0
+    print("durability check: " + ("ok" if ok and all(
+        check_run(r, quiet=True) for r in runs if r.target == "connector") else "FAILED"))
     return ok
 
 
-def check_run(r: Run) -> bool:
+def check_run(r: Run, quiet: bool = False) -> bool:
     """Every 2xx is a stored event; extra stored events only from requests still in flight."""
     assert r.stored is not None
     extra = r.stored - r.ok_responses
-    good = 0 <= extra <= r.in_flight
-    label = {0: "warm-up"}.get(r.round, f"round {r.round}" if r.round > 0 else "profiled")
-    print(f"  {label:9s} connector: 2xx {r.ok_responses}, stored {r.stored}, "
-          f"in flight at stop {r.in_flight} -> stored - 2xx = {extra} "
-          + ("ok" if good else "MISMATCH"))
+    good = 0 <= extra <= r.in_flight and r.errors["status"] == 0
+    if not good or not quiet:
+        label = {0: "warm-up"}.get(r.round, f"round {r.round}" if r.round > 0 else "profiled")
+        print(f"    {label} connector: 2xx {r.ok_responses}, stored {r.stored}, in flight at "
+              f"stop {r.in_flight} -> stored - 2xx = {extra} " + ("ok" if good else "MISMATCH"))
     return good
 
 
-def verify_totals(db: Path | str, integration_id: str, runs: list[Run]) -> bool:
+def verify_totals(db: Path | str, integration_id: str, mine: list[Run], base: int,
+                  seeded: int) -> bool:
+    """This database's stored events = those before the runs + preseeded + runs + probes."""
     total = count_stored(db, integration_id)
-    conn_runs = [r for r in runs if r.target == "connector"]
-    # Each connector run is followed by one probe event (see `probe`).
-    expected = sum(r.stored or 0 for r in conn_runs) + len(conn_runs)
-    print(f"total inbound events stored: {total} (runs + probes: {expected})")
+    stored = sum(r.stored or 0 for r in mine)
+    expected = base + seeded + stored + len(mine)
+    print(f"  inbound events stored: {total:,} (before {base:,}, preseeded {seeded}, runs "
+          f"{stored:,}, probes {len(mine)}: {expected:,})" + ("" if total == expected
+                                                              else "   MISMATCH"))
     return total == expected
 
 
-def profile(conn: Server, args: argparse.Namespace, drive: Callable[[Server, str, int, int], Run],
+def profile(args: argparse.Namespace, drive: Callable[[int, float], Run], conn: Server,
             runs: list[Run]) -> bool:
     """Two more connector runs, each under one py-spy: collapsed stacks, then a flame graph."""
     ok = True
     for n, fmt, out in profiles.outputs(args.profile):
         with profiles.recording(conn.proc.pid, out, args.duration + 1, fmt, timeout=120):
-            r = drive(conn, "connector", 100 + n, args.duration)
+            r = drive(100 + n, args.duration)
             r.round = -n
             runs.append(r)
         print(f"  profiled  connector {r.rate:9.0f} req/s under py-spy (not counted) -> {out}")

@@ -23,7 +23,10 @@ def run(script: str, *args: str, timeout: float = 180) -> str:
 @pytest.mark.slow
 def test_ingest_benchmark_runs_and_checks_durability():
     out = run("ingest.py")
-    assert "ratio connector/bare" in out
+    assert "bare ceiling:" in out
+    assert "load generator:" in out
+    for mix in ("few", "escalating", "handover"):
+        assert f"-- mix {mix}:" in out
     assert "durability check: ok" in out
 
 

@@ -83,12 +83,17 @@ class Stack:
         self.servers.append(server)
         return server
 
-    def start_connector(self) -> Server:
-        """`connector migrate`, one integration, then `connector serve` until it is ready."""
+    def prepare(self) -> None:
+        """`connector migrate` and one integration (what `start_connector` does first)."""
         cli(self.env, "migrate")
         self.integration = json.loads(cli(self.env, "integration", "add", "--name", "bench",
                                           "--channel-url", self.channel_url, "--json"))
         self.hook_path = self.integration["smartly_webhook_url"].split(f":{self.port}", 1)[1]
+
+    def start_connector(self) -> Server:
+        """`prepare` (unless done), then `connector serve` until it is ready."""
+        if not self.integration:
+            self.prepare()
         self.connector = self.spawn("connector", [sys.executable, "-m", "connector.cli",
                                                   "serve"], self.port)
         wait_ready(self.connector)
