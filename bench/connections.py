@@ -1,6 +1,6 @@
 """Idle consoles per process: how many WebSockets one server holds, and RSS per connection.
 
-    python3 bench/connections.py [--connections 5000] [--heartbeat 5] [--hold 30]
+    python3 bench/connections.py [--connections 10000] [--heartbeat 5] [--hold 30]
     python3 bench/connections.py --smoke     # a few seconds, 100 connections
 
 For each target, the bare WebSocket app (`bench/bare_ws.py --heartbeat`) and
@@ -52,8 +52,8 @@ from lib.staff import login, make_users
 
 HERE = Path(__file__).resolve().parent
 BARE_WS = HERE / "bare_ws.py"
-TARGET_KIB = 100.0
-TARGET_CONNECTIONS = 5000
+TARGET_KIB = 50.0
+TARGET_CONNECTIONS = 10000
 
 
 @dataclass

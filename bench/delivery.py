@@ -299,9 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=int, default=200, help="end users with an open ticket")
     p.add_argument("--tickets", type=int, default=50, help="tickets claimed and replied to")
     p.add_argument("--agents", type=int, default=5)
-    p.add_argument("--client-sched", choices=("batch", "normal"), default="batch",
+    p.add_argument("--client-sched", choices=("batch", "normal"), default="normal",
                    help=CLIENT_SCHED_HELP)
-    p.add_argument("--consoles", type=int, default=0,
+    p.add_argument("--consoles", type=int, default=100,
                    help="supervisor consoles connected during the ingest load")
     p.add_argument("--http-connections", type=int, default=64, help="for the ingest load")
     p.add_argument("--reply-connections", type=int, default=8)
@@ -327,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             conn = st.start_connector()
             users = [f"user-{i}" for i in range(args.users)]
             ticket_ids = asyncio.run(open_tickets(st, users))
-            agents = make_users(st, "agent", "agent", args.agents)
+            # Each agent claims tickets/agents of them: more than the default capacity.
+            agents = make_users(st, "agent", "agent", args.agents, max_concurrent=1000)
             sessions = [login(st, a) for a in agents]
             claimed = ticket_ids[:args.tickets]
             for i, ticket in enumerate(claimed):

@@ -40,7 +40,7 @@ def add_timing_options(p: argparse.ArgumentParser, what: str = "turns") -> None:
 
 def add_client_options(p: argparse.ArgumentParser) -> None:
     """--client-sched and --no-compression: how the consoles and the load generator run."""
-    p.add_argument("--client-sched", choices=("batch", "normal"), default="batch",
+    p.add_argument("--client-sched", choices=("batch", "normal"), default="normal",
                    help=CLIENT_SCHED_HELP)
     p.add_argument("--no-compression", action="store_true",
                    help="consoles do not offer permessage-deflate")

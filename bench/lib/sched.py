@@ -8,9 +8,10 @@ import os
 from collections.abc import Iterator
 
 CLIENT_SCHED_HELP = (
-    "scheduling policy of the client processes (consoles, load generator): 'batch' "
-    "(default) keeps them from preempting the server each time it writes to them, as "
-    "clients on other machines never do; 'normal' is the plain default policy")
+    "scheduling policy of the client processes (consoles, load generator): 'normal' "
+    "(default: the plain policy, the figure the targets are about) or 'batch', which keeps "
+    "them from preempting the server each time it writes to them, as clients on other "
+    "machines never do (reported beside the default figure, never instead of it)")
 
 
 def set_client_policy(policy: str) -> None:

@@ -22,10 +22,12 @@ def admin_client(st: Stack) -> Any:
     return client
 
 
-def make_users(st: Stack, prefix: str, role: str, count: int) -> list[str]:
+def make_users(st: Stack, prefix: str, role: str, count: int,
+               max_concurrent: int | None = None) -> list[str]:
     """Create `count` staff accounts through the admin API; returns their names.
 
-    The server hashes each password (argon2), once per user.
+    The server hashes each password (argon2), once per user. `max_concurrent` sets
+    their routing capacity (an agent may claim no more tickets than that).
     """
     names = [f"{prefix}{i}" for i in range(count)]
     admin = admin_client(st)
@@ -35,6 +37,11 @@ def make_users(st: Stack, prefix: str, role: str, count: int) -> list[str]:
                                                "role": role})
             if r.status_code != 201:
                 raise SystemExit(f"creating user {name}: {r.status_code} {r.text}")
+            if max_concurrent is not None:
+                p = admin.patch(f"/api/users/{r.json()['id']}",
+                                json={"max_concurrent": max_concurrent})
+                if p.status_code != 200:
+                    raise SystemExit(f"capacity of user {name}: {p.status_code} {p.text}")
     finally:
         admin.close()
     return names
