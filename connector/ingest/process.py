@@ -135,12 +135,14 @@ def _answer(seq: int, results: list[Result | None], events: list[Event]) -> dict
 def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
     from connector.logs import setup_logging
     from connector.storage.db import create_sync_engine
+    from connector.web.server import freeze_startup_objects
 
     setup_logging(settings)
     engine = create_sync_engine(settings)
     window = dt.timedelta(seconds=settings.dedupe_window_seconds)
     # One connection for the child's life: no pool checkout and reset per batch.
     conn = engine.connect()
+    freeze_startup_objects()
 
     @contextlib.contextmanager
     def begin() -> Iterator[sa.Connection]:

@@ -70,6 +70,12 @@ TOO_SLOW = "client too slow; reconnect with your cursor"
 #: bus is down, so that events of other instances still arrive within a second.
 CATCH_UP_SECONDS = 2.0
 CATCH_UP_BUS_DOWN_SECONDS = 0.5
+#: Consoles are offered live events at most once per this many seconds: events that
+#: arrive sooner after an offer are held and offered together when it has passed. An
+#: event arriving after a quiet moment goes out at once; under load each console's
+#: writer wakes, and writes to its socket, once per period instead of once per commit
+#: (the write and the wake-up, not the event, are what fan-out costs).
+OFFER_PERIOD_SECONDS = 0.010
 #: How often the sockets' sessions are checked, and their activity recorded.
 SESSION_CHECK_SECONDS = 1.0
 SESSION_TOUCH_SECONDS = 30.0
@@ -160,6 +166,10 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
         self._forwarding = asyncio.Lock()
+        #: Events forwarded but not yet offered to clients (see `OFFER_PERIOD_SECONDS`),
+        #: and when clients were last offered events (event loop time).
+        self._held: Batch | None = None
+        self._offered_at = -OFFER_PERIOD_SECONDS
 
     async def start(self) -> None:
         async with self.store.read() as conn:
@@ -232,10 +242,35 @@ class Hub:
                 self.delivered_upto = event.cursor
                 fresh.append(event)
         if fresh:
-            for client in list(self.clients):
-                client.offer(fresh)
+            self._offer(fresh)
             for listener in self.listeners:
                 listener(fresh)
+
+    def _offer(self, fresh: Batch) -> None:
+        """Offer `fresh` to the clients now, or hold it until `OFFER_PERIOD_SECONDS` have
+        passed since the last offer. Held events stay in cursor order, and a client that
+        registers meanwhile gets them too (skipping by cursor those it read from the
+        database): no gap, no duplicate."""
+        if self._held is not None:
+            self._held.extend(fresh)
+            return
+        loop = asyncio.get_running_loop()
+        due = self._offered_at + OFFER_PERIOD_SECONDS
+        if loop.time() >= due:
+            self._offer_now(fresh)
+        else:
+            self._held = fresh
+            loop.call_at(due, self._offer_held)
+
+    def _offer_held(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self._offer_now(held)
+
+    def _offer_now(self, batch: Batch) -> None:
+        self._offered_at = asyncio.get_running_loop().time()
+        for client in list(self.clients):
+            client.offer(batch)
 
     async def _heartbeats(self) -> None:
         """One timer for every client: a heartbeat to each that was idle a whole period."""
