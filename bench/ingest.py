@@ -270,7 +270,6 @@ def measure_level(args: argparse.Namespace, st: Stack, conn: Server, db: Path | 
             for target in ("bare", "connector"):
                 r = (drive_bare(rnd, args.duration, mix) if target == "bare"
                      else drive(rnd, args.duration, mix))
-                r.stored_level = level
                 runs.append(r)
                 print(f"  round {rnd} {target:9s} {r.rate:9.0f} req/s   p50 {r.p50_ms:7.2f} ms"
                       f"   p99 {r.p99_ms:7.2f} ms   client {r.client_busy:4.0%}  server CPU "

@@ -134,8 +134,8 @@ def _answer(seq: int, results: list[Result | None], events: list[Event]) -> dict
 
 def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
     from connector.logs import setup_logging
+    from connector.memory import freeze_startup_objects
     from connector.storage.db import create_sync_engine
-    from connector.web.server import freeze_startup_objects
 
     setup_logging(settings)
     engine = create_sync_engine(settings)

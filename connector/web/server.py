@@ -32,13 +32,14 @@ not exhaust file descriptors first.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import socket
 
 import orjson
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from connector.memory import freeze_startup_objects
 
 log = logging.getLogger("connector")
 
@@ -121,16 +122,6 @@ class BoundServer(uvicorn.Server):
             host, port = sockets[0].getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
             log.info("running on http://%s:%d (Press CTRL+C to quit)", shown, port)
-
-
-def freeze_startup_objects() -> None:
-    """Leave what startup made (modules, the app, its resources: long-lived) out of the
-    garbage collector's full collections, which otherwise walk all of it: measured
-    pauses of 90-120 ms under load with 100 consoles, stalling every request and
-    console for as long (docs/benchmarks.md). Called once per process, when it is ready.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def raise_open_files_limit() -> None:
