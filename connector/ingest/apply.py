@@ -20,8 +20,8 @@ from connector.domain.transcript import NewMessage
 from connector.ingest import survey
 from connector.ingest.inbound import Inbound, Result
 from connector.realtime import stream
-from connector.storage.bulk import Bulk, Writer
-from connector.storage.db import UTCDateTime, utcnow
+from connector.storage.bulk import Bulk, BulkUpdate, Writer
+from connector.storage.db import utcnow
 from connector.storage.models import Conversation, DedupeKey, InboundEvent, Message
 from connector.storage.store import SyncTx, Transaction
 
@@ -72,7 +72,7 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
         else:
             firsts[key] = i
     bulk = Writer(tx.conn)
-    fresh = _first_sightings(bulk, list(firsts), window)
+    fresh = _first_sightings(bulk, sorted(firsts), window)
     todo = sorted(i for key, i in firsts.items() if key in fresh)
     for key, i in firsts.items():
         if key not in fresh:
@@ -123,8 +123,7 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
     if touched:
         rows = [(c.last_seq, c.lang, c.platform, stamp, c.id)
                 for c in convs.values() if c.id in touched]
-        bulk.execute(_SEQ, [dict(zip(("seq", "lang", "platform", "now", "cid"), r, strict=True))
-                            for r in rows], _SEQ_SQLITE, rows)
+        bulk.update(_SEQ, rows)
     # What the end user is told (`notices`), once the batch's messages and sequence
     # numbers are written: each notice appends after them. One read per integration
     # with a handover in the batch; nothing more when it has no notice set.
@@ -198,7 +197,8 @@ def _first_sightings(bulk: Writer, keys: list[tuple[str, str]],
     An upsert that only moves `seen_at` forward for keys older than the window:
     the rows it inserts or moves are returned, the others (duplicates) are not.
     Under concurrent writers (PostgreSQL) the row lock lets exactly one of them
-    move a given key. `keys` must hold no duplicates.
+    move a given key; keys come sorted, so concurrent batches lock them in one order.
+    `keys` must hold no duplicates.
     """
     if not keys:
         return set()
@@ -238,11 +238,7 @@ _CONVERSATIONS = Bulk(_conv, ("integration_id", "end_user_id", "last_seq", "crea
                                  "open_ticket_id", "lang", "platform", "survey_ticket_id",
                                  "survey_until"),
                       on_conflict=("integration_id", "end_user_id"), update=("updated_at",))
-_SEQ = sa.update(_conv).where(_conv.c.id == sa.bindparam("cid")).values(
-    last_seq=sa.bindparam("seq"), lang=sa.bindparam("lang"), platform=sa.bindparam("platform"),
-    updated_at=sa.bindparam("now", type_=UTCDateTime))
-_SEQ_SQLITE = ("UPDATE conversation SET last_seq = ?, lang = ?, platform = ?, updated_at = ? "
-               "WHERE id = ?")
+_SEQ = BulkUpdate(_conv, "id", ("last_seq", "lang", "platform", "updated_at"))
 
 
 def _str(value: str | None) -> str | None:

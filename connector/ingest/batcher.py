@@ -10,10 +10,12 @@ On SQLite the batches are written by a child process
 event loop for the interpreter lock; the writer holds the process's write
 turn (`Store.writing`) while a batch is in the child and gives it back
 between batches whenever another writer (a reply, a claim) queues for it, so
-those wait for one batch at most. On PostgreSQL each batch runs through
-`run_sync` on the async engine. If a batch fails, its events are retried one
-per transaction, so one bad event cannot take others down with it; that
-event's request gets the error.
+those wait for one batch at most. On PostgreSQL up to `ingest_concurrency`
+batches are written at once, each through `run_sync` in its own transaction
+on a connection it holds (`direct`): row locks keep them apart as they keep instances
+apart (`apply` locks conversations in key order, the stream counter last). If
+a batch fails, its events are retried one per transaction, so one bad event
+cannot take others down with it; that event's request gets the error.
 
 The committed batches' stream events are published in commit order by one
 task, after their requests were answered.
@@ -23,16 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterator
 
-import sqlalchemy as sa
-
+from connector.ingest.direct import HeldConnections
 from connector.ingest.inbound import Inbound, Result
-from connector.ingest.process import WriterGone, WriterProcess, write_batch
+from connector.ingest.process import WriterGone, WriterProcess
 from connector.metrics import Metrics
 from connector.realtime.stream import Event
 from connector.settings import Settings
@@ -62,7 +61,9 @@ class IngestWriter:
         self.metrics = metrics if metrics is not None else Metrics()
         self.window = dt.timedelta(seconds=settings.dedupe_window_seconds)
         self.batch_max = settings.ingest_batch_max
+        self.concurrency = settings.ingest_concurrency
         self._process = WriterProcess(settings) if settings.is_sqlite else None
+        self._held = HeldConnections(store.engine, self.window)
         self._pending: collections.deque[_Item] = collections.deque()
         self._wake = asyncio.Event()
         self._committed: asyncio.Queue[list[Event]] = asyncio.Queue()
@@ -86,6 +87,7 @@ class IngestWriter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._process is not None:
             await self._process.stop()
+        await self._held.close()
 
     async def submit(self, inbound: Inbound) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -96,33 +98,47 @@ class IngestWriter:
         return await future
 
     async def _run(self) -> None:
+        if self._process is None:
+            await self._run_concurrently()
+            return
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
                 try:
                     async with self.store.writing():
-                        if self._process is not None:
-                            await self._through_child(self._process)
-                        else:
-                            await self._in_turn()
+                        await self._through_child(self._process)
                 except Exception as exc:  # the writer must outlive any one batch
                     outage.failed(log, "ingest: writing a batch", exc)
 
-    async def _in_turn(self) -> None:
-        """Batch after batch while events wait and no other writer does."""
-        while self._pending:
-            batch = self._take()
-            results: list[Result | None] = [None] * len(batch)
-            events: list[Event] = []
-            try:
-                started = time.perf_counter()
-                results, events = await self._write_async([inbound for inbound, _ in batch])
-                self.metrics.ingest_batch(len(batch), time.perf_counter() - started)
-            finally:
-                self._settle(batch, results, events)
-            if self.store.writers_waiting:
-                return
+    async def _run_concurrently(self) -> None:
+        """Up to `concurrency` batches in flight, each taking what waits when it starts."""
+        slots = asyncio.Semaphore(self.concurrency)
+        running: set[asyncio.Task[None]] = set()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                await slots.acquire()
+                if not self._pending:  # taken by nobody else, but be exact
+                    slots.release()
+                    break
+                task = asyncio.create_task(self._write_one(self._take(), slots))
+                running.add(task)
+                task.add_done_callback(running.discard)
+
+    async def _write_one(self, batch: list[_Item], slots: asyncio.Semaphore) -> None:
+        results: list[Result | None] = [None] * len(batch)
+        events: list[Event] = []
+        try:
+            started = time.perf_counter()
+            results, events = await self._held.write([inbound for inbound, _ in batch])
+            self.metrics.ingest_batch(len(batch), time.perf_counter() - started)
+        except Exception as exc:  # the writer must outlive any one batch
+            outage.failed(log, "ingest: writing a batch", exc)
+        finally:
+            self._settle(batch, results, events)
+            slots.release()
 
     async def _through_child(self, child: WriterProcess) -> None:
         """Like `_in_turn`, with the next batch sent before the last one is answered.
@@ -179,10 +195,6 @@ class IngestWriter:
             batch.append(self._pending.popleft())
         return batch
 
-    async def _write_async(self, batch: list[Inbound]) -> tuple[list[Result | None], list[Event]]:
-        async with self.store.engine.begin() as conn:
-            return await conn.run_sync(_in_savepoints, batch, self.window)
-
     def _settle(self, batch: list[_Item], results: list[Result | None],
                 events: list[Event]) -> None:
         """Answer a batch's requests, then queue its stream events."""
@@ -215,15 +227,3 @@ class IngestWriter:
                 log.exception("ingest: publishing committed events failed")
             finally:
                 self._committed.task_done()
-
-
-def _in_savepoints(conn: sa.Connection, batch: list[Inbound], window: dt.timedelta,
-                   ) -> tuple[list[Result | None], list[Event]]:
-    """`write_batch` in one transaction, a failed part rolled back to its savepoint."""
-
-    @contextlib.contextmanager
-    def savepoint() -> Iterator[sa.Connection]:
-        with conn.begin_nested():
-            yield conn
-
-    return write_batch(savepoint, batch, window)

@@ -49,6 +49,7 @@ from connector.ingest import apply
 from connector.ingest.inbound import Inbound, Result
 from connector.realtime.stream import Event
 from connector.settings import Settings
+from connector.storage import outage
 
 log = logging.getLogger("connector.ingest")
 
@@ -98,8 +99,8 @@ def write_batch(begin: Callable[[], AbstractContextManager[sa.Connection]],
                 ) -> tuple[list[Result | None], list[Event]]:
     """Write a batch in one transaction (`begin()`), or else each event in its own.
 
-    `begin` is `Engine.begin` in the writer process; on PostgreSQL the server
-    passes savepoints inside one transaction.
+    `begin()` starts a transaction on the writer's one connection and yields it: in
+    the SQLite writer process, and on a held connection on PostgreSQL (`direct`).
     """
     try:
         with begin() as conn:
@@ -108,7 +109,8 @@ def write_batch(begin: Callable[[], AbstractContextManager[sa.Connection]],
     except Exception as exc:
         if len(batch) == 1:
             if isinstance(exc, _TRANSIENT):
-                log.exception("ingest: writing event %s failed", batch[0].event)
+                # A lost database is one rate-limited warning (`outage`), not a traceback.
+                outage.failed(log, f"ingest: writing event {batch[0].event}", exc)
                 return [None], []
             log.exception("ingest: event %s refused: it cannot be written", batch[0].event)
             return [Result("rejected")], []

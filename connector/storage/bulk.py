@@ -6,7 +6,11 @@ statement is instead rendered once per row count as plain SQL with `?`
 placeholders and run on the DB-API cursor with one flat tuple; a batch's
 timestamp is converted once (by `UTCDateTime`, so the stored text is exactly
 what SQLAlchemy writes) and JSON values with the engine's own serialiser. On
-other dialects the same rows go through the same statement as SQLAlchemy Core.
+PostgreSQL (asyncpg) a batch statement takes one array per column and
+`unnest`s them: one statement text for any number of rows, prepared once per
+connection, run on the driver's cursor with values converted per column as
+SQLAlchemy would (timestamps to naive UTC, JSON to text) and RETURNING values
+converted back. Other dialects go through the same statement as SQLAlchemy Core.
 
 Callers build rows as tuples in `Bulk.columns` order, with values from
 `Writer.stamp` and `Writer.json`, and get back the RETURNING rows as tuples in
@@ -17,11 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from connector.storage.db import UTCDateTime, dialect_insert, json_dumps
 
@@ -67,6 +73,29 @@ class Bulk:
             self._sql[rows] = sql
         return sql
 
+    @functools.cached_property
+    def postgresql(self) -> tuple[str, list[Callable[[Any], Any] | None],
+                                  list[Callable[[Any], Any] | None]]:
+        """PostgreSQL SQL taking one array per column (`$1`..`$n`, then `where_param`), and
+        the converters of each column's values and of each RETURNING value (None: as is)."""
+        t = self.table
+        types = [_pg_type(t.c[c].type) for c in self.columns]
+        arrays = ", ".join(f"${n}::{ty}[]" for n, ty in enumerate(types, 1))
+        # Names come from the table definition, values are all parameters: nothing from input.
+        sql = (f"INSERT INTO {t.name} ({', '.join(self.columns)}) "  # noqa: S608
+               f"SELECT * FROM unnest({arrays})")
+        if self.on_conflict:
+            sets = ", ".join(f"{c} = excluded.{c}" for c in self.update)
+            sql += f" ON CONFLICT ({', '.join(self.on_conflict)}) DO UPDATE SET {sets}"
+            if self.update_where:
+                where_type = _pg_type(t.c[self.update_where].type)
+                sql += (f" WHERE {t.name}.{self.update_where} < "
+                        f"${len(self.columns) + 1}::{where_type}")
+        if self.returning:
+            sql += f" RETURNING {', '.join(self.returning)}"
+        return (sql, [_to_driver(t.c[c].type) for c in self.columns],
+                [_from_driver(t.c[c].type) for c in self.returning])
+
     @functools.cache  # noqa: B019 - a handful of module-level instances, kept for good
     def core(self, dialect: str) -> Any:
         """The same statement in SQLAlchemy Core, for executemany with dict rows."""
@@ -85,12 +114,83 @@ class Bulk:
         return stmt
 
 
+@dataclass(frozen=True)
+class BulkUpdate:
+    """An `UPDATE` of many rows by `key`, each row setting `columns`: rows are tuples of
+    the `columns` values, then the key."""
+
+    table: sa.Table
+    key: str
+    columns: tuple[str, ...]
+
+    @functools.cached_property
+    def sqlite(self) -> str:
+        sets = ", ".join(f"{c} = ?" for c in self.columns)
+        return f"UPDATE {self.table.name} SET {sets} WHERE {self.key} = ?"  # noqa: S608
+
+    @functools.cached_property
+    def postgresql(self) -> tuple[str, list[Callable[[Any], Any] | None]]:
+        """One statement for any number of rows (`unnest`), and each value's converter."""
+        t, names = self.table, (*self.columns, self.key)
+        arrays = ", ".join(f"${n}::{_pg_type(t.c[c].type)}[]" for n, c in enumerate(names, 1))
+        sets = ", ".join(f"{c} = v.{c}" for c in self.columns)
+        sql = (f"UPDATE {t.name} SET {sets} FROM unnest({arrays}) "  # noqa: S608
+               f"AS v({', '.join(names)}) WHERE {t.name}.{self.key} = v.{self.key}")
+        return sql, [_to_driver(t.c[c].type) for c in names]
+
+    @functools.cached_property
+    def core(self) -> Any:
+        t = self.table
+        return sa.update(t).where(t.c[self.key] == sa.bindparam("v_" + self.key)).values(
+            {c: sa.bindparam("v_" + c) for c in self.columns})
+
+
+_PG = postgresql.dialect()
+
+
+def _pg_type(type_: Any) -> str:
+    """The column's type for a cast, without a length: a cast to VARCHAR(n) would cut a
+    longer value, where the insert into the column refuses it."""
+    return re.sub(r"^(VARCHAR|CHAR)\(\d+\)$", r"\1", type_.compile(dialect=_PG))
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _STAMP.process_bind_param(value, _PG)  # type: ignore[no-any-return]
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def _to_driver(type_: Any) -> Callable[[Any], Any] | None:
+    """How a column's values go to asyncpg as SQLAlchemy would send them: `UTCDateTime`
+    as naive UTC, JSON as text (None as JSON null, as in Core); others as they are."""
+    if isinstance(type_, UTCDateTime):
+        return _naive_utc
+    if isinstance(type_, sa.JSON):
+        return json_dumps
+    return None
+
+
+def _arrays(to_driver: list[Callable[[Any], Any] | None],
+            rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Rows as one list per column, each value converted for the driver."""
+    return [list(column) if convert is None else [convert(v) for v in column]
+            for convert, column in zip(to_driver, zip(*rows, strict=True), strict=True)]
+
+
+def _from_driver(type_: Any) -> Callable[[Any], Any] | None:
+    return _aware if isinstance(type_, UTCDateTime) else None
+
+
 class Writer:
     """Runs `Bulk` statements on one synchronous connection (see module docstring)."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
         self.raw = conn.dialect.name == "sqlite"
+        #: PostgreSQL through asyncpg (under `run_sync`): `Bulk` statements on its cursor.
+        self.arrays = conn.dialect.name == "postgresql" and conn.dialect.driver == "asyncpg"
         self._dialect = conn.dialect
 
     def stamp(self, value: dt.datetime) -> Any:
@@ -119,6 +219,24 @@ class Writer:
         finally:
             cursor.close()
 
+    def update(self, bulk: BulkUpdate, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Run `bulk` for `rows` (see `BulkUpdate`): one statement on PostgreSQL, one
+        prepared statement run per row on SQLite."""
+        if not rows:
+            return
+        if self.arrays:
+            sql, to_driver = bulk.postgresql
+            self._on_cursor(sql, _arrays(to_driver, rows), fetch=False)
+        elif self.raw:
+            cursor = self._cursor()
+            try:
+                cursor.executemany(bulk.sqlite, rows)
+            finally:
+                cursor.close()
+        else:
+            names = ["v_" + c for c in (*bulk.columns, bulk.key)]
+            self.conn.execute(bulk.core, [dict(zip(names, row, strict=True)) for row in rows])
+
     def _cursor(self) -> Any:
         # The DB-API connection as SQLAlchemy holds it: sqlite3 itself, or the aiosqlite
         # adapter (under `run_sync`), which has the same synchronous cursor interface.
@@ -128,6 +246,8 @@ class Writer:
             where: Any = None) -> list[tuple[Any, ...]]:
         if not rows:
             return []
+        if self.arrays:
+            return self._run_arrays(bulk, rows, where)
         if not self.raw:
             params = [dict(zip(bulk.columns, row, strict=True)) for row in rows]
             if bulk.where_param:
@@ -149,3 +269,31 @@ class Writer:
         finally:
             cursor.close()
         return out
+
+    def _run_arrays(self, bulk: Bulk, rows: Sequence[tuple[Any, ...]],
+                    where: Any) -> list[tuple[Any, ...]]:
+        sql, to_driver, from_driver = bulk.postgresql
+        params = _arrays(to_driver, rows)
+        if bulk.update_where:
+            params.append(_naive_utc(where))
+        fetched = self._on_cursor(sql, params, fetch=bool(bulk.returning))
+        if not bulk.returning:
+            return []
+        if not any(from_driver):
+            return [tuple(r) for r in fetched]
+        return [tuple(v if f is None else f(v) for f, v in zip(from_driver, r, strict=True))
+                for r in fetched]
+
+    def _on_cursor(self, sql: str, params: list[Any], *, fetch: bool) -> list[Any]:
+        """Run `sql` on the driver's cursor (PostgreSQL), its errors raised as SQLAlchemy
+        raises them for a statement of its own (`IntegrityError`, ...)."""
+        cursor = self._cursor()
+        dbapi_error = self._dialect.loaded_dbapi.Error
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if fetch else []  # type: ignore[no-any-return]
+        except dbapi_error as exc:
+            raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi_error, hide_parameters=True,
+                                             dialect=self._dialect) from exc
+        finally:
+            cursor.close()

@@ -140,7 +140,7 @@ async def test_works_under_run_sync_on_the_async_engine(migrated_db: Path, tmp_p
 
 
 def test_single_statements_agree_on_both_paths(engine: Any) -> None:
-    """`Writer.execute` with the ingest writer's own statements: the plain SQLite text
+    """`Writer.execute`/`update` with the ingest writer's own statements: the plain SQLite text
     and the Core statement read and write the same (the stream counter, the open
     tickets' audience, the conversations' sequence update)."""
     from connector.domain import roles
@@ -169,12 +169,133 @@ def test_single_statements_agree_on_both_paths(engine: Any) -> None:
             ((after,),) = w.execute(stream._ADVANCE, {"n": 3}, stream._ADVANCE_SQLITE, (3,))
             assert after == before + 3
             tickets = roles.audience_tickets(w, {1, 2, 999})
-            w.execute(apply._SEQ, [{"seq": 7, "lang": "fr", "platform": "web",
-                                           "now": now, "cid": conv_ids[0]}],
-                      apply._SEQ_SQLITE, [(7, "fr", "web", w.stamp(now), conv_ids[0])])
+            w.update(apply._SEQ, [(7, "fr", "web", w.stamp(now), conv_ids[0])])
             results[make] = (tickets, stored(conn, Conversation.__table__, "id"))
     assert results[Writer] == results[core]
     tickets, convs = results[Writer]
     assert tickets == {1: {"id": 1, "state": "waiting", "assignee_id": None},
                        2: {"id": 2, "state": "assigned", "assignee_id": None}}
     assert convs[0][3:7] == (7, None, "fr", "web")
+
+
+# --- PostgreSQL: one array per column ---------------------------------------------------------
+
+@pytest.fixture
+def pg_settings(tmp_path: Path) -> Any:
+    """Settings on a fresh, migrated PostgreSQL database."""
+    from connector.storage.migrate import upgrade
+    from tests.helpers import postgres_database
+
+    with postgres_database() as url:
+        settings = make_settings(tmp_path, database_url=url)
+        upgrade(settings)
+        yield settings
+
+
+@pytest.fixture
+async def pg_engine(pg_settings: Any) -> Any:
+    """The async engine on `pg_settings`, with integration `i1`."""
+    engine = create_engine(pg_settings)
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(Integration.__table__).values(
+            id="i1", name="b", channel_url="http://x", verify_token="t", key_hash="h",
+            created_at=utcnow()))
+    yield engine
+    await engine.dispose()
+
+
+def on_core(conn: sa.Connection) -> Writer:
+    """A PostgreSQL writer forced onto the SQLAlchemy Core path."""
+    writer = Writer(conn)
+    writer.arrays = False
+    return writer
+
+
+@pytest.mark.anyio
+async def test_arrays_store_and_return_what_core_does_on_postgresql(pg_engine: Any) -> None:
+    from connector.ingest import apply
+
+    now = utcnow()
+    later = now + dt.timedelta(minutes=5)
+
+    def write(conn: sa.Connection, make: Any, first: int) -> Any:
+        w = make(conn)
+        assert w.arrays is (make is Writer)
+        w.run(EVENTS, event_rows(w, first, now))
+        users = [f"{first}-a", f"{first}-b"]
+        convs = w.run(apply._CONVERSATIONS, [("i1", u, 0, w.stamp(now), w.stamp(now))
+                                             for u in users])
+        ids = sorted(r[0] for r in convs)
+        conn.execute(sa.update(Conversation.__table__).where(
+            Conversation.__table__.c.id == ids[0]).values(survey_until=later))
+        again = w.run(apply._CONVERSATIONS, [("i1", u, 0, w.stamp(now), w.stamp(now))
+                                             for u in users])
+        w.update(apply._SEQ, [(7, "fr", None, w.stamp(later), ids[0]),
+                              (2, None, "web", w.stamp(now), ids[1])])
+        msgs = w.run(apply._MESSAGES, [
+            (ids[0], 8, None, "user", None, "é\ufffd", w.json({"b": [1, None]}), w.json(None),
+             None, w.stamp(now))])
+        # (last_seq, open_ticket_id, lang, platform, survey_ticket_id, survey_until), by id
+        return [r[3:] for r in sorted(again)], [r[2:] for r in msgs]
+
+    results = {}
+    for make, first in ((Writer, 1), (on_core, 11)):
+        async with pg_engine.begin() as conn:
+            results[make] = await conn.run_sync(write, make, first)
+    assert results[Writer] == results[on_core]
+    returned, msgs = results[Writer]
+    # RETURNING as Core gives it: timestamps aware, in UTC.
+    assert [r[-1] for r in returned] == [later, None]
+    assert msgs == [(8,)]
+    async with pg_engine.connect() as conn:
+        events = (await conn.execute(sa.select(_events).order_by(_events.c.id))).all()
+        convs = (await conn.execute(sa.select(Conversation.__table__).order_by(
+            Conversation.__table__.c.id))).all()
+        bodies = (await conn.execute(sa.select(Message.__table__.c.body,
+                                               Message.__table__.c.context))).all()
+    assert [tuple(r)[1:] for r in events[:3]] == [tuple(r)[1:] for r in events[3:]]
+    assert events[0].user_ids is None and events[1].user_ids == [3, 4]
+    assert events[0].created_at == now
+    assert [(c.last_seq, c.lang, c.platform, c.updated_at) for c in convs] == [
+        (7, "fr", None, later), (2, None, "web", now)] * 2
+    assert [tuple(b) for b in bodies] == [({"b": [1, None]}, None)] * 2
+
+
+@pytest.mark.anyio
+async def test_dedupe_upsert_returns_only_rows_it_wrote_on_postgresql(pg_engine: Any) -> None:
+    now = utcnow()
+    old = now - dt.timedelta(hours=2)
+    for make in (Writer, on_core):
+        def write(conn: sa.Connection, make: Any = make) -> Any:
+            conn.execute(sa.delete(_dedupe))
+            w = make(conn)
+            w.run(DEDUPE, [("i1", "recent", w.stamp(now)), ("i1", "stale", w.stamp(old))])
+            return w.run(DEDUPE, [("i1", "recent", w.stamp(now)), ("i1", "stale", w.stamp(now)),
+                                  ("i1", "new", w.stamp(now))], where=now - dt.timedelta(hours=1))
+
+        async with pg_engine.begin() as conn:
+            assert sorted(await conn.run_sync(write)) == [("i1", "new"), ("i1", "stale")], make
+
+
+@pytest.mark.anyio
+async def test_array_statements_fail_as_core_does_on_postgresql(pg_engine: Any) -> None:
+    """A constraint violation is SQLAlchemy's IntegrityError; a value too long for its
+    column is refused, never cut to fit by the array's cast."""
+    now = utcnow()
+
+    def same_id_twice(conn: sa.Connection) -> Any:
+        w = Writer(conn)
+        return w.run(EVENTS, [(1, *r[1:]) for r in event_rows(w, 1, now)[:2]])
+
+    def too_long(conn: sa.Connection) -> Any:
+        w = Writer(conn)
+        return w.run(DEDUPE, [("i1", "f" * 65, w.stamp(now))], where=now)
+
+    for write, error in ((same_id_twice, sa.exc.IntegrityError), (too_long, sa.exc.DBAPIError)):
+        with pytest.raises(error):
+            async with pg_engine.begin() as conn:
+                await conn.run_sync(write)
+    async with pg_engine.connect() as conn:
+        for table in (_dedupe, _events):
+            assert (await conn.execute(sa.select(sa.func.count()).select_from(table))
+                    ).scalar() == 0
