@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     ingest_batch_max: int = Field(256, ge=1)
     #: PostgreSQL: ingest batches written at once, each in its own transaction on its own
     #: connection (SQLite has one writer: its batches go one after another).
-    ingest_concurrency: int = Field(4, ge=1, le=16)
+    ingest_concurrency: int = Field(2, ge=1, le=16)
 
     #: One attempt to send a reply to the channel gives up after this long.
     delivery_timeout_seconds: float = Field(10.0, gt=0)

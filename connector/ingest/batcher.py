@@ -5,17 +5,18 @@ everything that is waiting in a single transaction and then answers each
 request. One commit (one fsync) serves many events, and each request still
 gets its 2xx only after its event is durable.
 
-On SQLite the batches are written by a child process
-(`connector.ingest.process`) so that the writing does not compete with the
-event loop for the interpreter lock; the writer holds the process's write
-turn (`Store.writing`) while a batch is in the child and gives it back
-between batches whenever another writer (a reply, a claim) queues for it, so
-those wait for one batch at most. On PostgreSQL up to `ingest_concurrency`
-batches are written at once, each through `run_sync` in its own transaction
-on a connection it holds (`direct`): row locks keep them apart as they keep instances
-apart (`apply` locks conversations in key order, the stream counter last). If
-a batch fails, its events are retried one per transaction, so one bad event
-cannot take others down with it; that event's request gets the error.
+The batches are written by a child process (`connector.ingest.process`) so
+that the writing does not compete with the event loop for the interpreter
+lock. On SQLite the writer holds the process's write turn (`Store.writing`)
+while a batch is in the child and gives it back between batches whenever
+another writer (a reply, a claim) queues for it, so those wait for one batch
+at most; two batches are in flight. On PostgreSQL `ingest_concurrency`
+batches are in flight, and the child writes them at once, each in its own
+transaction on a connection it holds (`direct`, `pg_child`): row locks keep
+them apart as they keep instances apart (`apply` locks conversations in key
+order, the stream counter last). If a batch fails, its events are retried one
+per transaction, so one bad event cannot take others down with it; that
+event's request gets the error.
 
 The committed batches' stream events are published in commit order by one
 task, after their requests were answered.
@@ -29,7 +30,6 @@ import datetime as dt
 import logging
 import time
 
-from connector.ingest.direct import HeldConnections
 from connector.ingest.inbound import Inbound, Result
 from connector.ingest.process import WriterGone, WriterProcess
 from connector.metrics import Metrics
@@ -41,7 +41,7 @@ from connector.storage.store import Store
 log = logging.getLogger("connector.ingest")
 
 _Item = tuple[Inbound, asyncio.Future[Result]]
-#: Batches sent to the writer process before the first of them is answered.
+#: SQLite: batches sent to the writer process before the first of them is answered.
 PIPELINE = 2
 
 
@@ -61,9 +61,11 @@ class IngestWriter:
         self.metrics = metrics if metrics is not None else Metrics()
         self.window = dt.timedelta(seconds=settings.dedupe_window_seconds)
         self.batch_max = settings.ingest_batch_max
-        self.concurrency = settings.ingest_concurrency
-        self._process = WriterProcess(settings) if settings.is_sqlite else None
-        self._held = HeldConnections(store.engine, self.window)
+        self._process = WriterProcess(settings)
+        #: Batches sent to the writer process before the first of them is answered.
+        self.pipeline = PIPELINE if settings.is_sqlite else settings.ingest_concurrency
+        #: PostgreSQL writes batches in flight at once: waiting events are spread over them.
+        self.spread = not settings.is_sqlite
         self._pending: collections.deque[_Item] = collections.deque()
         self._wake = asyncio.Event()
         self._committed: asyncio.Queue[list[Event]] = asyncio.Queue()
@@ -73,8 +75,7 @@ class IngestWriter:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        if self._process is not None:
-            await self._process.start()
+        await self._process.start()
         self._tasks = [asyncio.create_task(self._run(), name="ingest-writer"),
                        asyncio.create_task(self._publish(), name="ingest-publisher")]
 
@@ -85,9 +86,7 @@ class IngestWriter:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._process is not None:
-            await self._process.stop()
-        await self._held.close()
+        await self._process.stop()
 
     async def submit(self, inbound: Inbound) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -98,9 +97,6 @@ class IngestWriter:
         return await future
 
     async def _run(self) -> None:
-        if self._process is None:
-            await self._run_concurrently()
-            return
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -111,39 +107,11 @@ class IngestWriter:
                 except Exception as exc:  # the writer must outlive any one batch
                     outage.failed(log, "ingest: writing a batch", exc)
 
-    async def _run_concurrently(self) -> None:
-        """Up to `concurrency` batches in flight, each taking what waits when it starts."""
-        slots = asyncio.Semaphore(self.concurrency)
-        running: set[asyncio.Task[None]] = set()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                await slots.acquire()
-                if not self._pending:  # taken by nobody else, but be exact
-                    slots.release()
-                    break
-                task = asyncio.create_task(self._write_one(self._take(), slots))
-                running.add(task)
-                task.add_done_callback(running.discard)
-
-    async def _write_one(self, batch: list[_Item], slots: asyncio.Semaphore) -> None:
-        results: list[Result | None] = [None] * len(batch)
-        events: list[Event] = []
-        try:
-            started = time.perf_counter()
-            results, events = await self._held.write([inbound for inbound, _ in batch])
-            self.metrics.ingest_batch(len(batch), time.perf_counter() - started)
-        except Exception as exc:  # the writer must outlive any one batch
-            outage.failed(log, "ingest: writing a batch", exc)
-        finally:
-            self._settle(batch, results, events)
-            slots.release()
-
     async def _through_child(self, child: WriterProcess) -> None:
-        """Like `_in_turn`, with the next batch sent before the last one is answered.
+        """Batch after batch while events wait (and, on SQLite, no other writer does),
+        with up to `pipeline` batches sent before the oldest is answered.
 
-        Two batches in flight keep the child busy while this loop answers the
+        Batches in flight keep the child busy while this loop answers the
         requests of the batch just written and gathers the next one. If anything
         goes wrong while batches are in flight, the child is abandoned (killed and
         replaced) and those batches are answered with an error: an answer is only
@@ -158,10 +126,10 @@ class IngestWriter:
         try:
             while True:
                 # At least one batch per turn; no more once another writer waits.
-                while (self._pending and len(in_flight) < PIPELINE
+                while (self._pending and len(in_flight) < self.pipeline
                        and not (sent and self.store.writers_waiting)):
                     sent += 1
-                    batch = self._take()
+                    batch = self._take(self.pipeline - len(in_flight))
                     in_flight.append(batch)
                     left_out = await child.send([inbound for inbound, _ in batch])
                     sent_at.append(time.perf_counter())
@@ -189,9 +157,14 @@ class IngestWriter:
         self._settle([batch[n] for n in left_out], [Result("rejected")] * len(left_out), [])
         return [item for n, item in enumerate(batch) if n not in refused]
 
-    def _take(self) -> list[_Item]:
+    def _take(self, free: int = 1) -> list[_Item]:
+        """The next batch. With `spread` and `free` batches that could still be sent,
+        what waits is shared among them, so that they are written side by side."""
+        size = self.batch_max
+        if self.spread and free > 1:
+            size = min(size, -(-len(self._pending) // free))
         batch: list[_Item] = []
-        while self._pending and len(batch) < self.batch_max:
+        while self._pending and len(batch) < size:
             batch.append(self._pending.popleft())
         return batch
 

@@ -1,11 +1,13 @@
-"""The SQLite ingest writer, in a process of its own.
+"""The ingest writer, in a process of its own.
 
-Writing a batch is CPU work in Python (building rows, SQLite's own work on
-them) that would otherwise hold the interpreter lock the event loop needs to
-answer requests: in one process the two took turns on one core. Here the
-server validates each webhook, and a child process writes the batches on its
-own connection and core, then answers; the server still answers the webhook only after that
-answer, so a 2xx still means committed. Children are forked from
+Writing a batch is CPU work in Python (building rows, SQLAlchemy, the
+driver, SQLite's own work on them) that would otherwise hold the interpreter
+lock the event loop needs to answer requests: in one process the two took
+turns on one core. Here the server validates each webhook, and a child
+process writes the batches on its own connection and core, then answers; the
+server still answers the webhook only after that answer, so a 2xx still means
+committed. On SQLite the child writes one batch at a time on one connection
+(`serve`); on PostgreSQL several at once (`pg_child`). Children are forked from
 multiprocessing's fork server, which has this module imported already: a
 child is ready in milliseconds, and one that dies is replaced as fast.
 
@@ -53,7 +55,7 @@ from connector.storage import outage
 
 log = logging.getLogger("connector.ingest")
 
-_LENGTH = struct.Struct(">I")
+LENGTH = struct.Struct(">I")
 
 
 class WriterGone(Exception):
@@ -63,17 +65,26 @@ class WriterGone(Exception):
 
 # --- in the child ------------------------------------------------------------------------------
 
+def loads(data: bytes) -> Any:
+    return orjson.loads(data)
+
+
+def frame(value: Any) -> bytes:
+    """`value` as one frame: its length, then its JSON."""
+    data = orjson.dumps(value)
+    return LENGTH.pack(len(data)) + data
+
+
 def _read(stream: BinaryIO) -> Any:
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
+    head = stream.read(LENGTH.size)
+    if len(head) < LENGTH.size:
         return None
-    (size,) = _LENGTH.unpack(head)
+    (size,) = LENGTH.unpack(head)
     return orjson.loads(stream.read(size))
 
 
 def _write(stream: BinaryIO, value: Any) -> None:
-    data = orjson.dumps(value)
-    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.write(frame(value))
     stream.flush()
 
 
@@ -123,7 +134,7 @@ def write_batch(begin: Callable[[], AbstractContextManager[sa.Connection]],
     return out, events
 
 
-def _answer(seq: int, results: list[Result | None], events: list[Event]) -> dict[str, Any]:
+def answer(seq: int, results: list[Result | None], events: list[Event]) -> dict[str, Any]:
     return {
         "seq": seq,
         "results": [None if r is None else [r.status, r.event_id, r.ticket_id, r.opened,
@@ -164,7 +175,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
             valid = [b for b in batch if b is not None]
             results, events = write_batch(begin, valid, window) if valid else ([], [])
             it = iter(results)
-            _write(stdout, _answer(seq, [Result("rejected") if b is None else next(it)
+            _write(stdout, answer(seq, [Result("rejected") if b is None else next(it)
                                          for b in batch], events))
     finally:
         conn.close()
@@ -173,6 +184,11 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
 
 def _child(sock: socket.socket, settings: Settings) -> None:
     """The child process's main function."""
+    if not settings.is_sqlite:
+        from connector.ingest import pg_child
+
+        pg_child.serve(sock, settings)
+        return
     with sock, sock.makefile("rb") as reader, sock.makefile("wb") as writer:
         serve(reader, writer, settings)  # type: ignore[arg-type]
 
@@ -184,7 +200,7 @@ def encode(seq: int, batch: list[Inbound]) -> tuple[bytes, list[int]]:
     they cannot be encoded (validation refuses such input; this is the last guard)."""
     try:
         data = orjson.dumps([seq, [shipped(i) for i in batch]])
-        return _LENGTH.pack(len(data)) + data, []
+        return LENGTH.pack(len(data)) + data, []
     except (TypeError, orjson.JSONEncodeError):
         pass
     parts: list[bytes] = []
@@ -196,7 +212,7 @@ def encode(seq: int, batch: list[Inbound]) -> tuple[bytes, list[int]]:
             log.error("ingest: event %s cannot be sent to the writer; refused", inbound.event)
             left_out.append(n)
     data = b"[%d,[%s]]" % (seq, b",".join(parts))
-    return _LENGTH.pack(len(data)) + data, left_out
+    return LENGTH.pack(len(data)) + data, left_out
 
 
 class WriterProcess:
@@ -279,7 +295,7 @@ class WriterProcess:
         answered out of step."""
         assert self._reader is not None
         try:
-            (size,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
+            (size,) = LENGTH.unpack(await self._reader.readexactly(LENGTH.size))
             answer = orjson.loads(await self._reader.readexactly(size))
             expected = self._awaited.popleft()
             if answer["seq"] != expected:

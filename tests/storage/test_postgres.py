@@ -15,10 +15,12 @@ from typing import Any
 
 import anyio
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 
 from connector.domain import errors, tickets
+from connector.ingest.process import WriterProcess
 from connector.settings import Settings
 from connector.storage.migrate import upgrade
 from connector.storage.models import InboundEvent, Message, Ticket
@@ -26,7 +28,7 @@ from tests import builders
 from tests.conftest import PASSWORD, add_bot, add_user, make_settings
 from tests.fakes import FakeChannel
 from tests.helpers import postgres_database
-from tests.ingest import test_ingest
+from tests.ingest import test_ingest, test_ingest_process
 
 pytestmark = pytest.mark.anyio
 
@@ -146,3 +148,53 @@ async def test_sign_in_throttle_on_two_instances(app, settings):
         limit = settings.login_max_failures
         assert await asyncio.gather(*(login(n, "guess") for n in range(limit))) == [401] * limit
         assert [await login(0), await login(1)] == [429, 429]
+
+
+# --- the writer process on PostgreSQL ---------------------------------------------------------
+
+async def test_events_are_written_by_a_child_process(app, client, bot):
+    await test_ingest_process.test_events_are_written_by_a_child_process(app, client, bot)
+
+
+async def test_a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost(app, client, bot):
+    await test_ingest_process.test_a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost(
+        app, client, bot)
+
+
+async def test_the_child_answers_batches_in_flight_in_the_order_they_were_sent(app, settings):
+    """Batches written at once by the child (`ingest_concurrency`) commit in any order, but
+    each answer goes back in its request's place: a batch that fails (an event of no
+    integration) and slower, bigger batches around it keep their own answers."""
+    await add_bot(app, "http://127.0.0.1:9/", name="bot")
+    (integration_id,) = [r[0] for r in await query(app, "SELECT id FROM integration")]
+
+    def batch(tag: str, n: int) -> list[Any]:
+        out = []
+        for i in range(n):
+            body = builders.turn(f"u-{tag}-{i % 3}", f"{tag} {i}")
+            out.append(test_ingest_process.parse_smartly(integration_id, body,
+                                                         orjson.dumps(body)))
+        return out
+
+    writer = WriterProcess(settings)
+    await writer.start()
+    try:
+        batches = [batch("a", 40), [test_ingest_process.ORPHAN], batch("b", 1),
+                   batch("c", 25)]
+        for b in batches:
+            await writer.send(b)
+        answers = [await writer.receive() for _ in batches]
+    finally:
+        await writer.stop()
+    statuses = [[r and r.status for r in results] for results, _ in answers]
+    assert statuses == [["processed"] * 40, [None], ["processed"], ["processed"] * 25]
+    ids = [r.event_id for results, _ in answers for r in results if r is not None]
+    texts = {row[0]: row[1] for row in await query(
+        app, "SELECT event_id, text FROM message WHERE kind = 'user'")}
+    assert [texts[i] for i in ids] == ([f"a {i}" for i in range(40)] + ["b 0"]
+                                       + [f"c {i}" for i in range(25)])
+
+
+async def query(app: Any, sql: str) -> list[Any]:
+    async with app.state.store.read() as conn:
+        return list((await conn.execute(sa.text(sql))).all())
