@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lib import profiles
-from lib.ceiling import calibrate, client_line, warn_saturated
+from lib.ceiling import CONNECTOR_GRID, calibrate, client_line, warn_saturated
 from lib.cpu import CpuMeter
 from lib.machine import describe, machine
 from lib.mixes import Mix, mixes, preseed
@@ -111,6 +111,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="wrk threads (default: calibrated)")
     p.add_argument("--connections", type=int, help="wrk connections (default: calibrated)")
     p.add_argument("--calibration", type=int, default=4, help="seconds per calibration run")
+    p.add_argument("--same-setting", action="store_true",
+                   help="drive the connector with the bare target's calibrated wrk setting "
+                        "instead of calibrating the connector's own")
     p.add_argument("--rounds", type=int, default=2, help="bare+connector pairs per mix")
     p.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
     p.add_argument("--users", type=int, default=1000, help="distinct end users")
@@ -130,8 +133,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "see bench/stacks.py) and PREFIX.svg (flame graph)")
     add_run_options(p)
     args = p.parse_args(argv)
-    if args.smoke:
-        args.duration, args.threads, args.connections = 2, 1, 4
+    if args.smoke:  # both calibrations included, one second per setting
+        args.duration, args.calibration = 2, 1
         args.rounds, args.warmup, args.users, args.stored = 1, 0, 100, "300"
     return args
 
@@ -183,16 +186,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"workload: wrk -t{threads} -c{connections} -d{args.duration}s, "
               f"{args.rounds} round(s) per mix; bare pid {bare.proc.pid}")
 
+        # The connector's own setting: found on the first database, kept for the others.
+        own: list[tuple[int, int]] = ([setting] if args.same_setting
+                                      or (args.threads and args.connections) else [])
         for level in levels:
             with connector_stack(args, level) as (st, conn, db, pg):
                 ok = measure_level(args, st, conn, db, pg, level, chosen_mixes, run_id, runs,
                                    lambda rnd, duration, mix: drive_bare(
                                        threads, connections, rnd, duration, mix),
-                                   setting) and ok
-    ok = summary(args, runs, setting, levels, chosen_mixes) and ok
+                                   own) and ok
+    ok = summary(args, runs, setting, own[0], levels, chosen_mixes) and ok
     if args.json:
         write_report(args.json, {"machine": machine(), "args": args_json(args),
                                  "setting": {"threads": setting[0], "connections": setting[1]},
+                                 "connector_setting": {"threads": own[0][0],
+                                                       "connections": own[0][1]},
                                  "runs": [{**r.__dict__, "rate": r.rate,
                                            "client_busy": r.client_busy} for r in runs]})
     return 0 if ok else 1
@@ -225,15 +233,18 @@ def connector_stack(args: argparse.Namespace, level: int,
 def measure_level(args: argparse.Namespace, st: Stack, conn: Server, db: Path | str,
                   pg: PgDatabase | None, level: int, chosen: list[Mix], run_id: str,
                   runs: list[Run], drive_bare: Callable[[int, float, Mix], Run],
-                  setting: tuple[int, int]) -> bool:
+                  own: list[tuple[int, int]]) -> bool:
+    """The mixes at one stored level. `own` holds the connector's wrk setting, or is
+    empty: then it is calibrated here, with the first mix, and kept in `own`."""
     integration_id, hook_path = st.integration["id"], st.hook_path
-    threads, connections = setting
     ok = True
     base = count_stored(db, integration_id)
     print(f"\n== {base:,} events stored (--stored {level:,}); connector pid {conn.proc.pid}")
 
-    def drive(rnd: int, duration: float, mix: Mix) -> Run:
-        salt = f"{run_id}c{level}{mix.name[0]}{rnd}"
+    def drive(rnd: int, duration: float, mix: Mix, setting: tuple[int, int] | None = None,
+              ) -> Run:
+        threads, connections = setting or own[0]
+        salt = f"{run_id}c{level}{mix.name[0]}{rnd}{threads}x{connections}"
         before = count_stored(db, integration_id)
         pids = {"connector": process_tree(conn.proc.pid)}
         if pg is not None:
@@ -260,6 +271,11 @@ def measure_level(args: argparse.Namespace, st: Stack, conn: Server, db: Path | 
             seeded += preseed(conn.url(hook_path), seeded, mix.in_handover, f"{run_id}{level}")
         print(f"-- mix {mix.name}: {mix.describe(args.users)}; "
               f"{open_tickets(db)} open tickets before")
+        if not own:
+            best, cal = calibrate(lambda t, c, m=mix: drive(-200, args.calibration, m, (t, c)),
+                                  CONNECTOR_GRID, target="connector")
+            runs += cal
+            own.append(best)
         if n == 0 and args.warmup:
             for target in ("bare", "connector"):
                 w = (drive_bare(0, args.warmup, mix) if target == "bare"
@@ -286,7 +302,7 @@ def measure_level(args: argparse.Namespace, st: Stack, conn: Server, db: Path | 
 
 
 def summary(args: argparse.Namespace, runs: list[Run], setting: tuple[int, int],
-            levels: list[int], chosen: list[Mix]) -> bool:
+            own: tuple[int, int], levels: list[int], chosen: list[Mix]) -> bool:
     """The ratios against the highest bare figure of the run, per mix and stored events."""
     bare = [r for r in runs if r.target == "bare"
             and (r.threads, r.connections) == setting and r.round != 0]
@@ -294,6 +310,15 @@ def summary(args: argparse.Namespace, runs: list[Run], setting: tuple[int, int],
     print(f"\nbare ceiling: {ceiling:.0f} events/s (highest bare figure of this run, wrk "
           f"-t{setting[0]} -c{setting[1]}; bare rounds {min(r.rate for r in bare):.0f}"
           f"-{ceiling:.0f})")
+    print(f"connector driven with wrk -t{own[0]} -c{own[1]}"
+          + (" (the bare target's setting)" if own == setting else
+             " (its own calibrated setting)"))
+    for r in runs:
+        if r.target == "connector" and r.round == -200:
+            print(f"  connector calibration, {r.mix}, wrk -t{r.threads} -c{r.connections}: "
+                  f"{r.rate:.0f} events/s = {r.rate / ceiling:.1%} of the ceiling"
+                  + ("  <- the bare target's setting" if (r.threads, r.connections) == setting
+                     else ""))
     print(client_line([r for r in runs if r.round != 0]))
     non2xx = sum(r.errors["status"] for r in runs)
     sockets = {k: sum(r.errors[k] for r in runs) for k in ("connect", "read", "write", "timeout")}

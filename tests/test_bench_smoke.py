@@ -24,6 +24,8 @@ def run(script: str, *args: str, timeout: float = 180) -> str:
 def test_ingest_benchmark_runs_and_checks_durability():
     out = run("ingest.py")
     assert "bare ceiling:" in out
+    assert "calibration of the load generator against the connector target:" in out
+    assert "connector calibration, few, wrk -t1 -c8:" in out
     assert "load generator:" in out
     for mix in ("few", "escalating", "handover"):
         assert f"-- mix {mix}:" in out

@@ -4,7 +4,9 @@ On 2 cores the load generator shares the machine with the server it measures:
 too few wrk connections leave the server idle between requests, too many
 threads take CPU the server needs. `calibrate` runs wrk against the bare
 target with each setting of `GRID` and keeps the one that gives it its highest
-figure; every run also reports wrk's own CPU, and `warn_saturated` flags a run
+figure (and the connector with each of `CONNECTOR_GRID`: its group commit needs
+requests in flight, so its best setting is found the same way, and both settings
+are reported); every run also reports wrk's own CPU, and `warn_saturated` flags a run
 whose client threads were busy nearly all the time (then the client, not the
 server, may have set the pace).
 """
@@ -17,13 +19,16 @@ from .wrk import SATURATED, Run
 
 #: (wrk threads, connections) tried against the bare target.
 GRID: tuple[tuple[int, int], ...] = ((1, 8), (1, 16), (1, 32), (1, 64), (2, 32), (2, 64))
+#: Tried against the connector: one wrk thread is far from busy there (group commit needs
+#: requests in flight, not client CPU), so only the connections vary.
+CONNECTOR_GRID: tuple[tuple[int, int], ...] = ((1, 8), (1, 16), (1, 32), (1, 64))
 
 
 def calibrate(drive: Callable[[int, int], Run], grid: Iterable[tuple[int, int]] = GRID,
-              ) -> tuple[tuple[int, int], list[Run]]:
+              target: str = "bare") -> tuple[tuple[int, int], list[Run]]:
     """`drive(threads, connections)` for each setting; the setting with the highest rate."""
     runs = []
-    print("calibration of the load generator against the bare target:")
+    print(f"calibration of the load generator against the {target} target:")
     for threads, connections in grid:
         r = drive(threads, connections)
         runs.append(r)
@@ -33,8 +38,8 @@ def calibrate(drive: Callable[[int, int], Run], grid: Iterable[tuple[int, int]] 
               + (f"{r.server_cpu_s / r.duration_s:5.0%}" if r.server_cpu_s is not None else "-")
               + f"   p99 {r.p99_ms:6.2f} ms" + warn_saturated(r))
     best = max(runs, key=lambda r: r.rate)
-    print(f"  chosen: wrk -t{best.threads} -c{best.connections} (the bare target's highest "
-          f"figure, {best.rate:.0f} req/s)")
+    print(f"  chosen: wrk -t{best.threads} -c{best.connections} (the {target} target's "
+          f"highest figure, {best.rate:.0f} req/s)")
     return (best.threads, best.connections), runs
 
 
