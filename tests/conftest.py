@@ -16,14 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
 from connector.accounts import integrations, users
 from connector.accounts.security import hash_password
 from connector.app import create_app
 from connector.settings import Settings
+from connector.storage.db import utcnow
 from connector.storage.migrate import upgrade
-from connector.storage.models import User
+from connector.storage.models import Integration, User
 from tests.fakes import FakeChannel
 from tests.helpers import store_of
 
@@ -90,6 +92,31 @@ def each_dialect(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Set
         pg = make_settings(tmp_path, database_url=url)
         upgrade(pg)
         yield pg
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings on a fresh, migrated PostgreSQL database."""
+    from tests.helpers import postgres_database
+
+    with postgres_database() as url:
+        pg = make_settings(tmp_path, database_url=url)
+        upgrade(pg)
+        yield pg
+
+
+@pytest.fixture
+async def pg_engine(pg_settings: Settings) -> AsyncIterator[Any]:
+    """The async engine on `pg_settings`, with an integration `i1`."""
+    from connector.storage.db import create_engine
+
+    engine = create_engine(pg_settings)
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(Integration.__table__).values(
+            id="i1", name="b", channel_url="http://x", verify_token="t", key_hash="h",
+            created_at=utcnow()))
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

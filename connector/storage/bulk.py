@@ -62,15 +62,20 @@ class Bulk:
             one = "(" + ", ".join("?" * len(self.columns)) + ")"
             # Names come from the table definition, values are all `?`: nothing from input.
             sql = (f"INSERT INTO {self.table.name} ({', '.join(self.columns)}) "  # noqa: S608
-                   f"VALUES {', '.join([one] * rows)}")
-            if self.on_conflict:
-                sets = ", ".join(f"{c} = excluded.{c}" for c in self.update)
-                sql += f" ON CONFLICT ({', '.join(self.on_conflict)}) DO UPDATE SET {sets}"
-                if self.update_where:
-                    sql += f" WHERE {self.table.name}.{self.update_where} < ?"
-            if self.returning:
-                sql += f" RETURNING {', '.join(self.returning)}"
+                   f"VALUES {', '.join([one] * rows)}") + self._tail("?")
             self._sql[rows] = sql
+        return sql
+
+    def _tail(self, where: str) -> str:
+        """The upsert and RETURNING clauses; `where` is the placeholder of `where_param`."""
+        sql = ""
+        if self.on_conflict:
+            sets = ", ".join(f"{c} = excluded.{c}" for c in self.update)
+            sql += f" ON CONFLICT ({', '.join(self.on_conflict)}) DO UPDATE SET {sets}"
+            if self.update_where:
+                sql += f" WHERE {self.table.name}.{self.update_where} < {where}"
+        if self.returning:
+            sql += f" RETURNING {', '.join(self.returning)}"
         return sql
 
     @functools.cached_property
@@ -82,17 +87,10 @@ class Bulk:
         types = [_pg_type(t.c[c].type) for c in self.columns]
         arrays = ", ".join(f"${n}::{ty}[]" for n, ty in enumerate(types, 1))
         # Names come from the table definition, values are all parameters: nothing from input.
+        where = (f"${len(self.columns) + 1}::{_pg_type(t.c[self.update_where].type)}"
+                 if self.update_where else "")
         sql = (f"INSERT INTO {t.name} ({', '.join(self.columns)}) "  # noqa: S608
-               f"SELECT * FROM unnest({arrays})")
-        if self.on_conflict:
-            sets = ", ".join(f"{c} = excluded.{c}" for c in self.update)
-            sql += f" ON CONFLICT ({', '.join(self.on_conflict)}) DO UPDATE SET {sets}"
-            if self.update_where:
-                where_type = _pg_type(t.c[self.update_where].type)
-                sql += (f" WHERE {t.name}.{self.update_where} < "
-                        f"${len(self.columns) + 1}::{where_type}")
-        if self.returning:
-            sql += f" RETURNING {', '.join(self.returning)}"
+               f"SELECT * FROM unnest({arrays})") + self._tail(where)
         return (sql, [_to_driver(t.c[c].type) for c in self.columns],
                 [_from_driver(t.c[c].type) for c in self.returning])
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,44 +13,19 @@ import sqlalchemy as sa
 
 from connector.ingest.direct import HeldConnections
 from connector.ingest.inbound import Inbound
-from connector.settings import Settings
 from connector.sources import SOURCES
-from connector.storage.db import create_engine, utcnow
-from connector.storage.migrate import upgrade
-from connector.storage.models import Integration
 from tests import builders
-from tests.conftest import make_settings
-from tests.helpers import postgres_database
 
 pytestmark = pytest.mark.anyio
 
 WINDOW = dt.timedelta(minutes=10)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    with postgres_database() as url:
-        pg = make_settings(tmp_path, database_url=url)
-        upgrade(pg)
-        yield pg
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> Any:
-    engine = create_engine(settings)
-    async with engine.begin() as conn:
-        await conn.execute(sa.insert(Integration.__table__).values(
-            id="bot", name="b", channel_url="http://x", verify_token="t", key_hash="h",
-            created_at=utcnow()))
-    yield engine
-    await engine.dispose()
-
-
 def turns(*texts: str, user: str = "u-1") -> list[Inbound]:
     out = []
     for text in texts:
         body = builders.turn(user, text)
-        out.append(SOURCES["smartly"].parse("bot", body, orjson.dumps(body)))
+        out.append(SOURCES["smartly"].parse("i1", body, orjson.dumps(body)))
     return out
 
 
@@ -69,27 +42,27 @@ async def backends(engine: Any) -> int:
             "AND pid <> pg_backend_pid()"))).scalar_one()
 
 
-async def test_batches_reuse_one_connection(engine: Any) -> None:
-    held = HeldConnections(engine, WINDOW)
+async def test_batches_reuse_one_connection(pg_engine: Any) -> None:
+    held = HeldConnections(pg_engine, WINDOW)
     try:
         for n in range(5):
             results, _ = await held.write(turns(f"turn {n}"))
             assert [r.status for r in results] == ["processed"]  # type: ignore[union-attr]
-        assert await backends(engine) == 1
+        assert await backends(pg_engine) == 1
     finally:
         await held.close()
-    assert await stored(engine) == [f"turn {n}" for n in range(5)]
+    assert await stored(pg_engine) == [f"turn {n}" for n in range(5)]
 
 
 async def test_a_connection_lost_while_idle_costs_no_event(
-        engine: Any, caplog: pytest.LogCaptureFixture) -> None:
+        pg_engine: Any, caplog: pytest.LogCaptureFixture) -> None:
     """The held connection's backend is killed between two batches (a restart, a proxy
     dropping it): the next batch is written on a new connection, every event answered as
     stored, and nothing is logged as an error."""
-    held = HeldConnections(engine, WINDOW)
+    held = HeldConnections(pg_engine, WINDOW)
     try:
         await held.write(turns("before"))
-        async with engine.connect() as conn:
+        async with pg_engine.connect() as conn:
             killed = (await conn.execute(sa.text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))).all()
@@ -101,22 +74,22 @@ async def test_a_connection_lost_while_idle_costs_no_event(
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     finally:
         await held.close()
-    assert await stored(engine) == ["before", "after 1", "after 2"]
+    assert await stored(pg_engine) == ["before", "after 1", "after 2"]
 
 
-async def test_concurrent_batches_of_one_conversation_keep_its_order(engine: Any) -> None:
+async def test_concurrent_batches_of_one_conversation_keep_its_order(pg_engine: Any) -> None:
     """Batches written at once on several connections: the conversation's rows are locked
     in turn, so its sequence numbers stay dense and every event is stored once."""
-    held = HeldConnections(engine, WINDOW)
+    held = HeldConnections(pg_engine, WINDOW)
     try:
         batches = [turns(*(f"b{b} t{t}" for t in range(3))) for b in range(6)]
         answers = await asyncio.gather(*(held.write(b) for b in batches))
     finally:
         await held.close()
     assert all(r is not None and r.status == "processed" for rs, _ in answers for r in rs)
-    async with engine.connect() as conn:
+    async with pg_engine.connect() as conn:
         seqs = list((await conn.execute(sa.text("SELECT seq FROM message ORDER BY seq")
                                         )).scalars())
     assert seqs == list(range(1, len(seqs) + 1))
-    assert sorted(await stored(engine)) == sorted(f"b{b} t{t}" for b in range(6)
+    assert sorted(await stored(pg_engine)) == sorted(f"b{b} t{t}" for b in range(6)
                                                   for t in range(3))

@@ -180,30 +180,6 @@ def test_single_statements_agree_on_both_paths(engine: Any) -> None:
 
 # --- PostgreSQL: one array per column ---------------------------------------------------------
 
-@pytest.fixture
-def pg_settings(tmp_path: Path) -> Any:
-    """Settings on a fresh, migrated PostgreSQL database."""
-    from connector.storage.migrate import upgrade
-    from tests.helpers import postgres_database
-
-    with postgres_database() as url:
-        settings = make_settings(tmp_path, database_url=url)
-        upgrade(settings)
-        yield settings
-
-
-@pytest.fixture
-async def pg_engine(pg_settings: Any) -> Any:
-    """The async engine on `pg_settings`, with integration `i1`."""
-    engine = create_engine(pg_settings)
-    async with engine.begin() as conn:
-        await conn.execute(sa.insert(Integration.__table__).values(
-            id="i1", name="b", channel_url="http://x", verify_token="t", key_hash="h",
-            created_at=utcnow()))
-    yield engine
-    await engine.dispose()
-
-
 def on_core(conn: sa.Connection) -> Writer:
     """A PostgreSQL writer forced onto the SQLAlchemy Core path."""
     writer = Writer(conn)

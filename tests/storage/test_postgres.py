@@ -8,9 +8,7 @@ guarantees are checked again here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,23 +20,18 @@ import sqlalchemy as sa
 from connector.domain import errors, tickets
 from connector.ingest.process import WriterProcess
 from connector.settings import Settings
-from connector.storage.migrate import upgrade
 from connector.storage.models import InboundEvent, Message, Ticket
 from tests import builders
-from tests.conftest import PASSWORD, add_bot, add_user, make_settings
+from tests.conftest import PASSWORD, add_bot, add_user
 from tests.fakes import FakeChannel
-from tests.helpers import postgres_database
 from tests.ingest import test_ingest, test_ingest_process
 
 pytestmark = pytest.mark.anyio
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
+def settings(pg_settings: Settings) -> Settings:
     """Overrides conftest's: the `app` and `client` fixtures then run on PostgreSQL."""
-    with postgres_database() as url:
-        pg = make_settings(tmp_path, database_url=url)
-        upgrade(pg)
-        yield pg
+    return pg_settings
 
 
 async def count(app: Any, table: Any) -> int:
