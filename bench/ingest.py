@@ -18,15 +18,20 @@ One run:
    (SQLite, or PostgreSQL with --database), the migrations, one integration,
    that many events written through the connector's own write path
    (bench/prefill.py), then one `connector serve`;
-3. for each mix (`lib.mixes`: few conversations in handover, most of them, or
+3. on the first database, with the first mix, finds the connector's own best
+   wrk setting the same way (`lib.ceiling.CONNECTOR_GRID`; its group commit needs
+   requests in flight), unless --same-setting (or --threads and --connections)
+   gives it the bare app's;
+4. for each mix (`lib.mixes`: few conversations in handover, most of them, or
    tickets opening under load), drives the bare app and the connector with wrk
    and bench/ingest.lua (every field of the documented `message_received`
    example, 1,000 end users), alternating bare, connector, bare, connector...;
-4. prints events/s, the ratio of the connector to the highest bare figure of
-   the run, p50/p99 latency, the CPU of client and server, and checks in the
-   database that every 2xx the connector gave is a stored inbound event (stored
-   >= 2xx, the excess no larger than the requests still in flight when wrk
-   stopped, which it does not wait for) with no non-2xx.
+5. prints events/s, the ratio of the connector to the highest bare figure of
+   the run (and the connector at each calibrated setting), p50/p99 latency,
+   the CPU of client and server, and checks in the database that every 2xx
+   the connector gave is a stored inbound event (stored >= 2xx, the excess no
+   larger than the requests still in flight when wrk stopped, which it does
+   not wait for) with no non-2xx.
 
 Exit status: 0 when every durability check passes, 1 otherwise (the targets
 are reported, not enforced). Needs `wrk` on PATH (Debian: `apt-get install
