@@ -118,8 +118,8 @@ class IngestWriter:
         ever read for the request it belongs to.
         """
         in_flight: collections.deque[list[_Item]] = collections.deque()
-        # When each batch in flight was sent: the child starts one when it is sent or when
-        # it answered the one before, whichever is later (for `connector_ingest_*`).
+        # When each batch in flight was sent: the SQLite child starts one when it is sent or
+        # when it answered the one before, whichever is later (for `connector_ingest_*`).
         sent_at: collections.deque[float] = collections.deque()
         answered_at = 0.0
         sent = 0
@@ -138,7 +138,10 @@ class IngestWriter:
                 if not in_flight:
                     return
                 results, events = await child.receive()
-                started, answered_at = max(sent_at.popleft(), answered_at), time.perf_counter()
+                sent_time = sent_at.popleft()
+                # On PostgreSQL the child writes the batches in flight at once.
+                started = sent_time if self.spread else max(sent_time, answered_at)
+                answered_at = time.perf_counter()
                 self.metrics.ingest_batch(len(in_flight[0]), answered_at - started)
                 self._settle(in_flight.popleft(), results, events)
         except WriterGone:
