@@ -64,8 +64,9 @@ class IngestWriter:
         self._process = WriterProcess(settings)
         #: Batches sent to the writer process before the first of them is answered.
         self.pipeline = PIPELINE if settings.is_sqlite else settings.ingest_concurrency
-        #: PostgreSQL writes batches in flight at once: waiting events are spread over them.
-        self.spread = not settings.is_sqlite
+        #: Whether the child writes the batches in flight at once (PostgreSQL): then the
+        #: waiting events are shared among them, and each is timed from its sending.
+        self.concurrent = not settings.is_sqlite
         self._pending: collections.deque[_Item] = collections.deque()
         self._wake = asyncio.Event()
         self._committed: asyncio.Queue[list[Event]] = asyncio.Queue()
@@ -139,8 +140,7 @@ class IngestWriter:
                     return
                 results, events = await child.receive()
                 sent_time = sent_at.popleft()
-                # On PostgreSQL the child writes the batches in flight at once.
-                started = sent_time if self.spread else max(sent_time, answered_at)
+                started = sent_time if self.concurrent else max(sent_time, answered_at)
                 answered_at = time.perf_counter()
                 self.metrics.ingest_batch(len(in_flight[0]), answered_at - started)
                 self._settle(in_flight.popleft(), results, events)
@@ -161,10 +161,10 @@ class IngestWriter:
         return [item for n, item in enumerate(batch) if n not in refused]
 
     def _take(self, free: int = 1) -> list[_Item]:
-        """The next batch. With `spread` and `free` batches that could still be sent,
+        """The next batch. When `concurrent`, with `free` batches that could still be sent,
         what waits is shared among them, so that they are written side by side."""
         size = self.batch_max
-        if self.spread and free > 1:
+        if self.concurrent and free > 1:
             size = min(size, -(-len(self._pending) // free))
         batch: list[_Item] = []
         while self._pending and len(batch) < size:

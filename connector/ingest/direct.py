@@ -1,11 +1,11 @@
-"""Ingest batches written from the server process itself (PostgreSQL).
+"""Ingest batches on held PostgreSQL connections (used by the writer process, `pg_child`).
 
 Each batch runs as one synchronous function (`process.write_batch`) under
-`run_sync` on a connection this writer holds from one batch to the next: no
-pool checkout, pre-ping (three round trips on asyncpg) and reset per batch,
-and no savepoints (a failed batch is rolled back and its events written again
-one per transaction, as in the SQLite writer process). Up to
-`ingest_concurrency` batches run at once, each on its own connection.
+`run_sync` on a connection held from one batch to the next: no pool
+checkout, pre-ping (three round trips on asyncpg) and reset per batch, and no
+savepoints (a failed batch is rolled back and its events written again one
+per transaction, as in the SQLite writer process). Batches written at once
+each take a connection of their own; `pg_child` bounds how many.
 
 A connection on which anything failed is closed, never reused, and the events
 that got no answer are written once more on a new connection: a connection

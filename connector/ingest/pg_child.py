@@ -51,38 +51,25 @@ async def _serve(sock: socket.socket, settings: Settings) -> None:
     held = HeldConnections(engine, dt.timedelta(seconds=settings.dedupe_window_seconds))
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     slots = asyncio.Semaphore(settings.ingest_concurrency)
-    #: Requests in arrival order: their seq, which events could be read, the batch's task.
-    queue: asyncio.Queue[tuple[int, list[bool], asyncio.Task[_Answer]] | None] = \
+    #: Requests in arrival order: their seq, their events (None: unreadable), their task.
+    queue: asyncio.Queue[tuple[int, list[Inbound | None], asyncio.Task[_Answer]] | None] = \
         asyncio.Queue()
     answering = asyncio.create_task(_answer_in_order(queue, writer))
     freeze_startup_objects()
     try:
         while (request := await _read(reader)) is not None:
             seq, items = request
-            batch, readable = _rebuild(items)
+            batch = process.rebuild(items)
             await slots.acquire()
-            task = asyncio.create_task(_write(held, batch))
+            task = asyncio.create_task(_write(held, [b for b in batch if b is not None]))
             task.add_done_callback(lambda _: slots.release())
-            queue.put_nowait((seq, readable, task))
+            queue.put_nowait((seq, batch, task))
     finally:
         queue.put_nowait(None)
         await answering
         await held.close()
         await engine.dispose()
         writer.close()
-
-
-def _rebuild(items: list[Any]) -> tuple[list[Inbound], list[bool]]:
-    batch: list[Inbound] = []
-    readable: list[bool] = []
-    for item in items:
-        try:
-            batch.append(Inbound(*item))
-            readable.append(True)
-        except Exception:
-            log.exception("ingest: an event from the server cannot be read")
-            readable.append(False)
-    return batch, readable
 
 
 async def _write(held: HeldConnections, batch: list[Inbound]) -> _Answer:
@@ -97,20 +84,15 @@ async def _write(held: HeldConnections, batch: list[Inbound]) -> _Answer:
 
 async def _answer_in_order(queue: asyncio.Queue[Any], writer: asyncio.StreamWriter) -> None:
     while (item := await queue.get()) is not None:
-        seq, readable, task = item
+        seq, batch, task = item
         results, events = await task
-        it = iter(results)
-        answer = process.answer(seq, [next(it) if ok else Result("rejected") for ok in readable],
-                                events)
-        writer.write(process.frame(answer))
+        writer.write(process.frame(process.answer(seq, batch, results, events)))
         await writer.drain()
 
 
 async def _read(reader: asyncio.StreamReader) -> Any:
     """The next request, or None once the server closed its end."""
     try:
-        head = await reader.readexactly(process.LENGTH.size)
-        (size,) = process.LENGTH.unpack(head)
-        return process.loads(await reader.readexactly(size))
+        return await process.read_frame(reader)
     except asyncio.IncompleteReadError:
         return None

@@ -55,7 +55,7 @@ from connector.storage import outage
 
 log = logging.getLogger("connector.ingest")
 
-LENGTH = struct.Struct(">I")
+_LENGTH = struct.Struct(">I")
 
 
 class WriterGone(Exception):
@@ -65,21 +65,41 @@ class WriterGone(Exception):
 
 # --- in the child ------------------------------------------------------------------------------
 
-def loads(data: bytes) -> Any:
-    return orjson.loads(data)
+def _framed(data: bytes) -> bytes:
+    """One frame: the length of `data`, then `data`."""
+    return _LENGTH.pack(len(data)) + data
 
 
 def frame(value: Any) -> bytes:
-    """`value` as one frame: its length, then its JSON."""
-    data = orjson.dumps(value)
-    return LENGTH.pack(len(data)) + data
+    """`value` as one frame of JSON."""
+    return _framed(orjson.dumps(value))
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    """The next frame's value; raises `asyncio.IncompleteReadError` at the end of input
+    (or within a frame), `orjson.JSONDecodeError` for a frame that is not JSON."""
+    (size,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+    return orjson.loads(await reader.readexactly(size))
+
+
+def rebuild(items: list[Any]) -> list[Inbound | None]:
+    """A request's events as the child writes them; None for one that cannot be read
+    (answered `rejected` by `answer`)."""
+    batch: list[Inbound | None] = []
+    for item in items:
+        try:
+            batch.append(Inbound(*item))
+        except Exception:
+            log.exception("ingest: an event from the server cannot be read")
+            batch.append(None)
+    return batch
 
 
 def _read(stream: BinaryIO) -> Any:
-    head = stream.read(LENGTH.size)
-    if len(head) < LENGTH.size:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
         return None
-    (size,) = LENGTH.unpack(head)
+    (size,) = _LENGTH.unpack(head)
     return orjson.loads(stream.read(size))
 
 
@@ -134,11 +154,16 @@ def write_batch(begin: Callable[[], AbstractContextManager[sa.Connection]],
     return out, events
 
 
-def answer(seq: int, results: list[Result | None], events: list[Event]) -> dict[str, Any]:
+def answer(seq: int, batch: list[Inbound | None], results: list[Result | None],
+           events: list[Event]) -> dict[str, Any]:
+    """The answer to request `seq`: `results` are those of the readable events of `batch`
+    in order; an unreadable one (None) is `rejected`."""
+    it = iter(results)
+    merged = [Result("rejected") if b is None else next(it) for b in batch]
     return {
         "seq": seq,
         "results": [None if r is None else [r.status, r.event_id, r.ticket_id, r.opened,
-                                            r.messages] for r in results],
+                                            r.messages] for r in merged],
         # Rendered here, once: the server only forwards the text to consoles.
         "events": [[e.text(), e.type, e.ticket_id, e.public, e.user_ids, e.cursor]
                    for e in events],
@@ -165,18 +190,10 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
     try:
         while (request := _read(stdin)) is not None:
             seq, items = request
-            batch: list[Inbound | None] = []
-            for item in items:
-                try:
-                    batch.append(Inbound(*item))
-                except Exception:
-                    log.exception("ingest: an event from the server cannot be read")
-                    batch.append(None)
+            batch = rebuild(items)
             valid = [b for b in batch if b is not None]
             results, events = write_batch(begin, valid, window) if valid else ([], [])
-            it = iter(results)
-            _write(stdout, answer(seq, [Result("rejected") if b is None else next(it)
-                                         for b in batch], events))
+            _write(stdout, answer(seq, batch, results, events))
     finally:
         conn.close()
         engine.dispose()
@@ -199,8 +216,7 @@ def encode(seq: int, batch: list[Inbound]) -> tuple[bytes, list[int]]:
     """The request frame for `batch`, and the indexes of the events it leaves out because
     they cannot be encoded (validation refuses such input; this is the last guard)."""
     try:
-        data = orjson.dumps([seq, [shipped(i) for i in batch]])
-        return LENGTH.pack(len(data)) + data, []
+        return frame([seq, [shipped(i) for i in batch]]), []
     except (TypeError, orjson.JSONEncodeError):
         pass
     parts: list[bytes] = []
@@ -211,8 +227,7 @@ def encode(seq: int, batch: list[Inbound]) -> tuple[bytes, list[int]]:
         except (TypeError, orjson.JSONEncodeError):
             log.error("ingest: event %s cannot be sent to the writer; refused", inbound.event)
             left_out.append(n)
-    data = b"[%d,[%s]]" % (seq, b",".join(parts))
-    return LENGTH.pack(len(data)) + data, left_out
+    return _framed(b"[%d,[%s]]" % (seq, b",".join(parts))), left_out
 
 
 class WriterProcess:
@@ -295,14 +310,13 @@ class WriterProcess:
         answered out of step."""
         assert self._reader is not None
         try:
-            (size,) = LENGTH.unpack(await self._reader.readexactly(LENGTH.size))
-            answer = orjson.loads(await self._reader.readexactly(size))
+            got = await read_frame(self._reader)
             expected = self._awaited.popleft()
-            if answer["seq"] != expected:
-                raise ProtocolError(f"answer {answer['seq']} where {expected} was due")
+            if got["seq"] != expected:
+                raise ProtocolError(f"answer {got['seq']} where {expected} was due")
             results = [None if r is None else Result(r[0], r[1], r[2], r[3], r[4])
-                       for r in answer["results"]]
-            events = [Event.rendered(*e) for e in answer["events"]]
+                       for r in got["results"]]
+            events = [Event.rendered(*e) for e in got["events"]]
         except (asyncio.IncompleteReadError, ConnectionError, OSError, ProtocolError,
                 orjson.JSONDecodeError, LookupError, TypeError, ValueError) as exc:
             await self._gone(exc)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from connector.ingest.batcher import IngestFailed, IngestRefused
 from connector.ingest.inbound import Inbound, Result
-from connector.ingest.process import WriterGone, WriterProcess
+from connector.ingest.process import WriterGone, WriterProcess, frame, shipped
 from connector.sources import SOURCES
 from connector.storage.models import InboundEvent
 from tests import builders
@@ -196,3 +196,23 @@ async def test_an_answer_out_of_step_restarts_the_writer(writer):
     await writer.send([ORPHAN])
     results, _ = await writer.receive()
     assert results == [None] and writer.pid not in (None, pid)
+
+
+async def test_an_event_the_child_cannot_read_is_rejected_in_its_place(app, bot, settings):
+    """A request item the child cannot rebuild (protocol damage, not input: the server
+    validated it) is answered `rejected`; the events around it keep their own answers."""
+    good = inbounds_for(bot.id, 2, "around")
+    writer = WriterProcess(settings)
+    await writer.start()
+    try:
+        await writer.send(good[:1])  # the child is up; then one request written by hand
+        first, _ = await writer.receive()
+        writer._seq += 1
+        writer._awaited.append(writer._seq)
+        assert writer._writer is not None
+        writer._writer.write(frame([writer._seq, [shipped(good[1]), ["not", "an event"]]]))
+        results, _ = await writer.receive()
+    finally:
+        await writer.stop()
+    assert [r and r.status for r in first + results] == ["processed", "processed", "rejected"]
+    await own_answers(app, good, first + results[:1])

@@ -154,6 +154,11 @@ async def test_a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost(app,
         app, client, bot)
 
 
+async def test_an_event_the_child_cannot_read_is_rejected_in_its_place(app, bot, settings):
+    await test_ingest_process.test_an_event_the_child_cannot_read_is_rejected_in_its_place(
+        app, bot, settings)
+
+
 async def test_the_child_answers_batches_in_flight_in_the_order_they_were_sent(app, settings):
     """Batches written at once by the child (`ingest_concurrency`) commit in any order, but
     each answer goes back in its request's place: a batch that fails (an event of no
