@@ -20,7 +20,15 @@ from connector.domain.transcript import NewMessage
 from connector.ingest import survey
 from connector.ingest.inbound import Inbound, Result
 from connector.realtime import stream
-from connector.storage.bulk import Bulk, BulkUpdate, Writer
+from connector.storage.bulk import (
+    Bulk,
+    BulkUpdate,
+    Writer,
+    arrays,
+    from_driver,
+    naive_utc,
+    pg_unnest,
+)
 from connector.storage.db import utcnow
 from connector.storage.models import Conversation, DedupeKey, InboundEvent, Message
 from connector.storage.store import SyncTx, Transaction
@@ -58,9 +66,11 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
     """Write a batch of events with a fixed handful of statements, in arrival order.
 
     Statements per batch, whatever its size: one dedupe upsert, one insert of
-    the inbound events, one upsert and one locking SELECT of the conversations,
-    one SELECT of their open tickets, one insert of the messages, one update
-    of the conversations. Opening a ticket (a few percent of turns) adds its
+    the inbound events (one statement for both on PostgreSQL, `_record`), one
+    upsert and one locking SELECT of the conversations, one SELECT of their
+    open tickets, one insert of the messages and one update of the
+    conversations (one statement for both on PostgreSQL, `_transcript`).
+    Opening a ticket (a few percent of turns) adds its
     own statements. Message `seq` is assigned here from the locked rows.
     """
     results: list[Result | None] = [None] * len(batch)
@@ -72,23 +82,17 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
         else:
             firsts[key] = i
     bulk = Writer(tx.conn)
-    fresh = _first_sightings(bulk, sorted(firsts), window)
-    todo = sorted(i for key, i in firsts.items() if key in fresh)
+    now = utcnow()
+    stamp = bulk.stamp(now)
+    by_key = _record(bulk, batch, firsts, now - window, stamp)
+    todo = sorted(i for key, i in firsts.items() if key in by_key)
     for key, i in firsts.items():
-        if key not in fresh:
+        if key not in by_key:
             results[i] = Result("duplicate")
     if not todo:
         return results  # type: ignore[return-value]
 
-    now = utcnow()
-    stamp = bulk.stamp(now)
     known = [batch[i].known for i in todo]
-    # RETURNING the key with the id: rows come back in any order and are matched by key.
-    # The dedupe step admits at most one row per key within the window.
-    by_key = {(r[1], r[2]): r[0] for r in bulk.run(_INBOUND, [
-        (batch[i].integration_id, batch[i].fingerprint, batch[i].source, batch[i].event,
-         "processed" if ok else "ignored", batch[i].raw, stamp)
-        for i, ok in zip(todo, known, strict=True)])}
     event_ids = [by_key[(batch[i].integration_id, batch[i].fingerprint)] for i in todo]
 
     convs = _conversations(bulk, {(batch[i].integration_id, batch[i].end_user_id or "")
@@ -106,11 +110,14 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
         touched.add(conv.id)
         results[i] = _one(tx, inbound, conv, event_id, pending, open_tickets, now, stamp)
 
+    messages = [(r["conversation_id"], r["seq"], r["ticket_id"], r["kind"], None, r["text"],
+                 bulk.json(r["body"]), bulk.json(r["context"]), r["event_id"], stamp)
+                for r in pending]
+    sequences = [(c.last_seq, c.lang, c.platform, stamp, c.id)
+                 for c in convs.values() if c.id in touched]
+    inserted = _transcript(bulk, messages, sequences)
     if pending:
-        ids = {(r[1], r[2]): r[0] for r in bulk.run(_MESSAGES, [
-            (r["conversation_id"], r["seq"], r["ticket_id"], r["kind"], None, r["text"],
-             bulk.json(r["body"]), bulk.json(r["context"]), r["event_id"], stamp)
-            for r in pending])}
+        ids = {(r[1], r[2]): r[0] for r in inserted}
         for row in pending:
             row["id"] = ids[(row["conversation_id"], row["seq"])]
             row.pop("_result").messages.append(row["id"])
@@ -120,10 +127,6 @@ def apply_batch(tx: SyncTx, batch: list[Inbound], window: dt.timedelta) -> list[
             tx.emit(events.message_created(ticket, transcript.message_dict(row)))
     if pending and webhooks.wanted(tx, "message.created"):  # else nothing is read
         webhook_events.messages_created(tx, pending)
-    if touched:
-        rows = [(c.last_seq, c.lang, c.platform, stamp, c.id)
-                for c in convs.values() if c.id in touched]
-        bulk.update(_SEQ, rows)
     # What the end user is told (`notices`), once the batch's messages and sequence
     # numbers are written: each notice appends after them. One read per integration
     # with a handover in the batch; nothing more when it has no notice set.
@@ -190,22 +193,52 @@ def _queue(pending: list[dict[str, Any]], conv: _Conv, new: list[NewMessage], re
         })
 
 
-def _first_sightings(bulk: Writer, keys: list[tuple[str, str]],
-                     window: dt.timedelta) -> set[tuple[str, str]]:
-    """Record fingerprints; returns those not seen within the window (first sightings).
+def _record(bulk: Writer, batch: list[Inbound], firsts: dict[tuple[str, str], int],
+            cutoff: dt.datetime, stamp: Any) -> dict[tuple[str, str], int]:
+    """Record the fingerprints of `firsts` (key: its event's index in `batch`), and insert
+    the inbound events of those not seen since `cutoff` (first sightings), in batch order:
+    their ids by key. The keys left out are duplicates.
 
-    An upsert that only moves `seen_at` forward for keys older than the window:
-    the rows it inserts or moves are returned, the others (duplicates) are not.
-    Under concurrent writers (PostgreSQL) the row lock lets exactly one of them
-    move a given key; keys come sorted, so concurrent batches lock them in one order.
-    `keys` must hold no duplicates.
+    The dedupe step is an upsert that only moves `seen_at` forward for keys seen
+    before `cutoff`: it returns the rows it inserts or moves. Under concurrent
+    writers (PostgreSQL) the row lock lets exactly one of them move a given key;
+    keys go in sorted order, so concurrent batches lock them in one order. On
+    PostgreSQL both steps are one statement (`_RECORD_PG`).
     """
-    if not keys:
-        return set()
-    now = utcnow()
-    stamp = bulk.stamp(now)
-    rows = bulk.run(_DEDUPE, [(i, f, stamp) for i, f in keys], where=now - window)
-    return {(r[0], r[1]) for r in rows}
+    if not firsts:
+        return {}
+    sightings = [(i, f, stamp) for i, f in sorted(firsts)]
+    order = sorted(firsts.values())
+
+    def row(i: int) -> tuple[Any, ...]:
+        b = batch[i]
+        return (b.integration_id, b.fingerprint, b.source, b.event,
+                "processed" if b.known else "ignored", b.raw, stamp)
+
+    if bulk.arrays:
+        sql, to_dedupe, to_inbound, back = _RECORD_PG
+        rows = bulk.run_postgresql(sql, [*arrays(to_dedupe, sightings), naive_utc(cutoff),
+                                         *arrays(to_inbound, [row(i) for i in order])], back)
+    else:
+        fresh = {(r[0], r[1]) for r in bulk.run(_DEDUPE, sightings, where=cutoff)}
+        index = {i: key for key, i in firsts.items()}
+        # RETURNING the key with the id: rows come back in any order and are matched by key.
+        rows = bulk.run(_INBOUND, [row(i) for i in order if index[i] in fresh])
+    return {(r[1], r[2]): r[0] for r in rows}
+
+
+def _transcript(bulk: Writer, messages: list[tuple[Any, ...]],
+                sequences: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Insert `messages` (`_MESSAGES` rows) and update the conversations' sequence numbers,
+    language and platform (`_SEQ` rows): the messages' RETURNING rows. One statement for
+    both on PostgreSQL (`_TRANSCRIPT_PG`)."""
+    if bulk.arrays and messages and sequences:
+        sql, to_messages, to_sequences, back = _TRANSCRIPT_PG
+        return bulk.run_postgresql(sql, [*arrays(to_messages, messages),
+                                         *arrays(to_sequences, sequences)], back)
+    inserted = bulk.run(_MESSAGES, messages)
+    bulk.update(_SEQ, sequences)
+    return inserted
 
 
 def _conversations(bulk: Writer, keys: set[tuple[str, str]],
@@ -232,13 +265,46 @@ _DEDUPE = Bulk(_dedupe, ("integration_id", "fingerprint", "seen_at"),
                on_conflict=("integration_id", "fingerprint"), update=("seen_at",),
                update_where="seen_at", where_param="cutoff")
 #: Always updates, so every row comes back (and is locked on PostgreSQL).
+
+_SEQ = BulkUpdate(_conv, "id", ("last_seq", "lang", "platform", "updated_at"))
+
+
+def _record_pg() -> tuple[str, list[Any], list[Any], list[Any]]:
+    """`_DEDUPE` then `_INBOUND` for the rows it returned, as one PostgreSQL statement:
+    `$1..$3` the sightings, `$4` the cutoff, then the inbound rows' arrays; and the
+    converters of each part's values and of what it returns."""
+    dedupe, to_dedupe, _ = _DEDUPE.postgresql
+    columns = _INBOUND.columns
+    unnest, to_inbound = pg_unnest(_inbound, columns, len(_DEDUPE.columns) + 2)
+    names = ", ".join(columns)
+    # Names come from the table definitions, values are all parameters: nothing from input.
+    sql = (f"WITH d AS ({dedupe}) INSERT INTO {_inbound.name} ({names}) "  # noqa: S608
+           f"SELECT {', '.join('u.' + c for c in columns)} "
+           f"FROM {unnest} WITH ORDINALITY AS u({names}, n) "
+           "JOIN d ON d.integration_id = u.integration_id AND d.fingerprint = u.fingerprint "
+           f"ORDER BY u.n RETURNING {', '.join(_INBOUND.returning)}")
+    return sql, to_dedupe, to_inbound, from_driver(_inbound, _INBOUND.returning)
+
+
+_RECORD_PG = _record_pg()
 _CONVERSATIONS = Bulk(_conv, ("integration_id", "end_user_id", "last_seq", "created_at",
                               "updated_at"),
                       returning=("id", "integration_id", "end_user_id", "last_seq",
                                  "open_ticket_id", "lang", "platform", "survey_ticket_id",
                                  "survey_until"),
                       on_conflict=("integration_id", "end_user_id"), update=("updated_at",))
-_SEQ = BulkUpdate(_conv, "id", ("last_seq", "lang", "platform", "updated_at"))
+
+
+def _transcript_pg() -> tuple[str, list[Any], list[Any], list[Any]]:
+    """`_SEQ` and `_MESSAGES` as one PostgreSQL statement (the update a data-modifying
+    CTE, run whether or not it is read): the messages' arrays first, then the updates';
+    and the converters of each part's values and of what the insert returns."""
+    insert, to_messages, back = _MESSAGES.postgresql
+    update, to_sequences = _SEQ.postgresql_from(len(_MESSAGES.columns) + 1)
+    return f"WITH s AS ({update}) {insert}", to_messages, to_sequences, back
+
+
+_TRANSCRIPT_PG = _transcript_pg()
 
 
 def _str(value: str | None) -> str | None:

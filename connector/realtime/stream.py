@@ -3,7 +3,9 @@
 `append` runs inside the caller's transaction. Cursors come from the `stream`
 counter row, incremented with `UPDATE ... RETURNING`: the row lock is held
 until commit, so cursors are handed out in commit order and a reader never
-sees cursor N+1 committed while N is still pending.
+sees cursor N+1 committed while N is still pending. On PostgreSQL (asyncpg)
+the counter's update and the events' insert are one statement (`_APPEND_PG`,
+a data-modifying CTE): one round trip fewer for every transaction that emits.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connector.domain.roles import STAFF
-from connector.storage.bulk import Bulk, Writer
+from connector.storage.bulk import Bulk, Writer, arrays, pg_unnest
 from connector.storage.db import utcnow
 from connector.storage.models import Counter, StreamEvent
 
@@ -29,6 +31,23 @@ _ADVANCE = (sa.update(_counter).where(_counter.c.name == "stream")
 _ADVANCE_SQLITE = "UPDATE counter SET value = value + ? WHERE name = 'stream' RETURNING value"
 _INSERT = Bulk(_events, ("id", "type", "ticket_id", "public", "user_ids", "payload",
                          "created_at"))
+
+
+def _append_pg() -> tuple[str, list[Any]]:
+    """PostgreSQL: advance the counter by `$1` and insert the events (the other parameters,
+    one array per column), their cursors numbered in array order; returns their ids."""
+    columns = _INSERT.columns[1:]
+    unnest, to_driver = pg_unnest(_events, columns, 2)
+    names = ", ".join(columns)
+    # Names come from the table definitions, values are all parameters: nothing from input.
+    sql = ("WITH c AS (UPDATE counter SET value = value + $1::bigint WHERE name = 'stream' "  # noqa: S608
+           f"RETURNING value) INSERT INTO {_events.name} (id, {names}) "
+           f"SELECT c.value - $1::bigint + u.n, {', '.join('u.' + c for c in columns)} "
+           f"FROM c, {unnest} WITH ORDINALITY AS u({names}, n) RETURNING id")
+    return sql, to_driver
+
+
+_APPEND_PG = _append_pg()
 
 
 @dataclass(slots=True)
@@ -73,17 +92,26 @@ def append_sync(conn: sa.Connection, events: list[Event]) -> list[Event]:
     if not events:
         return events
     bulk = Writer(conn)
-    ((last,),) = bulk.execute(_ADVANCE, {"n": len(events)}, _ADVANCE_SQLITE, (len(events),))
     now = utcnow()
-    first = last - len(events) + 1
     stamp = bulk.stamp(now)
-    rows = []
+    rows = [(event.type, event.ticket_id, event.public, bulk.json(event.user_ids or None),
+             bulk.json(event.payload), stamp) for event in events]
+    if bulk.arrays:
+        sql, to_driver = _APPEND_PG
+        ids = bulk.run_postgresql(sql, [len(events), *arrays(to_driver, rows)], (None,))
+        if len(ids) != len(events):
+            raise RuntimeError("the stream counter row is missing")
+        last = max(i for (i,) in ids)
+    else:
+        ((last,),) = bulk.execute(_ADVANCE, {"n": len(events)}, _ADVANCE_SQLITE,
+                                  (len(events),))
+    first = last - len(events) + 1
     for offset, event in enumerate(events):
         event.cursor = first + offset
         event.created_at = now
-        rows.append((event.cursor, event.type, event.ticket_id, event.public,
-                     bulk.json(event.user_ids or None), bulk.json(event.payload), stamp))
-    bulk.run(_INSERT, rows)
+    if not bulk.arrays:
+        bulk.run(_INSERT, [(event.cursor, *row) for event, row in zip(events, rows,
+                                                                      strict=True)])
     return events
 
 

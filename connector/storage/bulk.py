@@ -84,15 +84,13 @@ class Bulk:
         """PostgreSQL SQL taking one array per column (`$1`..`$n`, then `where_param`), and
         the converters of each column's values and of each RETURNING value (None: as is)."""
         t = self.table
-        types = [_pg_type(t.c[c].type) for c in self.columns]
-        arrays = ", ".join(f"${n}::{ty}[]" for n, ty in enumerate(types, 1))
+        arrays, to_driver = pg_unnest(t, self.columns)
         # Names come from the table definition, values are all parameters: nothing from input.
         where = (f"${len(self.columns) + 1}::{_pg_type(t.c[self.update_where].type)}"
                  if self.update_where else "")
         sql = (f"INSERT INTO {t.name} ({', '.join(self.columns)}) "  # noqa: S608
-               f"SELECT * FROM unnest({arrays})") + self._tail(where)
-        return (sql, [_to_driver(t.c[c].type) for c in self.columns],
-                [_from_driver(t.c[c].type) for c in self.returning])
+               f"SELECT * FROM {arrays}") + self._tail(where)
+        return sql, to_driver, from_driver(t, self.returning)
 
     @functools.cache  # noqa: B019 - a handful of module-level instances, kept for good
     def core(self, dialect: str) -> Any:
@@ -129,12 +127,17 @@ class BulkUpdate:
     @functools.cached_property
     def postgresql(self) -> tuple[str, list[Callable[[Any], Any] | None]]:
         """One statement for any number of rows (`unnest`), and each value's converter."""
+        return self.postgresql_from(1)
+
+    def postgresql_from(self, first: int) -> tuple[str, list[Callable[[Any], Any] | None]]:
+        """`postgresql` with its parameters numbered from `$first` (to go into a larger
+        statement)."""
         t, names = self.table, (*self.columns, self.key)
-        arrays = ", ".join(f"${n}::{_pg_type(t.c[c].type)}[]" for n, c in enumerate(names, 1))
+        arrays, to_driver = pg_unnest(t, names, first)
         sets = ", ".join(f"{c} = v.{c}" for c in self.columns)
-        sql = (f"UPDATE {t.name} SET {sets} FROM unnest({arrays}) "  # noqa: S608
+        sql = (f"UPDATE {t.name} SET {sets} FROM {arrays} "  # noqa: S608
                f"AS v({', '.join(names)}) WHERE {t.name}.{self.key} = v.{self.key}")
-        return sql, [_to_driver(t.c[c].type) for c in names]
+        return sql, to_driver
 
     @functools.cached_property
     def core(self) -> Any:
@@ -152,7 +155,28 @@ def _pg_type(type_: Any) -> str:
     return re.sub(r"^(VARCHAR|CHAR)\(\d+\)$", r"\1", type_.compile(dialect=_PG))
 
 
-def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+def pg_unnest(table: sa.Table, columns: Sequence[str], first: int = 1,
+              ) -> tuple[str, list[Callable[[Any], Any] | None]]:
+    """`unnest($first::T[], ...)`: one array parameter per column of `table`, and each
+    column's converter for `Writer.run_postgresql`'s parameters."""
+    arrays = ", ".join(f"${n}::{_pg_type(table.c[c].type)}[]"
+                       for n, c in enumerate(columns, first))
+    return f"unnest({arrays})", [_to_driver(table.c[c].type) for c in columns]
+
+
+def from_driver(table: sa.Table, columns: Sequence[str]) -> list[Callable[[Any], Any] | None]:
+    """How values of `columns` come back from asyncpg as SQLAlchemy would return them."""
+    return [_from_driver(table.c[c].type) for c in columns]
+
+
+def arrays(to_driver: list[Callable[[Any], Any] | None],
+           rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Rows as one list per column, each value converted for the driver."""
+    return [list(column) if convert is None else [convert(v) for v in column]
+            for convert, column in zip(to_driver, zip(*rows, strict=True), strict=True)]
+
+
+def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else _STAMP.process_bind_param(value, _PG)  # type: ignore[no-any-return]
 
 
@@ -164,17 +188,10 @@ def _to_driver(type_: Any) -> Callable[[Any], Any] | None:
     """How a column's values go to asyncpg as SQLAlchemy would send them: `UTCDateTime`
     as naive UTC, JSON as text (None as JSON null, as in Core); others as they are."""
     if isinstance(type_, UTCDateTime):
-        return _naive_utc
+        return naive_utc
     if isinstance(type_, sa.JSON):
         return json_dumps
     return None
-
-
-def _arrays(to_driver: list[Callable[[Any], Any] | None],
-            rows: Sequence[tuple[Any, ...]]) -> list[Any]:
-    """Rows as one list per column, each value converted for the driver."""
-    return [list(column) if convert is None else [convert(v) for v in column]
-            for convert, column in zip(to_driver, zip(*rows, strict=True), strict=True)]
 
 
 def _from_driver(type_: Any) -> Callable[[Any], Any] | None:
@@ -224,7 +241,7 @@ class Writer:
             return
         if self.arrays:
             sql, to_driver = bulk.postgresql
-            self._on_cursor(sql, _arrays(to_driver, rows), fetch=False)
+            self._on_cursor(sql, arrays(to_driver, rows), fetch=False)
         elif self.raw:
             cursor = self._cursor()
             try:
@@ -270,16 +287,21 @@ class Writer:
 
     def _run_arrays(self, bulk: Bulk, rows: Sequence[tuple[Any, ...]],
                     where: Any) -> list[tuple[Any, ...]]:
-        sql, to_driver, from_driver = bulk.postgresql
-        params = _arrays(to_driver, rows)
+        sql, to_driver, back = bulk.postgresql
+        params = arrays(to_driver, rows)
         if bulk.update_where:
-            params.append(_naive_utc(where))
-        fetched = self._on_cursor(sql, params, fetch=bool(bulk.returning))
-        if not bulk.returning:
-            return []
-        if not any(from_driver):
+            params.append(naive_utc(where))
+        return self.run_postgresql(sql, params, back)
+
+    def run_postgresql(self, sql: str, params: list[Any],
+                       back: Sequence[Callable[[Any], Any] | None] = ()) -> list[tuple[Any, ...]]:
+        """PostgreSQL (`arrays`): `sql` with `params` (converted for the driver: `arrays`,
+        `naive_utc`) on the driver's cursor. `back` has one converter (`from_driver`) per
+        RETURNING column: the rows returned, converted; no `back`, nothing is fetched."""
+        fetched = self._on_cursor(sql, params, fetch=bool(back))
+        if not any(back):
             return [tuple(r) for r in fetched]
-        return [tuple(v if f is None else f(v) for f, v in zip(from_driver, r, strict=True))
+        return [tuple(v if f is None else f(v) for f, v in zip(back, r, strict=True))
                 for r in fetched]
 
     def _on_cursor(self, sql: str, params: list[Any], *, fetch: bool) -> list[Any]:

@@ -93,3 +93,40 @@ async def test_concurrent_batches_of_one_conversation_keep_its_order(pg_engine: 
     assert seqs == list(range(1, len(seqs) + 1))
     assert sorted(await stored(pg_engine)) == sorted(f"b{b} t{t}" for b in range(6)
                                                   for t in range(3))
+
+
+async def test_combined_statements_store_what_separate_ones_did(pg_engine: Any) -> None:
+    """On PostgreSQL the dedupe upsert and the inbound insert are one statement, so are the
+    messages' insert and the conversations' update, and the stream counter's update and
+    the events' insert (`apply._record`, `apply._transcript`, `stream.append_sync`):
+    duplicates are still answered as such, inbound events keep their arrival order, each
+    conversation's `last_seq` is its last message's, and the stream events' cursors are
+    consecutive, stored under those ids, and the counter's last value."""
+    help_body = builders.turn("u-1", "help me", need_help=True)
+    helped = SOURCES["smartly"].parse("i1", help_body, orjson.dumps(help_body))
+    (other,), (still,) = turns("other", user="u-2"), turns("still here")
+    held = HeldConnections(pg_engine, WINDOW)
+    try:
+        first, events1 = await held.write([helped, other, helped])
+        again, events2 = await held.write([helped, still])
+    finally:
+        await held.close()
+    assert [r and r.status for r in first] == ["processed", "processed", "duplicate"]
+    assert [r and r.status for r in again] == ["duplicate", "processed"]
+    assert first[0] is not None and first[0].opened
+    async with pg_engine.connect() as conn:
+        inbound = list((await conn.execute(sa.text(
+            "SELECT fingerprint FROM inbound_event ORDER BY id"))).scalars())
+        assert inbound == [helped.fingerprint, other.fingerprint, still.fingerprint]
+        seqs = (await conn.execute(sa.text(
+            "SELECT c.last_seq, max(m.seq), count(*) FROM conversation c "
+            "JOIN message m ON m.conversation_id = c.id GROUP BY c.id, c.last_seq"))).all()
+        assert seqs and all(last == top == n for last, top, n in seqs)
+        cursors = [e.cursor for e in events1 + events2]
+        assert events2 and cursors == list(range(cursors[0], cursors[0] + len(cursors)))
+        stored_ids = list((await conn.execute(sa.text(
+            "SELECT id FROM stream_event ORDER BY id"))).scalars())
+        assert stored_ids[-len(cursors):] == cursors
+        counter = (await conn.execute(sa.text(
+            "SELECT value FROM counter WHERE name = 'stream'"))).scalar_one()
+        assert counter == cursors[-1]
