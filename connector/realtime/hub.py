@@ -12,11 +12,11 @@ always sent alone, as single objects. Every frame type has its constructor in
 Ordering and completeness, per process:
 
 * The hub consumes the bus and forwards events strictly in cursor order with
-  no gap: if a batch arrives with a cursor beyond `delivered_upto + 1` (another
-  transaction's publish is late, or another instance's), the missing range is
-  read from the stream table, where it is already committed because cursors
-  are handed out in commit order. Events at or below `delivered_upto` are
-  dropped as duplicates.
+  no gap: if a batch skips a cursor, before its first event or between two of
+  them (another transaction's publish is late, this instance's or another's),
+  the missing cursors are read from the stream table, where they are already
+  committed because cursors are handed out in commit order. Events at or below
+  `delivered_upto` are dropped as duplicates.
 * A client resuming after cursor N is registered with the hub *before* it
   reads the stored events after N, then sends its pending live events skipping
   every cursor it already sent. So everything committed before registration
@@ -230,21 +230,27 @@ class Hub:
             await self._forward_in_order(batch)
 
     async def _forward_in_order(self, batch: list[Event]) -> None:
-        batch = sorted(batch, key=lambda e: e.cursor)
-        if batch and batch[0].cursor > self.delivered_upto + 1:
+        """Forward the events of `batch` beyond `delivered_upto` and every stored event
+        before them: a batch may have a gap before its first cursor or between two of its
+        cursors (a publish of several transactions, of this instance or another, while a
+        transaction in between is published later); the gap is read from the database."""
+        by_cursor = {e.cursor: e for e in batch if e.cursor > self.delivered_upto}
+        if not by_cursor:
+            return
+        last = max(by_cursor)
+        if last - self.delivered_upto > len(by_cursor):
             async with self.store.read() as conn:
-                missing = await stream.read_after(conn, self.delivered_upto,
-                                                  limit=batch[0].cursor - self.delivered_upto - 1)
-            batch = missing + batch
-        fresh = Batch([])
-        for event in batch:
-            if event.cursor > self.delivered_upto:
-                self.delivered_upto = event.cursor
-                fresh.append(event)
-        if fresh:
-            self._offer(fresh)
-            for listener in self.listeners:
-                listener(fresh)
+                stored = await stream.read_after(conn, self.delivered_upto,
+                                                 limit=last - self.delivered_upto)
+            by_cursor = {**{e.cursor: e for e in stored if e.cursor <= last}, **by_cursor}
+            if len(by_cursor) < last - self.delivered_upto:  # never, while cursors are dense
+                log.error("realtime: stream cursors after %d up to %d are not all stored",
+                          self.delivered_upto, last)
+        fresh = Batch([by_cursor[cursor] for cursor in sorted(by_cursor)])
+        self.delivered_upto = fresh[-1].cursor
+        self._offer(fresh)
+        for listener in self.listeners:
+            listener(fresh)
 
     def _offer(self, fresh: Batch) -> None:
         """Offer `fresh` to the clients now, or hold it until `OFFER_PERIOD_SECONDS` have
