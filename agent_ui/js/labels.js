@@ -11,6 +11,9 @@ import { toast } from "./toast.js";
 const SUGGEST_DELAY_MS = 150;
 let suggestTimer = 0;
 let suggestAsked = 0;
+/** The label input built last, and its ticket: a header rebuilt by a live update keeps
+ * what is being typed there, its suggestions and its focus. */
+let typing = null;
 
 /** May the signed-in user change the labels of `t` (`roles.can_manage`)? */
 export function canLabel(t) {
@@ -63,6 +66,21 @@ export function labelEditor(t) {
     id: "label-input", class: "label-input", list: "label-suggestions", maxlength: "50",
     placeholder: "Add label", "aria-label": "Add a label (Enter)", autocomplete: "off", spellcheck: "false",
   });
+  const before = typing?.ticketId === t.id ? typing.input : null;
+  if (before) {
+    input.value = before.value;
+    datalist.replaceChildren(...[...(before.list?.children || [])].map((o) => o.cloneNode(true)));
+    if (document.activeElement === before) {
+      const [start, end] = [before.selectionStart, before.selectionEnd];
+      // The header is mounted before this runs (`mount` is synchronous).
+      queueMicrotask(() => {
+        if (!input.isConnected) return;
+        input.focus();
+        input.setSelectionRange(start, end);
+      });
+    }
+  }
+  typing = { ticketId: t.id, input };
   input.addEventListener("focus", () => suggest(input, datalist, labels));
   input.addEventListener("input", () => suggest(input, datalist, labels));
   input.addEventListener("keydown", (ev) => {

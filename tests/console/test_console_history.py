@@ -151,3 +151,35 @@ def test_labels_edited_in_the_ticket_header(consoles, staff, live, channel):
     expect(page.locator("#toasts")).to_contain_text("at most 50 characters")
     expect(chips).to_have_text(["billing <b>"])
     mine.screenshot("labels-in-header")
+
+
+def test_a_label_being_typed_survives_a_live_update_of_the_ticket(consoles, staff, live,
+                                                                  channel):
+    """A live update of the open ticket rebuilds its header (here the first reply, which
+    sets its first-response time): what is being typed in the label box stays, with its
+    focus and its suggestions."""
+    bot = register_bot(live, channel.url)
+    people(live, "alice")
+    alice = staff("alice")
+    label(alice, handled(live, bot, alice, "typing-user-0", "old one"), ["refund"])
+    tid = webhook(live, bot.smartly_path, builders.turn("typing-user", "help", need_help=True))[
+        "ticket_id"]
+    alice.post(f"/api/tickets/{tid}/claim")
+    mine = consoles().sign_in("alice")
+    mine.open_ticket(tid)
+    page = mine.page
+    first_reply = page.locator(".metric", has_text="First reply")
+    before = first_reply.inner_text()
+    box = page.locator("#label-input")
+    box.click()
+    box.press_sequentially("re")
+    expect(page.locator("#label-suggestions option[value='refund']")).to_have_count(1)
+
+    alice.post(f"/api/tickets/{tid}/messages", {"text": "hello from alice"})
+    expect(first_reply).not_to_have_text(before)  # the header was rebuilt
+    expect(box).to_have_value("re")
+    expect(box).to_be_focused()
+    expect(page.locator("#label-suggestions option[value='refund']")).to_have_count(1)
+    box.press_sequentially("fund")
+    box.press("Enter")
+    expect(page.locator("#ticket-labels .label-text")).to_have_text(["refund"])
