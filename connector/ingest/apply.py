@@ -221,9 +221,9 @@ def _record(bulk: Writer, batch: list[Inbound], firsts: dict[tuple[str, str], in
                                          *arrays(to_inbound, [row(i) for i in order])], back)
     else:
         fresh = {(r[0], r[1]) for r in bulk.run(_DEDUPE, sightings, where=cutoff)}
-        index = {i: key for key, i in firsts.items()}
         # RETURNING the key with the id: rows come back in any order and are matched by key.
-        rows = bulk.run(_INBOUND, [row(i) for i in order if index[i] in fresh])
+        rows = bulk.run(_INBOUND, [row(i) for i in order
+                                   if (batch[i].integration_id, batch[i].fingerprint) in fresh])
     return {(r[1], r[2]): r[0] for r in rows}
 
 
@@ -264,8 +264,6 @@ _DEDUPE = Bulk(_dedupe, ("integration_id", "fingerprint", "seen_at"),
                returning=("integration_id", "fingerprint"),
                on_conflict=("integration_id", "fingerprint"), update=("seen_at",),
                update_where="seen_at", where_param="cutoff")
-#: Always updates, so every row comes back (and is locked on PostgreSQL).
-
 _SEQ = BulkUpdate(_conv, "id", ("last_seq", "lang", "platform", "updated_at"))
 
 
@@ -287,6 +285,7 @@ def _record_pg() -> tuple[str, list[Any], list[Any], list[Any]]:
 
 
 _RECORD_PG = _record_pg()
+#: Always updates, so every row comes back (and is locked on PostgreSQL).
 _CONVERSATIONS = Bulk(_conv, ("integration_id", "end_user_id", "last_seq", "created_at",
                               "updated_at"),
                       returning=("id", "integration_id", "end_user_id", "last_seq",

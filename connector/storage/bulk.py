@@ -84,12 +84,12 @@ class Bulk:
         """PostgreSQL SQL taking one array per column (`$1`..`$n`, then `where_param`), and
         the converters of each column's values and of each RETURNING value (None: as is)."""
         t = self.table
-        arrays, to_driver = pg_unnest(t, self.columns)
+        source, to_driver = pg_unnest(t, self.columns)
         # Names come from the table definition, values are all parameters: nothing from input.
         where = (f"${len(self.columns) + 1}::{_pg_type(t.c[self.update_where].type)}"
                  if self.update_where else "")
         sql = (f"INSERT INTO {t.name} ({', '.join(self.columns)}) "  # noqa: S608
-               f"SELECT * FROM {arrays}") + self._tail(where)
+               f"SELECT * FROM {source}") + self._tail(where)
         return sql, to_driver, from_driver(t, self.returning)
 
     @functools.cache  # noqa: B019 - a handful of module-level instances, kept for good
@@ -133,9 +133,9 @@ class BulkUpdate:
         """`postgresql` with its parameters numbered from `$first` (to go into a larger
         statement)."""
         t, names = self.table, (*self.columns, self.key)
-        arrays, to_driver = pg_unnest(t, names, first)
+        source, to_driver = pg_unnest(t, names, first)
         sets = ", ".join(f"{c} = v.{c}" for c in self.columns)
-        sql = (f"UPDATE {t.name} SET {sets} FROM {arrays} "  # noqa: S608
+        sql = (f"UPDATE {t.name} SET {sets} FROM {source} "  # noqa: S608
                f"AS v({', '.join(names)}) WHERE {t.name}.{self.key} = v.{self.key}")
         return sql, to_driver
 
@@ -159,9 +159,9 @@ def pg_unnest(table: sa.Table, columns: Sequence[str], first: int = 1,
               ) -> tuple[str, list[Callable[[Any], Any] | None]]:
     """`unnest($first::T[], ...)`: one array parameter per column of `table`, and each
     column's converter for `Writer.run_postgresql`'s parameters."""
-    arrays = ", ".join(f"${n}::{_pg_type(table.c[c].type)}[]"
+    params = ", ".join(f"${n}::{_pg_type(table.c[c].type)}[]"
                        for n, c in enumerate(columns, first))
-    return f"unnest({arrays})", [_to_driver(table.c[c].type) for c in columns]
+    return f"unnest({params})", [_to_driver(table.c[c].type) for c in columns]
 
 
 def from_driver(table: sa.Table, columns: Sequence[str]) -> list[Callable[[Any], Any] | None]:
@@ -241,7 +241,7 @@ class Writer:
             return
         if self.arrays:
             sql, to_driver = bulk.postgresql
-            self._on_cursor(sql, arrays(to_driver, rows), fetch=False)
+            self.run_postgresql(sql, arrays(to_driver, rows))
         elif self.raw:
             cursor = self._cursor()
             try:
