@@ -11,9 +11,6 @@ import { toast } from "./toast.js";
 const SUGGEST_DELAY_MS = 150;
 let suggestTimer = 0;
 let suggestAsked = 0;
-/** The label input built last, and its ticket: a header rebuilt by a live update keeps
- * what is being typed there, its suggestions and its focus. */
-let typing = null;
 
 /** May the signed-in user change the labels of `t` (`roles.can_manage`)? */
 export function canLabel(t) {
@@ -65,8 +62,12 @@ export function labelEditor(t) {
   const input = h("input", {
     id: "label-input", class: "label-input", list: "label-suggestions", maxlength: "50",
     placeholder: "Add label", "aria-label": "Add a label (Enter)", autocomplete: "off", spellcheck: "false",
+    dataset: { ticket: String(t.id) },
   });
-  const before = typing?.ticketId === t.id ? typing.input : null;
+  // A header rebuilt by a live update keeps what is being typed in the box it replaces
+  // (still in the page while this runs), with its suggestions and its focus.
+  const shown = document.getElementById("label-input");
+  const before = shown?.dataset.ticket === String(t.id) ? shown : null;
   if (before) {
     input.value = before.value;
     datalist.replaceChildren(...[...(before.list?.children || [])].map((o) => o.cloneNode(true)));
@@ -80,7 +81,6 @@ export function labelEditor(t) {
       });
     }
   }
-  typing = { ticketId: t.id, input };
   input.addEventListener("focus", () => suggest(input, datalist, labels));
   input.addEventListener("input", () => suggest(input, datalist, labels));
   input.addEventListener("keydown", (ev) => {
