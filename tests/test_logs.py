@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from connector.domain import tickets
-from connector.logs import escape, redact, setup_logging
+from connector.logs import accept_request_id, escape, redact, setup_logging
 from connector.settings import Settings
 from tests import builders
 from tests.conftest import PASSWORD, add_bot, add_user, fresh_database, make_settings
@@ -237,3 +238,21 @@ async def test_json_lines_carry_the_request_id_and_lines_outside_requests_none(
     assert access["request_id"] == r.headers["x-request-id"] == "from-the-proxy"
     (outside,) = [e for e in entries if e["message"] == "outside any request"]
     assert "request_id" not in outside
+
+
+def test_new_request_ids_are_random_and_differ_in_a_forked_child():
+    """New ids come from a generator seeded per process; a forked child reseeds it, so
+    it never repeats the ids its parent hands out next."""
+    ids = {accept_request_id(None) for _ in range(1000)}
+    assert len(ids) == 1000 and all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, accept_request_id(None).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert re.fullmatch(r"[0-9a-f]{16}", child)
+    assert child != accept_request_id(None)

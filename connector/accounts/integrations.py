@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connector.accounts.security import hash_secret, new_id, new_secret, secret_matches
+from connector.accounts.security import hash_matches, hash_secret, new_id, new_secret
 from connector.domain import csat, notices
 from connector.domain.errors import FieldError
 from connector.outbound import Network, check_url_resolved, signing
@@ -282,12 +282,15 @@ NOTICE_CHECKS: dict[str, Callable[[Any], Any]] = {
 
 
 def key_valid(integration: Integration, key: str, now: dt.datetime | None = None) -> bool:
-    """Constant-time check of a presented key against current and grace keys."""
-    now = now or utcnow()
-    ok = secret_matches(key, integration.key_hash)
-    previous_ok = secret_matches(key, integration.previous_key_hash)
+    """Constant-time check of a presented key against current and grace keys (the key is
+    hashed once, and compared with both)."""
+    presented = hash_secret(key)
+    ok = hash_matches(presented, integration.key_hash)
+    previous_ok = hash_matches(presented, integration.previous_key_hash)
+    if ok:
+        return True
     expires = integration.previous_key_expires_at
-    return ok or (previous_ok and expires is not None and now < expires)
+    return previous_ok and expires is not None and (now or utcnow()) < expires
 
 
 def _values(row: Integration) -> dict[str, Any]:

@@ -33,10 +33,11 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def secret_matches(secret: str, stored_hash: str | None) -> bool:
+def hash_matches(presented_hash: str, stored_hash: str | None) -> bool:
+    """Constant-time equality of a presented secret's `hash_secret` and a stored one."""
     if not stored_hash:
         return False
-    return hmac.compare_digest(hash_secret(secret), stored_hash)
+    return hmac.compare_digest(presented_hash, stored_hash)
 
 
 def tokens_equal(a: str, b: str) -> bool:

@@ -170,6 +170,16 @@ def answer(seq: int, batch: list[Inbound | None], results: list[Result | None],
     }
 
 
+def writer_connection(engine: sa.Engine) -> sa.Connection:
+    """The SQLite writer's one connection for its whole life (no pool checkout and reset
+    per batch). A batch's multi-row statements keep a statement journal (to undo one
+    statement alone): here in memory, so that no temporary file is created and unlinked
+    per transaction. It holds the pages a batch changes: a few MiB at `ingest_batch_max`."""
+    conn = engine.connect()
+    conn.connection.dbapi_connection.execute("PRAGMA temp_store=MEMORY")  # type: ignore[union-attr]
+    return conn
+
+
 def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
     from connector.logs import setup_logging
     from connector.memory import freeze_startup_objects
@@ -178,8 +188,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, settings: Settings) -> None:
     setup_logging(settings)
     engine = create_sync_engine(settings)
     window = dt.timedelta(seconds=settings.dedupe_window_seconds)
-    # One connection for the child's life: no pool checkout and reset per batch.
-    conn = engine.connect()
+    conn = writer_connection(engine)
     freeze_startup_objects()
 
     @contextlib.contextmanager

@@ -30,6 +30,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._webhook_children: dict[tuple[str, str], Counter] = {}
         self.webhook_events = Counter(
             "connector_webhook_events_total",
             "Webhook requests by source and outcome: the stored event's status (processed, "
@@ -62,8 +63,15 @@ class Metrics:
             registry=r)
 
     def webhook_event(self, source: str, outcome: str) -> None:
-        """A webhook request answered: `outcome` its stored status or its error code."""
-        self.webhook_events.labels(source, outcome).inc()
+        """A webhook request answered: `outcome` its stored status or its error code.
+
+        Every webhook request counts here, so each (source, outcome) child is looked up
+        by `labels` once and kept (both come from fixed sets: sources and codes)."""
+        child = self._webhook_children.get((source, outcome))
+        if child is None:
+            child = self._webhook_children[source, outcome] = self.webhook_events.labels(
+                source, outcome)
+        child.inc()
 
     def ingest_batch(self, size: int, seconds: float) -> None:
         """One batch of `size` events written and committed in `seconds`."""

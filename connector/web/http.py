@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -60,23 +60,27 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The body of a raw ASGI request, at most `limit` bytes (see `bounded`)."""
 
-    async def chunks() -> AsyncIterator[bytes]:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            yield message.get("body", b"")
-            if not message.get("more_body", False):
-                return
+    async def chunk() -> tuple[bytes, bool]:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        return message.get("body", b""), message.get("more_body", False)
 
-    return await bounded(chunks(), header(scope, b"content-length"), limit,
-                         _body_timeout(scope))
+    return await bounded(chunk, header(scope, b"content-length"), limit, _body_timeout(scope))
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """A Starlette request's body (which it may already hold), at most `limit` bytes."""
     declared = request.headers.get("content-length")
-    return await bounded(request.stream(), declared.encode("latin-1") if declared else None,
+    stream = request.stream()
+
+    async def chunk() -> tuple[bytes, bool]:
+        try:
+            return await stream.__anext__(), True
+        except StopAsyncIteration:
+            return b"", False
+
+    return await bounded(chunk, declared.encode("latin-1") if declared else None,
                          limit, _body_timeout(request.scope))
 
 
@@ -85,10 +89,12 @@ def _body_timeout(scope: Scope) -> float:
     return float(scope["app"].state.settings.body_timeout_seconds)
 
 
-async def bounded(chunks: AsyncIterator[bytes], declared: bytes | None, limit: int,
-                  within: float) -> bytes:
+async def bounded(chunk: Callable[[], Awaitable[tuple[bytes, bool]]], declared: bytes | None,
+                  limit: int, within: float) -> bytes:
     """Read at most `limit` bytes within `within` seconds; refuse larger bodies without
-    reading them all, and slower ones with `BodyTimeout`."""
+    reading them all, and slower ones with `BodyTimeout`. `chunk()` gives the next part of
+    the body and whether more follows (a plain call, not an async iterator: this runs for
+    every webhook)."""
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise HTTPError(400, "bad_request", "invalid Content-Length header")
@@ -98,11 +104,13 @@ async def bounded(chunks: AsyncIterator[bytes], declared: bytes | None, limit: i
     size = 0
     try:
         async with asyncio.timeout(within):
-            async for chunk in chunks:
-                size += len(chunk)
+            more = True
+            while more:
+                part, more = await chunk()
+                size += len(part)
                 if size > limit:
                     raise HTTPError(413, "too_large", f"body larger than {limit} bytes")
-                parts.append(chunk)
+                parts.append(part)
     except TimeoutError:
         raise BodyTimeout(within) from None
     return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -14,8 +14,15 @@ import sqlalchemy as sa
 
 from connector.ingest.batcher import IngestFailed, IngestRefused
 from connector.ingest.inbound import Inbound, Result
-from connector.ingest.process import WriterGone, WriterProcess, frame, shipped
+from connector.ingest.process import (
+    WriterGone,
+    WriterProcess,
+    frame,
+    shipped,
+    writer_connection,
+)
 from connector.sources import SOURCES
+from connector.storage.db import create_sync_engine
 from connector.storage.models import InboundEvent
 from tests import builders
 from tests.helpers import rows, wait_until
@@ -216,3 +223,22 @@ async def test_an_event_the_child_cannot_read_is_rejected_in_its_place(app, bot,
         await writer.stop()
     assert [r and r.status for r in first + results] == ["processed", "processed", "rejected"]
     await own_answers(app, good, first + results[:1])
+
+
+def test_the_writer_keeps_statement_journals_in_memory(settings):
+    """A batch's multi-row statements need a statement journal; the writer's connection
+    keeps it in memory (temp_store 2), not in a file created and unlinked per commit."""
+    def temp_store(conn: sa.Connection) -> int:
+        return conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+            "PRAGMA temp_store").fetchone()[0]
+
+    engine, other = create_sync_engine(settings), create_sync_engine(settings)
+    conn = writer_connection(engine)
+    try:
+        assert temp_store(conn) == 2
+        with other.connect() as reader:  # the server's own connections keep the default
+            assert temp_store(reader) == 0
+    finally:
+        conn.close()
+        engine.dispose()
+        other.dispose()
