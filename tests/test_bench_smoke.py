@@ -69,3 +69,11 @@ def test_routing_benchmark_assigns_every_handover_once():
     assert "not assigned 0 " in out
     assert "double assignments 0 " in out
     assert "frames lost 0 " in out
+
+
+@pytest.mark.slow
+def test_ab_benchmark_alternates_two_targets():
+    bench = str(BENCH.parent)
+    out = run("ab.py", bench, f"{bench},CONNECTOR_INGEST_BATCH_MAX=16")
+    assert " round 1: A " in out and " round 2: B " in out  # the order alternates
+    assert "vs A" in out and "'status': 0" in out
