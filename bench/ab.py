@@ -15,7 +15,8 @@ apart.
 A TARGET is a checkout (`git worktree add DIR REV`, or `git archive REV | tar -x
 -C DIR`) with, after commas, settings for that connector alone. Each round is
 wrk with bench/ingest.lua's turns (1,000 end users, `--help-percent` of them
-asking for an agent), `-t1 -c--connections` for `--duration` seconds; the first
+asking for an agent), one wrk thread with `--connections` connections for
+`--duration` seconds; the first
 round is a warm-up and is not counted. Printed: each round's events/s, then per
 target the median and range over the rounds and, against the first target, the
 median of the ratios of the rounds (each a pair taken together), with wrk's own
@@ -84,6 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--smoke", action="store_true", help="2 short rounds, to check it runs")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1 (the warm-up is not counted)")
     if args.smoke:
         args.rounds, args.duration, args.connections = 2, 1, 8
     return args
