@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("targets", nargs="+", metavar="TARGET",
                    help="a checkout, optionally followed by ,CONNECTOR_NAME=VALUE settings")
     p.add_argument("--rounds", type=int, default=6, help="counted rounds per target")
-    p.add_argument("--duration", type=float, default=5, help="seconds per round")
+    p.add_argument("--duration", type=int, default=5, help="whole seconds per round (wrk)")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--help-percent", type=float, default=0.0,
                    help="percent of turns asking for an agent (tickets open)")

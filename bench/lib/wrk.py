@@ -80,9 +80,10 @@ def wrk(url: str, *, duration: float, connections: int, threads: int, salt: str,
         help_percent: float, target: str, rnd: int, in_handover: int = 0,
         fresh_escalations: bool = False, mix: str = "") -> Run:
     """`duration` seconds of bench/ingest.lua turns against `url`, with wrk's own CPU time
-    (the servers are not waited for while it runs, so the children's CPU is wrk's)."""
+    (the servers are not waited for while it runs, so the children's CPU is wrk's).
+    wrk takes whole seconds: `duration` is rounded (at least 1)."""
     load = loadavg()
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
            "--timeout", "10s", "-s", str(LUA), url, "--", salt, str(users), str(help_percent),
            str(in_handover), "1" if fresh_escalations else "0"]
     cpu0 = _children_cpu()

@@ -1,4 +1,5 @@
-"""Connection-level limits uvicorn does not have: a deadline on request headers.
+"""Connection-level behaviour uvicorn does not have: a deadline on request headers, and
+each response in one write.
 
 Contract of `HeaderDeadline` (uvicorn's httptools protocol, which `serve` always
 selects, plus these rules):
@@ -20,6 +21,9 @@ selects, plus these rules):
 * Once the headers are complete the deadline is gone: a slow app, a long body
   read (the app's `CONNECTOR_BODY_TIMEOUT_SECONDS`) and WebSocket upgrades are not
   affected.
+* A response's head is written together with its first body part
+  (`coalesce.HeldHead`): one `send` per small response instead of two. A head
+  with nothing after it goes out when its response is complete.
 
 `BoundServer` is uvicorn's server on a socket `serve` bound before migrating (so a
 port in use is one line before anything ran); it logs where it listens once up.
@@ -40,19 +44,23 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from connector.memory import freeze_startup_objects
+from connector.web.coalesce import HeldHead
 
 log = logging.getLogger("connector")
 
 
 class HeaderDeadline(HttpToolsProtocol):
-    """Uvicorn's httptools protocol with a deadline on request headers (module docstring)."""
+    """Uvicorn's httptools protocol with a deadline on request headers (module docstring),
+    whose responses each leave in one write (`coalesce.HeldHead`)."""
 
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
     _request_begun = False
+    _held: HeldHead | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._held = HeldHead(transport)
         self._header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -69,8 +77,12 @@ class HeaderDeadline(HttpToolsProtocol):
         self._stop_header_clock()
         self._request_begun = False
         super().on_headers_complete()
+        if self.cycle is not None and self._held is not None:
+            self.cycle.transport = self._held  # type: ignore[assignment]
 
     def on_response_complete(self) -> None:
+        if self._held is not None:
+            self._held.flush()
         # With requests queued behind it, this one's body was complete (the next began).
         if (not self.pipeline and self.cycle is not None and self.cycle.more_body
                 and not self.transport.is_closing()):
