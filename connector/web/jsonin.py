@@ -19,7 +19,8 @@ Anything else raises `Malformed` (not JSON at all: a client error, 400) or
 Neither carries HTTP: the web layer maps them.
 
 The common case costs one `orjson.loads` and a few byte scans; the walk over
-the parsed value runs only when a scan says it may find something.
+the parsed value runs only when a scan says it may find something (for integers:
+19 digits in a row where a number may start, not within a word of a string).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 #: so one count gives all the brackets.
 _SCAN = bytes.maketrans(b"123456789{", b"000000000[")
 _LONG_DIGITS = b"0" * 19
+#: What may come before a JSON number (after its optional "-"): white space, ":", "," or
+#: "[" (or nothing: the body's start).
+_BEFORE_NUMBER = frozenset(b" \t\n\r:,[")
 #: Longest field path named in an error (a key may be as long as the body).
 _PATH_MAX = 200
 
@@ -69,7 +73,7 @@ def load(raw: bytes) -> Any:
     # Fewer brackets in all than the limit: no need to walk (brackets in strings count too).
     if scan.count(b"[") > MAX_DEPTH:
         _check_depth(value)
-    if _LONG_DIGITS in scan:
+    if _LONG_DIGITS in scan and _long_number(raw, scan):
         _check_integers(raw)
     return value
 
@@ -95,6 +99,26 @@ def _refuse(raw: bytes) -> Any:
         if problem:
             raise Unstorable(path, problem)
     raise Unstorable("body", "cannot be stored")
+
+
+def _long_number(raw: bytes, scan: bytes) -> bool:
+    """Whether a run of 19 digits or more (zeros in `scan`) starts where a number may.
+
+    Digits inside a string usually follow a quote, a letter or "-": an id such as
+    "1234567890123456789" does not send the body down the slow path (a string whose
+    digits do follow a space only costs that path)."""
+    at = scan.find(_LONG_DIGITS)
+    while at >= 0:
+        before = at - 1
+        if before >= 0 and raw[before] == 0x2D:  # "-"
+            before -= 1
+        if before < 0 or raw[before] in _BEFORE_NUMBER:
+            return True
+        end = at + len(_LONG_DIGITS)
+        while end < len(scan) and scan[end] == 0x30:  # the rest of this run
+            end += 1
+        at = scan.find(_LONG_DIGITS, end)
+    return False
 
 
 def _check_integers(raw: bytes) -> None:

@@ -61,6 +61,13 @@ def test_any_json_text_is_a_storable_value_or_names_its_culprit(value):
     (b'{"a": {"b": ["x", "\\ud800"]}}', "a.b.1", "lone surrogate"),
     (b'{"a": 123456789012345678901}', "a", "64 bits"),
     (b'{"a": -9223372036854775809}', "a", "64 bits"),
+    (b'{"a":18446744073709551616}', "a", "64 bits"),  # compact, as orjson writes
+    (b'{"a":[1,18446744073709551616]}', "a.1", "64 bits"),
+    (b'{"a":\n\t-9223372036854775809}', "a", "64 bits"),
+    (b'18446744073709551616', "body", "64 bits"),
+    (b'[-9223372036854775809]', "0", "64 bits"),
+    # found after a run of digits inside a string
+    (b'{"a":"x1234567890123456789","b":18446744073709551616}', "b", "64 bits"),
     (b'{"a": [1e400]}', "a.0", "out of range"),
     (b'{"k\\udfff": 1}', "k\\udfff", "lone surrogate"),
     (b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", "a" + ".0" * 31, "nested deeper"),
@@ -79,3 +86,15 @@ def test_the_refusal_names_the_first_culprit(raw, field, message):
 ])
 def test_values_at_the_limits_are_accepted(raw):
     storable(jsonin.load(raw))
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"id": "1234567890123456789", "ref": "order-12345678901234567890"}',
+    b'{"ids": ["x1234567890123456789", "1234567890123456789012"]}',
+])
+def test_long_digit_runs_inside_strings_take_the_fast_path(raw, monkeypatch):
+    def slow_path(raw: bytes) -> None:
+        raise AssertionError("walked the whole body for integers")
+
+    monkeypatch.setattr(jsonin, "_check_integers", slow_path)
+    assert jsonin.load(raw) == json.loads(raw)
