@@ -8,11 +8,11 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -22,6 +22,7 @@ import uvicorn
 from connector.accounts import integrations, users
 from connector.accounts.security import hash_password
 from connector.app import create_app
+from connector.cli import server_options
 from connector.settings import Settings
 from connector.storage.db import utcnow
 from connector.storage.migrate import upgrade
@@ -267,6 +268,37 @@ class LiveServer:
 
     def server_loop(self) -> asyncio.AbstractEventLoop:
         return self.app.state.loop
+
+
+S = TypeVar("S", bound="ServedLikeServe")
+
+
+class ServedLikeServe(LiveServer):
+    """`LiveServer`, but with uvicorn's options from `server_options`, as `serve` runs it.
+    `protocol`, when given, makes the HTTP protocol class from `serve`'s (a subclass that
+    observes it, for a test)."""
+
+    def __init__(self, settings: Settings,
+                 protocol: Callable[[type[Any]], type[Any]] | None = None) -> None:
+        super().__init__(settings)
+        options = server_options(settings)
+        if protocol is not None:
+            options["http"] = protocol(options["http"])
+        config = uvicorn.Config(self.app, lifespan="on", **options)
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+
+
+def serve_like_serve(tmp_path: Path, migrated_db: Path, server: type[S] = ServedLikeServe,  # type: ignore[assignment]
+                     **overrides: Any) -> S:
+    """A started `server` (a `ServedLikeServe`) on a fresh database, with these settings."""
+    port = free_port()
+    fresh_database(migrated_db, tmp_path)
+    settings = make_settings(tmp_path, host="127.0.0.1", port=port,
+                             public_url=f"http://127.0.0.1:{port}", **overrides)
+    started = server(settings).start()
+    assert isinstance(started, server)
+    return started
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,21 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from connector.cli import server_options
 from connector.settings import Settings
 from connector.web.coalesce import HeldHead
 from tests import builders
-from tests.conftest import (
-    PASSWORD,
-    LiveServer,
-    add_bot,
-    add_user,
-    free_port,
-    fresh_database,
-    make_settings,
-)
+from tests.conftest import PASSWORD, ServedLikeServe, add_bot, add_user, serve_like_serve
 
 
 class Recording:
@@ -51,35 +40,29 @@ class Recording:
         return getattr(self._transport, name)
 
 
-class RecordedServer(LiveServer):
-    """The app under uvicorn with `serve`'s options; `connections` holds, per connection in
-    the order they opened, the writes its responses made."""
+class RecordedServer(ServedLikeServe):
+    """The app as `serve` runs it; `connections` holds, per connection in the order they
+    opened, the writes its responses made (through `Recording`)."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
         self.connections: list[list[bytes]] = []
-        options = server_options(settings)
-        served = self
+        super().__init__(settings, self._recorded)
 
-        class Recorded(options["http"]):  # type: ignore[misc,name-defined]
+    def _recorded(self, served: type[Any]) -> type[Any]:
+        connections = self.connections
+
+        class Recorded(served):  # type: ignore[misc,valid-type]
             def connection_made(self, transport: Any) -> None:
                 writes: list[bytes] = []
-                served.connections.append(writes)
+                connections.append(writes)
                 super().connection_made(Recording(transport, writes))
 
-        options["http"] = Recorded
-        config = uvicorn.Config(self.app, lifespan="on", **options)
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        return Recorded
 
 
 @pytest.fixture
 def served(tmp_path: Path, migrated_db: Path) -> Iterator[RecordedServer]:
-    port = free_port()
-    fresh_database(migrated_db, tmp_path)
-    settings = make_settings(tmp_path, host="127.0.0.1", port=port,
-                             public_url=f"http://127.0.0.1:{port}")
-    server = RecordedServer(settings).start()
+    server = serve_like_serve(tmp_path, migrated_db, RecordedServer)
     yield server
     server.stop()
 

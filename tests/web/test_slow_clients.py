@@ -14,29 +14,17 @@ import json
 import resource
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from websockets.sync.client import connect
 
 from connector.accounts import auth
-from connector.cli import server_options
-from connector.settings import Settings
 from tests import builders
-from tests.conftest import (
-    PASSWORD,
-    LiveServer,
-    add_bot,
-    add_user,
-    free_port,
-    fresh_database,
-    make_settings,
-)
+from tests.conftest import PASSWORD, ServedLikeServe, add_bot, add_user, serve_like_serve
 from tests.test_process import Deployment
 
 DEADLINE = 1.0
@@ -44,25 +32,10 @@ DEADLINE = 1.0
 BOUND = 15.0
 
 
-class ServedLikeServe(LiveServer):
-    """`LiveServer`, but with uvicorn's options from `server_options`, as `serve` runs it."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        config = uvicorn.Config(self.app, lifespan="on", **server_options(settings))
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
-
-
 @pytest.fixture
 def served(tmp_path: Path, migrated_db: Path) -> Iterator[ServedLikeServe]:
-    port = free_port()
-    fresh_database(migrated_db, tmp_path)
-    settings = make_settings(tmp_path, host="127.0.0.1", port=port,
-                             public_url=f"http://127.0.0.1:{port}",
-                             header_timeout_seconds=DEADLINE, body_timeout_seconds=DEADLINE,
-                             ws_heartbeat_seconds=0.3)
-    server = ServedLikeServe(settings).start()
+    server = serve_like_serve(tmp_path, migrated_db, header_timeout_seconds=DEADLINE,
+                              body_timeout_seconds=DEADLINE, ws_heartbeat_seconds=0.3)
     yield server
     server.stop()
 
