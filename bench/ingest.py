@@ -28,7 +28,8 @@ One run:
    example, 1,000 end users), alternating bare, connector, bare, connector...;
 5. prints events/s, the ratio of the connector to the highest bare figure of
    the run (and the connector at each calibrated setting), p50/p99 latency,
-   the CPU of client and server, and checks in the database that every 2xx
+   the CPU of client and server, on SQLite what the database's disk wrote per
+   event (/proc/diskstats: the WAL and the checkpoints), and checks in the database that every 2xx
    the connector gave is a stored inbound event (stored >= 2xx, the excess no
    larger than the requests still in flight when wrk stopped, which it does
    not wait for) with no non-2xx.
@@ -58,7 +59,7 @@ from lib.cpu import CpuMeter
 from lib.machine import describe, machine
 from lib.mixes import Mix, mixes, preseed
 from lib.options import add_run_options
-from lib.procfs import process_tree
+from lib.procfs import block_device, disk_writes, process_tree
 from lib.procs import Server, free_port, wait_ready
 from lib.report import args_json, write_report
 from lib.services import PgDatabase, postgres_database, scalar, start_redis
@@ -244,6 +245,8 @@ def measure_level(args: argparse.Namespace, st: Stack, conn: Server, db: Path | 
     integration_id, hook_path = st.integration["id"], st.hook_path
     ok = True
     base = count_stored(db, integration_id)
+    # SQLite: what the database's disk writes per event (WAL frames, then checkpoints).
+    device = block_device(Path(db)) if pg is None else None
     print(f"\n== {base:,} events stored (--stored {level:,}); connector pid {conn.proc.pid}")
 
     def drive(rnd: int, duration: float, mix: Mix, setting: tuple[int, int] | None = None,
@@ -256,11 +259,16 @@ def measure_level(args: argparse.Namespace, st: Stack, conn: Server, db: Path | 
             pids["postgres"] = pg.backend_pids()
         meter = CpuMeter(pids)  # type: ignore[arg-type]
         meter.start()
+        disk_before = disk_writes(device) if device else None
         r = wrk(conn.url(hook_path), duration=duration, connections=connections,
                 threads=threads, salt=salt, users=args.users, help_percent=mix.help_percent,
                 target="connector", rnd=rnd, in_handover=mix.in_handover,
                 fresh_escalations=mix.fresh_escalations, mix=mix.name)
         meter.stop()
+        disk_after = disk_writes(device) if device else None
+        if disk_before and disk_after:
+            r.disk_writes, r.disk_bytes = (b - a for a, b in zip(disk_before, disk_after,
+                                                                 strict=True))
         r.server_cpu_s = sum(meter.cpu_s.values())
         st.check_alive()
         probe(conn.url(hook_path), salt)
@@ -297,6 +305,9 @@ def measure_level(args: argparse.Namespace, st: Stack, conn: Server, db: Path | 
                       f"{(r.server_cpu_s or 0) / r.duration_s:5.0%}"
                       + (f"   (2xx {r.ok_responses}, stored {r.stored}, open tickets "
                          f"{r.open_tickets})" if r.stored is not None else "")
+                      + (f"   disk {r.disk_bytes / r.duration_s / 1e6:.0f} MB/s, "
+                         f"{r.disk_bytes / max(1, r.ok_responses) / 1e3:.1f} kB/event"
+                         if r.disk_bytes is not None else "")
                       + f"   load {r.load_before.split()[0]}" + warn_saturated(r))
                 if r.target == "connector":
                     ok = check_run(r) and ok

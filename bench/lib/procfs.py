@@ -68,3 +68,24 @@ def loadavg() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "?"
+
+
+def block_device(path: Path) -> str | None:
+    """The name in /proc/diskstats of the block device that holds `path` (a partition's
+    own name), or None (not on a block device, or no /sys)."""
+    st = os.stat(path)
+    link = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    try:
+        return link.resolve(strict=True).name
+    except OSError:
+        return None
+
+
+def disk_writes(device: str) -> tuple[int, int] | None:
+    """(write requests completed, bytes written) so far on `device`, from /proc/diskstats."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/diskstats").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 9 and fields[2] == device:
+                return int(fields[7]), int(fields[9]) * 512
+    return None

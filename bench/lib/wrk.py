@@ -35,6 +35,10 @@ class Run:
     server_cpu_s: float | None = None  # the target's CPU time (its process tree), when measured
     mix: str = ""  # the workload (bench/ingest.py's mixes)
     stored_level: int | None = None  # connector only: events stored before the mixes ran
+    #: SQLite connector only: bytes and write requests its database's disk completed during
+    #: the run (the whole device: the WAL, the checkpoints, and anything else on it).
+    disk_bytes: int | None = None
+    disk_writes: int | None = None
 
     @property
     def ok_responses(self) -> int:
