@@ -112,8 +112,12 @@ async def test_counters_and_gauges_follow_the_traffic(app: Any, client: httpx.As
         channel.default = Reply(400)
         r = await agent.post(f"/api/tickets/{ticket}/messages", json={"text": "again"})
         assert r.status_code in (200, 201), r.text
-        failed = await until_moved(client, before, "connector_deliveries_total",
-                                   kind="reply", outcome="failed")
+        await until_moved(client, before, "connector_deliveries_total", kind="reply",
+                          outcome="failed")
+        # A scrape reads the database, then the process's counters: one that began its read
+        # just before the failure was committed shows the counter moved but not the dead
+        # letter. Counters only grow, so the first scrape with the dead letter has both.
+        failed = await until_moved(client, before, "connector_dead_letters", kind="reply")
     assert value(failed, "connector_dead_letters", kind="reply") == 1
     assert moved(before, failed, "connector_deliveries_total", kind="reply",
                  outcome="failed") == 1
