@@ -72,10 +72,10 @@ def loadavg() -> str:
 
 def block_device(path: Path) -> str | None:
     """The name in /proc/diskstats of the block device that holds `path` (a partition's
-    own name), or None (not on a block device, or no /sys)."""
-    st = os.stat(path)
-    link = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    own name), or None (no such path, not on a block device, or no /sys)."""
     try:
+        st = os.stat(path)
+        link = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
         return link.resolve(strict=True).name
     except OSError:
         return None
