@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -248,7 +248,7 @@ class LiveServer:
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def start(self) -> LiveServer:
+    def start(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
@@ -270,9 +270,6 @@ class LiveServer:
         return self.app.state.loop
 
 
-S = TypeVar("S", bound="ServedLikeServe")
-
-
 class ServedLikeServe(LiveServer):
     """`LiveServer`, but with uvicorn's options from `server_options`, as `serve` runs it.
     `protocol`, when given, makes the HTTP protocol class from `serve`'s (a subclass that
@@ -289,16 +286,16 @@ class ServedLikeServe(LiveServer):
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 
 
-def serve_like_serve(tmp_path: Path, migrated_db: Path, server: type[S] = ServedLikeServe,  # type: ignore[assignment]
-                     **overrides: Any) -> S:
-    """A started `server` (a `ServedLikeServe`) on a fresh database, with these settings."""
+def serve_like_serve(tmp_path: Path, migrated_db: Path,
+                     server: type[ServedLikeServe] = ServedLikeServe,
+                     **overrides: Any) -> ServedLikeServe:
+    """A started `server` (`ServedLikeServe` or a subclass) on a fresh database, with these
+    settings."""
     port = free_port()
     fresh_database(migrated_db, tmp_path)
     settings = make_settings(tmp_path, host="127.0.0.1", port=port,
                              public_url=f"http://127.0.0.1:{port}", **overrides)
-    started = server(settings).start()
-    assert isinstance(started, server)
-    return started
+    return server(settings).start()
 
 
 @pytest.fixture

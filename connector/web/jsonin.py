@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +46,10 @@ _LONG_DIGITS = b"0" * 19
 #: What may come before a JSON number (after its optional "-"): white space, ":", "," or
 #: "[" (or nothing: the body's start).
 _BEFORE_NUMBER = frozenset(b" \t\n\r:,[")
+#: The end of a run of digits in a scan (in C: a body may be a megabyte of digits).
+_NOT_DIGIT = re.compile(rb"[^0]")
+#: Runs of digits `_long_number` looks at before it lets the slow path decide.
+_RUNS_LOOKED_AT = 32
 #: Longest field path named in an error (a key may be as long as the body).
 _PATH_MAX = 200
 
@@ -106,19 +111,22 @@ def _long_number(raw: bytes, scan: bytes) -> bool:
 
     Digits inside a string usually follow a quote, a letter or "-": an id such as
     "1234567890123456789" does not send the body down the slow path (a string whose
-    digits do follow a space only costs that path)."""
+    digits do follow a space only costs that path). After `_RUNS_LOOKED_AT` runs it
+    answers yes: the slow path's cost is bounded by the body's size, this loop's by that."""
     at = scan.find(_LONG_DIGITS)
-    while at >= 0:
+    for _ in range(_RUNS_LOOKED_AT):
+        if at < 0:
+            return False
         before = at - 1
         if before >= 0 and raw[before] == 0x2D:  # "-"
             before -= 1
         if before < 0 or raw[before] in _BEFORE_NUMBER:
             return True
-        end = at + len(_LONG_DIGITS)
-        while end < len(scan) and scan[end] == 0x30:  # the rest of this run
-            end += 1
-        at = scan.find(_LONG_DIGITS, end)
-    return False
+        rest = _NOT_DIGIT.search(scan, at + len(_LONG_DIGITS))  # the end of this run
+        if rest is None:
+            return False
+        at = scan.find(_LONG_DIGITS, rest.end())
+    return at >= 0
 
 
 def _check_integers(raw: bytes) -> None:

@@ -63,6 +63,7 @@ class RecordedServer(ServedLikeServe):
 @pytest.fixture
 def served(tmp_path: Path, migrated_db: Path) -> Iterator[RecordedServer]:
     server = serve_like_serve(tmp_path, migrated_db, RecordedServer)
+    assert isinstance(server, RecordedServer)
     yield server
     server.stop()
 

@@ -66,8 +66,12 @@ def test_any_json_text_is_a_storable_value_or_names_its_culprit(value):
     (b'{"a":\n\t-9223372036854775809}', "a", "64 bits"),
     (b'18446744073709551616', "body", "64 bits"),
     (b'[-9223372036854775809]', "0", "64 bits"),
-    # found after a run of digits inside a string
+    # found after a run of digits inside a string, however long
     (b'{"a":"x1234567890123456789","b":18446744073709551616}', "b", "64 bits"),
+    (b'{"a":"x' + b"7" * 5000 + b'","b":[18446744073709551616]}', "b.0", "64 bits"),
+    # after more runs inside strings than the fast check looks at
+    (b'{"a":"' + b"x1234567890123456789 " * 100 + b'","b":18446744073709551616}', "b",
+     "64 bits"),
     (b'{"a": [1e400]}', "a.0", "out of range"),
     (b'{"k\\udfff": 1}', "k\\udfff", "lone surrogate"),
     (b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", "a" + ".0" * 31, "nested deeper"),
@@ -91,6 +95,7 @@ def test_values_at_the_limits_are_accepted(raw):
 @pytest.mark.parametrize("raw", [
     b'{"id": "1234567890123456789", "ref": "order-12345678901234567890"}',
     b'{"ids": ["x1234567890123456789", "1234567890123456789012"]}',
+    b'{"id": "x' + b"1" * 100_000 + b'"}',  # a long run, skipped in one step
 ])
 def test_long_digit_runs_inside_strings_take_the_fast_path(raw, monkeypatch):
     def slow_path(raw: bytes) -> None:
